@@ -120,6 +120,8 @@ UplinkSource = Literal["semtech_udp", "chirpstack", "tts", "simulator"]
 class Uplink(_Contract):
     """An application uplink as the gateway hears it, before decoding."""
 
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_bytes="base64", val_json_bytes="base64")
+
     dev_eui: Eui64
     f_port: int = Field(ge=1, le=255)
     f_cnt: int = Field(ge=0, lt=2**32)
