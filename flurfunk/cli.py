@@ -1,0 +1,115 @@
+"""The `flurfunk` command line: one entry for the demo, the cloud and the decoders."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+
+import click
+
+from flurfunk.i18n import DEFAULT_LANGUAGE
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="flurfunk")
+def main() -> None:
+    """Flurfunk: LoRaWAN sensors to tasks and routes for the municipal works yard."""
+
+
+@main.command()
+@click.option("--days", default=7, show_default=True, type=click.IntRange(1, 366), help="Simulated days to run.")
+@click.option("--seed", default=1, show_default=True, type=int, help="Seed of the virtual towns and their sensors.")
+@click.option(
+    "--start",
+    "start_day",
+    default="2026-07-06",
+    show_default=True,
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="First simulated day (a summer start shows watering; a winter one does not).",
+)
+@click.option("--once", is_flag=True, help="Print the summary and exit instead of serving the task feed.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address the task feed listens on.")
+@click.option("--port", default=8470, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Keep the demo's databases here (default: temp).")
+@click.option("--lang", "language", default=DEFAULT_LANGUAGE, type=click.Choice(["de", "en"]), show_default=True)
+def demo(
+    days: int,
+    seed: int,
+    start_day: object,
+    once: bool,
+    host: str,
+    port: int,
+    data_dir: str | None,
+    language: str,
+) -> None:
+    """Virtual sensors through a gateway into the cloud: tasks and routes out, no services needed."""
+    from flurfunk.demo import DemoOptions, run_demo
+
+    options = DemoOptions(
+        days=days,
+        seed=seed,
+        start=start_day.date() if hasattr(start_day, "date") else date.fromisoformat(str(start_day)),
+        serve=not once,
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        language=language,
+    )
+    sys.exit(run_demo(options))
+
+
+@main.command()
+@click.argument("model_id")
+@click.argument("f_port", type=click.IntRange(1, 255))
+@click.argument("payload_hex")
+def decode(model_id: str, f_port: int, payload_hex: str) -> None:
+    """Decode one uplink payload (hex) of a device model, e.g. `flurfunk decode dragino/lse01 2 ce29...`."""
+    import decoders
+
+    try:
+        payload = bytes.fromhex(payload_hex)
+    except ValueError as error:
+        raise click.BadParameter(f"not hex: {error}", param_hint="PAYLOAD_HEX") from error
+    try:
+        decoded = decoders.decode(model_id, f_port, payload)
+    except (decoders.DecodeError, decoders.UnknownModelError) as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(
+        json.dumps(
+            {
+                "model_id": decoded.model_id,
+                "f_port": decoded.f_port,
+                "fields": decoded.fields,
+                "measurements": [
+                    {"quantity": m.quantity.value, "value": m.value, "unit": m.quantity.unit}
+                    for m in decoded.measurements
+                ],
+                "warnings": list(decoded.warnings),
+            },
+            ensure_ascii=False,
+            indent=2,
+        )
+    )
+
+
+@main.group()
+def cloud() -> None:
+    """The cloud side: ingest, stores, task feed."""
+
+
+@cloud.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+def serve(host: str, port: int) -> None:
+    """Serve the cloud API with settings from FLURFUNK_CLOUD_* environment variables."""
+    import uvicorn
+
+    from cloud import create_app
+    from cloud.settings import CloudSettings
+
+    uvicorn.run(create_app(CloudSettings()), host=host, port=port, log_level="info")
+
+
+if __name__ == "__main__":
+    main()

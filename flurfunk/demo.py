@@ -1,0 +1,273 @@
+"""`flurfunk demo`: the whole data path on embedded defaults, in simulated time.
+
+Virtual sensors emit the real payload bytes of real device models; one gateway pipeline per town decodes them
+into its durable SQLite buffer and syncs CBOR batches over real HTTP to the cloud app (uvicorn on localhost),
+which stores them in SQLite, plans collection and watering tasks with a route per town each morning and serves
+the task feed. Virtual crews carry the tasks out, so emptied bins and watered trees show up in the next readings.
+This module is the composition root: the only place that imports every package.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from flurfunk.contracts import MUNICIPALITIES, Asset, TaskKind, Uplink
+from flurfunk.i18n import Language, text
+
+LOCAL_TIME = ZoneInfo("Europe/Berlin")
+PLAN_HOUR = 5  # the dispatcher plans the day before the crews start
+WORK_HOUR = 10  # the crews have done the day's tasks by then
+GATEWAY_BUFFER_QUOTA_BYTES = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    days: int = 7
+    seed: int = 1
+    start: date = date(2026, 7, 6)
+    serve: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8470
+    data_dir: str | None = None
+    language: Language = "de"
+
+
+@dataclass
+class DemoSummary:
+    """Everything the demo reports; deterministic for a seed (no wall-clock figures)."""
+
+    days: int
+    seed: int
+    uplinks: int = 0
+    readings_buffered: int = 0
+    readings_stored: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+    tasks: Counter[tuple[str, str]] = field(default_factory=Counter)  # (municipality, kind) -> count
+    km_planned: float = 0.0
+    km_fixed: float = 0.0
+    overflow_bin_hours: int = 0
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def _serve_cloud(app: object, host: str, port: int) -> Iterator[str]:
+    """Run the cloud app under uvicorn in a thread: the gateways talk to it over real HTTP."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, name="cloud", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the cloud app did not start on {host}:{port}")
+        time.sleep(0.05)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def _local_hour(moment: datetime) -> int:
+    return moment.astimezone(LOCAL_TIME).hour
+
+
+def run_demo(options: DemoOptions, console: Console | None = None) -> int:
+    console = console or Console()
+    with tempfile.TemporaryDirectory(prefix="flurfunk-demo-") as scratch:
+        data_dir = Path(options.data_dir) if options.data_dir else Path(scratch)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return _run(options, data_dir, console)
+
+
+def _run(options: DemoOptions, data_dir: Path, console: Console) -> int:
+    from edge.sim import Simulation, build_world
+    from gateway.buffer import DurableBuffer
+    from gateway.pipeline import DeviceBinding, Pipeline
+    from gateway.sync import SyncClient
+
+    import decoders
+    from cloud import create_app
+    from cloud.scheduler import fixed_schedule_km
+    from cloud.settings import CloudSettings
+
+    world = build_world(options.seed)
+    start = datetime.combine(options.start, datetime.min.time(), LOCAL_TIME).astimezone(UTC)
+    simulation = Simulation(world, options.seed, start, decoders.encode_quantities)
+
+    gateway_tokens = {site.id: secrets.token_urlsafe(24) for site in world.gateways}
+    admin_token = secrets.token_urlsafe(24)
+    settings = CloudSettings(
+        database_url=f"sqlite:///{data_dir / 'cloud.sqlite'}",
+        series_url=f"sqlite:///{data_dir / 'series.sqlite'}",
+        gateway_tokens=gateway_tokens,
+        admin_token=admin_token,
+        open_read=True,
+        language=options.language,
+    )
+    port = options.port or _free_port(options.host)
+    summary = DemoSummary(days=options.days, seed=options.seed)
+    assets_by_id: dict[str, Asset] = {asset.id: asset for asset in world.assets}
+
+    with _serve_cloud(create_app(settings), options.host, port) as base_url:
+        admin = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=60)
+        response = admin.post(
+            "/api/v1/admin/inventory",
+            json={
+                "depots": [d.model_dump(mode="json") for d in world.depots],
+                "assets": [a.model_dump(mode="json") for a in world.assets],
+                "devices": [d.model_dump(mode="json") for d in world.devices],
+            },
+        )
+        response.raise_for_status()
+
+        site_by_eui = {site.eui: site for site in world.gateways}
+        pipelines: dict[str, Pipeline] = {}
+        syncers: dict[str, SyncClient] = {}
+        buffers: list[DurableBuffer] = []
+        bindings = {d.dev_eui: DeviceBinding(device=d, asset=assets_by_id[d.asset]) for d in world.devices}
+        for site in world.gateways:
+            buffer = DurableBuffer(data_dir / f"{site.id}.buffer.sqlite", quota_bytes=GATEWAY_BUFFER_QUOTA_BYTES)
+            buffers.append(buffer)
+            pipelines[site.id] = Pipeline(site.id, bindings, buffer)
+            syncers[site.id] = SyncClient(base_url, gateway_tokens[site.id], site.id, buffer)
+
+        hours = options.days * 24
+        planned_days: set[date] = set()
+        executed_days: set[date] = set()
+        progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("simulated hours"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        with progress:
+            bar = progress.add_task("Flurfunk-Demo", total=hours)
+            for hour in range(1, hours + 1):
+                moment = start + timedelta(hours=hour)
+                uplinks = simulation.advance(moment)
+                summary.uplinks += len(uplinks)
+                by_site: dict[str, list[Uplink]] = {}
+                for uplink in uplinks:
+                    by_site.setdefault(site_by_eui[uplink.rx[0].gateway_id].id, []).append(uplink)
+                for site_id, site_uplinks in sorted(by_site.items()):
+                    report = pipelines[site_id].handle_many(site_uplinks)
+                    summary.readings_buffered += report.readings
+                    summary.dropped.update(report.dropped)
+                for site_id in sorted(syncers):
+                    syncers[site_id].sync_until_drained(moment)
+
+                day = moment.astimezone(LOCAL_TIME).date()
+                if _local_hour(moment) == PLAN_HOUR and day not in planned_days:
+                    admin.post(f"/api/v1/plan/{day.isoformat()}").raise_for_status()
+                    planned_days.add(day)
+                if _local_hour(moment) == WORK_HOUR and day in planned_days and day not in executed_days:
+                    _carry_out_tasks(admin, simulation, day, moment)
+                    executed_days.add(day)
+                progress.advance(bar)
+
+        for site_id in sorted(syncers):
+            syncers[site_id].sync_until_drained(start + timedelta(hours=hours))
+        cloud_summary = admin.get("/api/v1/summary").json()
+        summary.readings_stored = int(cloud_summary["readings_stored"])
+        tasks = admin.get("/api/v1/feed/tasks").json()
+        summary.tasks = Counter((task["municipality"], task["kind"]) for task in tasks)
+        routes = admin.get("/api/v1/feed/routes").json()
+        summary.km_planned = round(sum(route["km"] for route in routes), 1)
+        summary.km_fixed = round(fixed_schedule_km(options.days, world.depots, world.assets, start=options.start), 1)
+        summary.overflow_bin_hours = simulation.overflowed_bin_hours
+        _print_summary(console, summary, options.language)
+
+        if options.serve:
+            console.print(
+                f"\n{_t(options.language, 'Task-Feed', 'Task feed')}: {base_url}/api/v1/feed/tasks   "
+                f"{_t(options.language, 'Disposition', 'Dispatch')}: {base_url}/   "
+                f"{_t(options.language, 'Beenden mit Strg-C', 'Stop with Ctrl-C')}"
+            )
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                console.print(_t(options.language, "Beendet.", "Stopped."))
+        for buffer in buffers:
+            buffer.close()
+        admin.close()
+    return 0
+
+
+def _carry_out_tasks(admin: httpx.Client, simulation: object, day: date, moment: datetime) -> None:
+    """The crews work through the day's planned tasks: bins emptied, trees watered, each marked done."""
+    tasks = admin.get("/api/v1/feed/tasks", params={"day": day.isoformat(), "state": "planned"}).json()
+    for task in sorted(tasks, key=lambda t: t["id"]):
+        if task["kind"] == TaskKind.COLLECT:
+            simulation.empty_bin(task["asset"], moment)
+        elif task["kind"] == TaskKind.WATER:
+            simulation.water(task["asset"], float(task["evidence"].get("litres", 0.0)), moment)
+        for state in ("assigned", "in_progress", "done"):
+            admin.patch(f"/api/v1/tasks/{task['id']}", json={"state": state}).raise_for_status()
+
+
+def _t(language: Language, german: str, english: str) -> str:
+    return german if language == "de" else english
+
+
+def _print_summary(console: Console, summary: DemoSummary, language: Language) -> None:
+    de = language == "de"
+    console.print(
+        f"[bold]{_t(language, 'Flurfunk-Demo', 'Flurfunk demo')}[/bold] — "
+        f"{summary.days} {_t(language, 'Tage', 'days')}, seed {summary.seed}"
+    )
+    console.print(f"{_t(language, 'Uplinks empfangen', 'Uplinks received')}: {summary.uplinks:,}".replace(",", "."))
+    console.print(
+        f"{_t(language, 'Messwerte gepuffert', 'Readings buffered')}: {summary.readings_buffered}, "
+        f"{_t(language, 'in der Cloud gespeichert', 'stored in the cloud')}: {summary.readings_stored}"
+    )
+    if summary.dropped:
+        dropped = ", ".join(f"{reason} {count}" for reason, count in sorted(summary.dropped.items()))
+        console.print(f"{_t(language, 'Verworfen', 'Dropped')}: {dropped}")
+    kinds = [TaskKind.COLLECT, TaskKind.WATER, TaskKind.INSPECT]
+    table = Table(title=_t(language, "Aufgaben je Gemeinde", "Tasks by municipality"))
+    table.add_column(_t(language, "Gemeinde", "Municipality"))
+    for kind in kinds:
+        table.add_column(text(f"task.kind.{kind.value}", "de" if de else "en"), justify="right")
+    for municipality in MUNICIPALITIES:
+        table.add_row(municipality, *(str(summary.tasks.get((municipality, kind.value), 0)) for kind in kinds))
+    table.add_row(
+        _t(language, "Summe", "Total"),
+        *(str(sum(n for (_, k), n in summary.tasks.items() if k == kind.value)) for kind in kinds),
+    )
+    console.print(table)
+    saved = 1 - summary.km_planned / summary.km_fixed if summary.km_fixed else 0.0
+    console.print(
+        f"{_t(language, 'Geplante Strecke', 'Route km planned')}: {summary.km_planned:.1f} km; "
+        f"{_t(language, 'feste Wochentouren', 'fixed weekly rounds')}: {summary.km_fixed:.1f} km "
+        f"({saved:+.0%} {_t(language, 'eingespart', 'saved')})"
+    )
+    console.print(
+        f"{_t(language, 'Stunden mit überfülltem Behälter', 'Bin-hours overflowing')}: {summary.overflow_bin_hours}"
+    )
