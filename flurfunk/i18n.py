@@ -27,6 +27,37 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "task.kind.water": {"de": "Gießen", "en": "Water"},
     "task.kind.maintain": {"de": "Wartung", "en": "Maintain"},
     "task.kind.inspect": {"de": "Prüfen", "en": "Inspect"},
+    # scheduler (cloud/scheduler): opportunistic collection, battery checks, readings not acted on
+    "task.collect.opportunistic": {
+        "de": "Behälter {asset} ist zu {fill_pct:.0f} % gefüllt und liegt am Weg (Umweg {detour_m:.0f} m); "
+        "wird mitgeleert.",
+        "en": "Bin {asset} is {fill_pct:.0f}% full and on the way (detour {detour_m:.0f} m); emptied along the route.",
+    },
+    "task.inspect.battery_low_v": {
+        "de": "Batterie des Sensors an {asset} ist schwach: {battery_v:.2f} V (Schwelle {threshold_v:.2f} V).",
+        "en": "Battery of the sensor at {asset} is low: {battery_v:.2f} V (threshold {threshold_v:.2f} V).",
+    },
+    "task.inspect.battery_low_pct": {
+        "de": "Batterie des Sensors an {asset} ist schwach: {battery_pct:.0f} % (Schwelle {threshold_pct:.0f} %).",
+        "en": "Battery of the sensor at {asset} is low: {battery_pct:.0f}% (threshold {threshold_pct:.0f}%).",
+    },
+    "plan.skip.flagged": {
+        "de": "{quantity} an {asset} nicht berücksichtigt: Messwert ist markiert ({flags}).",
+        "en": "{quantity} at {asset} not acted on: the reading is flagged ({flags}).",
+    },
+    "plan.skip.stale": {
+        "de": "{quantity} an {asset} nicht berücksichtigt: letzter Messwert ist {age_h:.1f} h alt "
+        "(Grenze {limit_h:.1f} h).",
+        "en": "{quantity} at {asset} not acted on: the latest reading is {age_h:.1f} h old (limit {limit_h:.1f} h).",
+    },
+    "plan.skip.missing": {
+        "de": "{quantity} an {asset} nicht berücksichtigt: kein Messwert vorhanden.",
+        "en": "{quantity} at {asset} not acted on: there is no reading.",
+    },
+    "plan.quantity.fill_ratio": {"de": "Füllstand", "en": "Fill level"},
+    "plan.quantity.soil_vwc": {"de": "Bodenfeuchte", "en": "Soil moisture"},
+    "plan.quantity.battery_v": {"de": "Batteriespannung", "en": "Battery voltage"},
+    "plan.quantity.battery_pct": {"de": "Batterieladung", "en": "Battery charge"},
 }
 
 

@@ -1,0 +1,516 @@
+"""The first planner: a day's tasks from the latest state of each asset, one route per town and kind, and the
+fixed-round baseline to compare it with."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from cloud.scheduler.geo import distance_matrix_km
+from cloud.scheduler.routing import build_route, insertion_detours, nearest_neighbour, route_points, two_opt
+from flurfunk.contracts import Asset, AssetKind, Depot, Quantity, Task, TaskKind
+from flurfunk.i18n import Language, text
+
+LOCAL_ZONE = ZoneInfo("Europe/Berlin")
+WORKDAY_START = time(6, 0)
+WORKDAY_END = time(15, 0)
+
+# Street trees are the Bauhof's to water until year 3–5 after planting (FACTS.md, Berlin practice).
+YOUNG_TREE_YEARS = 5
+OLD_TREE_LITRES = 80.0
+GREEN_SPACE_LITRES = 400.0  # assets carry no area yet; a fixed amount per green space
+WATERING_SEASON_MONTHS = frozenset(range(5, 10))  # May to September, for the fixed-round baseline
+
+PRIORITY_YOUNG_TREE = 80
+PRIORITY_OLD_TREE = 50
+PRIORITY_GREEN_SPACE = 40
+PRIORITY_INSPECT = 30
+
+MAX_BASELINE_DAYS = 3660  # ten years; more is a typo, not a question
+
+_ROUTED_KINDS: tuple[TaskKind, ...] = (TaskKind.COLLECT, TaskKind.WATER)
+_WATERED_KINDS = frozenset({AssetKind.TREE, AssetKind.GREEN_SPACE})
+
+
+class SchedulerError(ValueError):
+    """The planner's input cannot be planned (bad settings, duplicate assets, a town without depot)."""
+
+
+class MissingDepotError(SchedulerError):
+    """Assets must be routed in a town that has no depot."""
+
+
+@dataclass(frozen=True)
+class LatestValue:
+    """The latest reading of one quantity of one asset."""
+
+    value: float
+    time: datetime
+    flags: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.value):
+            raise SchedulerError(f"latest value must be a finite number, got {self.value!r}")
+        if self.time.tzinfo is None:
+            raise SchedulerError(f"latest value time {self.time.isoformat()} carries no time zone")
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    """Thresholds and costs of the planner; the defaults follow field practice (see FACTS.md)."""
+
+    collect_threshold: float = 0.8  # fill ratio at which a bin must be emptied (Twente practice: >80 % always)
+    collect_opportunistic: float = 0.6  # 60-80 %: add when the bin is near the route anyway (cheap detour)
+    opportunistic_detour_km: float = 0.5  # "near the route": the extra road km to insert the bin stays below this
+    dry_soil_vwc: float = 0.15  # m³/m³ below which a tree/green space is watered
+    battery_low_v: float = 3.0
+    battery_low_pct: float = 15.0
+    road_factor: float = 1.3  # road km ≈ great-circle km × factor
+    stale_after: timedelta = timedelta(hours=6)  # latest values older than this are not acted on
+    fixed_collection_interval_days: int = 7  # baseline
+    fixed_watering_interval_days: int = 7  # baseline
+
+    def __post_init__(self) -> None:
+        if not 0 < self.collect_opportunistic <= self.collect_threshold:
+            raise SchedulerError(
+                f"need 0 < collect_opportunistic ({self.collect_opportunistic}) <= "
+                f"collect_threshold ({self.collect_threshold})"
+            )
+        if self.opportunistic_detour_km < 0:
+            raise SchedulerError(f"opportunistic_detour_km must not be negative, got {self.opportunistic_detour_km}")
+        if self.road_factor <= 0:
+            raise SchedulerError(f"road_factor must be positive, got {self.road_factor}")
+        if self.stale_after <= timedelta(0):
+            raise SchedulerError(f"stale_after must be positive, got {self.stale_after}")
+        if self.fixed_collection_interval_days < 1 or self.fixed_watering_interval_days < 1:
+            raise SchedulerError("fixed round intervals must be at least one day")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One vehicle's round in one town on one day: depot → stops (asset ids, in order) → depot."""
+
+    id: str
+    municipality: str
+    kind: TaskKind
+    day: date
+    stops: list[str]
+    km: float
+    polyline: list[tuple[float, float]]  # (latitude, longitude): depot, stops, depot; straight legs
+
+
+@dataclass(frozen=True)
+class DayPlan:
+    """A day's tasks, their routes, and the (asset id, reason) of every reading that was not acted on."""
+
+    tasks: list[Task]
+    routes: list[Route]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def plan_day(
+    day: date,
+    depots: Sequence[Depot],
+    assets: Sequence[Asset],
+    latest: Mapping[str, Mapping[Quantity, LatestValue]],
+    settings: PlanSettings = PlanSettings(),
+    language: Language = "de",
+    *,
+    as_of: datetime | None = None,
+) -> DayPlan:
+    """Tasks and routes for `day` from each asset's latest values.
+
+    Readings older than `settings.stale_after` before `as_of` (default: the start of the day's work, 06:00 local)
+    or carrying any flag are not acted on and come back in `DayPlan.skipped`. Tasks of a town without a depot are
+    planned but not routed (route_id None).
+    """
+    due_from, due_until = work_window(day)
+    reference = _require_aware(as_of, "as_of") if as_of is not None else due_from
+    assets_by_id = _unique_assets(assets)
+    depot_by_town = _depots_by_town(depots)
+    window = _Window(day, due_from, due_until)
+
+    tasks: list[Task] = []
+    reader = _Reader(reference, settings, language)
+    must_collect: dict[str, list[Asset]] = defaultdict(list)
+    maybe_collect: dict[str, list[tuple[Asset, LatestValue]]] = defaultdict(list)
+    to_water: dict[str, list[Asset]] = defaultdict(list)
+    pending: dict[tuple[TaskKind, str], Task] = {}
+
+    for asset_id in sorted(assets_by_id):
+        asset = assets_by_id[asset_id]
+        values = latest.get(asset_id, {})
+        if asset.kind is AssetKind.BIN:
+            fill = reader.usable(asset, values, Quantity.FILL_RATIO, required=True)
+            if fill is not None and fill.value >= settings.collect_threshold:
+                pending[(TaskKind.COLLECT, asset.id)] = _collect_task(asset, fill, settings, window, language)
+                must_collect[asset.municipality].append(asset)
+            elif fill is not None and fill.value >= settings.collect_opportunistic:
+                maybe_collect[asset.municipality].append((asset, fill))
+        elif asset.kind in _WATERED_KINDS:
+            soil = reader.usable(asset, values, Quantity.SOIL_VWC, required=True)
+            if soil is not None and soil.value < settings.dry_soil_vwc:
+                pending[(TaskKind.WATER, asset.id)] = _water_task(asset, soil, settings, window, language)
+                to_water[asset.municipality].append(asset)
+
+        battery_v = reader.usable(asset, values, Quantity.BATTERY_V, required=False)
+        battery_pct = reader.usable(asset, values, Quantity.BATTERY_PCT, required=False)
+        inspect = _battery_task(asset, battery_v, battery_pct, settings, window, language)
+        if inspect is not None:
+            tasks.append(inspect)
+
+    routes: list[Route] = []
+    for town in sorted(set(must_collect) | set(to_water)):
+        depot = depot_by_town.get(town)
+        if depot is None:
+            continue
+        chosen = _choose_opportunistic(depot, must_collect[town], maybe_collect[town], settings)
+        for asset, fill, detour_km in chosen:
+            pending[(TaskKind.COLLECT, asset.id)] = _opportunistic_task(
+                asset, fill, detour_km, settings, window, language
+            )
+        stops_by_kind = {
+            TaskKind.COLLECT: must_collect[town] + [asset for asset, _, _ in chosen],
+            TaskKind.WATER: to_water[town],
+        }
+        for kind in _ROUTED_KINDS:
+            if stops_by_kind[kind]:
+                routes.append(_route(day, town, kind, depot, stops_by_kind[kind], settings.road_factor))
+
+    route_of_stop = {(route.kind, stop): route.id for route in routes for stop in route.stops}
+    for (kind, asset_id), task in pending.items():
+        assigned_route = route_of_stop.get((kind, asset_id))
+        tasks.append(task.model_copy(update={"route_id": assigned_route}) if assigned_route else task)
+
+    tasks.sort(key=lambda task: (task.municipality, task.kind.value, task.asset))
+    return DayPlan(tasks=tasks, routes=routes, skipped=reader.skipped)
+
+
+def fixed_schedule_km(
+    day_count: int,
+    depots: Sequence[Depot],
+    assets: Sequence[Asset],
+    settings: PlanSettings = PlanSettings(),
+    start: date | None = None,
+) -> float:
+    """Road km that fixed rounds would drive in `day_count` days from `start` (default: today, UTC).
+
+    Every town empties all its bins on one round per `fixed_collection_interval_days` and waters all its trees and
+    green spaces on one round per `fixed_watering_interval_days` (rounds falling in May to September only). Towns
+    take turns: the i-th town (by name) has its first round on day i of the interval, as a Bauhof gives each town
+    its own weekday. Each round is depot → all assets of the kind → depot, built like the planner's routes.
+    """
+    if not 0 <= day_count <= MAX_BASELINE_DAYS:
+        raise SchedulerError(f"day_count must be between 0 and {MAX_BASELINE_DAYS}, got {day_count}")
+    first_day = start if start is not None else datetime.now(UTC).date()
+    depot_by_town = _depots_by_town(depots)
+    bins: dict[str, list[Asset]] = defaultdict(list)
+    watered: dict[str, list[Asset]] = defaultdict(list)
+    for asset in _unique_assets(assets).values():
+        if asset.kind is AssetKind.BIN:
+            bins[asset.municipality].append(asset)
+        elif asset.kind in _WATERED_KINDS:
+            watered[asset.municipality].append(asset)
+
+    towns = sorted(set(bins) | set(watered))
+    missing = [town for town in towns if town not in depot_by_town]
+    if missing:
+        raise MissingDepotError(f"no depot for {', '.join(missing)}: their fixed rounds cannot be routed")
+
+    total_km = 0.0
+    for turn, town in enumerate(towns):
+        depot = depot_by_town[town]
+        collection_km = build_route(depot, bins[town], settings.road_factor)[1]
+        watering_km = build_route(depot, watered[town], settings.road_factor)[1]
+        for offset in range(day_count):
+            day = first_day + timedelta(days=offset)
+            if (offset - turn) % settings.fixed_collection_interval_days == 0:
+                total_km += collection_km
+            if (offset - turn) % settings.fixed_watering_interval_days == 0 and day.month in WATERING_SEASON_MONTHS:
+                total_km += watering_km
+    return total_km
+
+
+def work_window(day: date) -> tuple[datetime, datetime]:
+    """The day's due window, 06:00–15:00 Berlin time, as UTC datetimes."""
+    start = datetime.combine(day, WORKDAY_START, tzinfo=LOCAL_ZONE).astimezone(UTC)
+    end = datetime.combine(day, WORKDAY_END, tzinfo=LOCAL_ZONE).astimezone(UTC)
+    return start, end
+
+
+def task_id(day: date, kind: TaskKind, asset_id: str) -> str:
+    """A task id that depends only on (day, kind, asset): a replan replaces a task instead of duplicating it."""
+    readable = f"{day:%Y%m%d}-{kind.value}-{asset_id}"
+    if len(readable) <= 64:
+        return readable
+    # '~' never occurs in an asset id, so a shortened id cannot equal a readable one.
+    digest = hashlib.sha256(f"{day.isoformat()}|{kind.value}|{asset_id}".encode()).hexdigest()[:12]
+    return f"{readable[:51]}~{digest}"
+
+
+def route_id(day: date, kind: TaskKind, municipality: str) -> str:
+    """A route id that depends only on (day, kind, town)."""
+    digest = hashlib.sha256(municipality.encode()).hexdigest()[:6]
+    return f"{day:%Y%m%d}-{kind.value}-{_slug(municipality)[:32]}-{digest}"
+
+
+def watering_litres(asset: Asset, day: date) -> float:
+    """Litres for one watering: young trees 200 L (years 0–1), 150 L (2–3), 100 L (4–5); older trees 80 L;
+    green spaces a fixed 400 L. A tree without planting year counts as old."""
+    if asset.kind is AssetKind.GREEN_SPACE:
+        return GREEN_SPACE_LITRES
+    age = tree_age_years(asset, day)
+    if age is None or age > YOUNG_TREE_YEARS:
+        return OLD_TREE_LITRES
+    if age <= 1:
+        return 200.0
+    return 150.0 if age <= 3 else 100.0
+
+
+def tree_age_years(asset: Asset, day: date) -> int | None:
+    """Whole years since planting (0 in the planting year); None when the planting year is unknown."""
+    if asset.planting_year is None:
+        return None
+    return max(0, day.year - asset.planting_year)
+
+
+@dataclass(frozen=True)
+class _Window:
+    day: date
+    due_from: datetime
+    due_until: datetime
+
+
+class _Reader:
+    """Hands out latest values the planner may act on and notes, per asset, why the others were skipped."""
+
+    def __init__(self, reference: datetime, settings: PlanSettings, language: Language) -> None:
+        self.reference = reference
+        self.settings = settings
+        self.language = language
+        self.skipped: list[tuple[str, str]] = []
+
+    def usable(
+        self, asset: Asset, values: Mapping[Quantity, LatestValue], quantity: Quantity, required: bool
+    ) -> LatestValue | None:
+        """The latest value if it may be acted on; else None, noting why (an absent optional value is no news)."""
+        latest_value = values.get(quantity)
+        name = text(f"plan.quantity.{quantity.value}", self.language)
+        if latest_value is None:
+            if required:
+                self._skip(asset, "plan.skip.missing", quantity=name)
+            return None
+        if latest_value.flags:
+            self._skip(asset, "plan.skip.flagged", quantity=name, flags=", ".join(sorted(latest_value.flags)))
+            return None
+        age = self.reference - latest_value.time
+        if age > self.settings.stale_after:
+            hour = timedelta(hours=1)
+            self._skip(
+                asset, "plan.skip.stale", quantity=name, age_h=age / hour, limit_h=self.settings.stale_after / hour
+            )
+            return None
+        return latest_value
+
+    def _skip(self, asset: Asset, key: str, **values: object) -> None:
+        self.skipped.append((asset.id, text(key, self.language, asset=asset.id, **values)))
+
+
+def _collect_task(asset: Asset, fill: LatestValue, settings: PlanSettings, window: _Window, language: Language) -> Task:
+    reason = text(
+        "task.collect.reason",
+        language,
+        asset=asset.id,
+        fill_pct=fill.value * 100,
+        threshold_pct=settings.collect_threshold * 100,
+    )
+    evidence = {"fill_ratio": fill.value, "threshold": settings.collect_threshold, "reading_time": _iso(fill.time)}
+    return _task(asset, TaskKind.COLLECT, _fill_priority(fill.value), reason, evidence, window)
+
+
+def _opportunistic_task(
+    asset: Asset, fill: LatestValue, detour_km: float, settings: PlanSettings, window: _Window, language: Language
+) -> Task:
+    reason = text(
+        "task.collect.opportunistic", language, asset=asset.id, fill_pct=fill.value * 100, detour_m=detour_km * 1000
+    )
+    evidence = {
+        "fill_ratio": fill.value,
+        "threshold": settings.collect_opportunistic,
+        "detour_km": round(detour_km, 3),
+        "max_detour_km": settings.opportunistic_detour_km,
+        "reading_time": _iso(fill.time),
+    }
+    return _task(asset, TaskKind.COLLECT, _fill_priority(fill.value), reason, evidence, window)
+
+
+def _water_task(asset: Asset, soil: LatestValue, settings: PlanSettings, window: _Window, language: Language) -> Task:
+    litres = watering_litres(asset, window.day)
+    age = tree_age_years(asset, window.day) if asset.kind is AssetKind.TREE else None
+    if asset.kind is AssetKind.GREEN_SPACE:
+        priority = PRIORITY_GREEN_SPACE
+    elif age is not None and age <= YOUNG_TREE_YEARS:
+        priority = PRIORITY_YOUNG_TREE
+    else:
+        priority = PRIORITY_OLD_TREE
+    reason = text(
+        "task.water.reason",
+        language,
+        asset=asset.id,
+        vwc_pct=soil.value * 100,
+        threshold_pct=settings.dry_soil_vwc * 100,
+        litres=litres,
+    )
+    evidence: dict[str, float | str] = {
+        "soil_vwc": soil.value,
+        "threshold": settings.dry_soil_vwc,
+        "litres": litres,
+        "reading_time": _iso(soil.time),
+    }
+    if age is not None:
+        evidence["tree_age_years"] = float(age)
+    return _task(asset, TaskKind.WATER, priority, reason, evidence, window)
+
+
+def _battery_task(
+    asset: Asset,
+    battery_v: LatestValue | None,
+    battery_pct: LatestValue | None,
+    settings: PlanSettings,
+    window: _Window,
+    language: Language,
+) -> Task | None:
+    low_v = battery_v is not None and battery_v.value < settings.battery_low_v
+    low_pct = battery_pct is not None and battery_pct.value < settings.battery_low_pct
+    evidence: dict[str, float | str] = {}
+    reason = ""
+    if low_pct and battery_pct is not None:
+        evidence |= {"battery_pct": battery_pct.value, "threshold_pct": settings.battery_low_pct}
+        evidence["reading_time"] = _iso(battery_pct.time)
+        reason = text(
+            "task.inspect.battery_low_pct",
+            language,
+            asset=asset.id,
+            battery_pct=battery_pct.value,
+            threshold_pct=settings.battery_low_pct,
+        )
+    if low_v and battery_v is not None:  # the voltage is the more direct measure: its reason wins
+        evidence |= {"battery_v": battery_v.value, "threshold_v": settings.battery_low_v}
+        evidence["reading_time"] = _iso(battery_v.time)
+        reason = text(
+            "task.inspect.battery_low_v",
+            language,
+            asset=asset.id,
+            battery_v=battery_v.value,
+            threshold_v=settings.battery_low_v,
+        )
+    if not evidence:
+        return None
+    return _task(asset, TaskKind.INSPECT, PRIORITY_INSPECT, reason, evidence, window)
+
+
+def _task(
+    asset: Asset, kind: TaskKind, priority: int, reason: str, evidence: dict[str, float | str], window: _Window
+) -> Task:
+    return Task(
+        id=task_id(window.day, kind, asset.id),
+        kind=kind,
+        asset=asset.id,
+        municipality=asset.municipality,
+        due_from=window.due_from,
+        due_until=window.due_until,
+        priority=priority,
+        reason=reason,
+        evidence=evidence,
+    )
+
+
+def _fill_priority(fill_ratio: float) -> int:
+    # The fuller the bin, the sooner: 80 % full is priority 80, full or overfull is 100.
+    return int(min(100, max(1, round(fill_ratio * 100))))
+
+
+def _choose_opportunistic(
+    depot: Depot,
+    must_go: Sequence[Asset],
+    candidates: Sequence[tuple[Asset, LatestValue]],
+    settings: PlanSettings,
+) -> list[tuple[Asset, LatestValue, float]]:
+    """Half-full bins worth taking along: greedily insert the one with the cheapest detour into the town's
+    collection route while that detour stays below `opportunistic_detour_km`. No route, no detour: a town
+    without a must-go bin gets no opportunistic ones either."""
+    if not must_go or not candidates:
+        return []
+    ordered_must = sorted(must_go, key=lambda asset: asset.id)
+    ordered_candidates = sorted(candidates, key=lambda entry: entry[0].id)
+    points = [(depot.latitude, depot.longitude)]
+    points += [(asset.latitude, asset.longitude) for asset in ordered_must]
+    points += [(asset.latitude, asset.longitude) for asset, _ in ordered_candidates]
+    distances = distance_matrix_km(points, settings.road_factor)
+    order = list(two_opt(distances, nearest_neighbour(distances[: len(ordered_must) + 1, : len(ordered_must) + 1])))
+    remaining = list(range(len(ordered_must) + 1, len(points)))
+    chosen: list[tuple[Asset, LatestValue, float]] = []
+    while remaining:
+        detours, positions = insertion_detours(distances, np.array(order, dtype=np.intp), np.array(remaining))
+        best = int(np.argmin(detours))  # ties go to the lower asset id
+        if detours[best] >= settings.opportunistic_detour_km:
+            break
+        node = remaining.pop(best)
+        order.insert(int(positions[best]), node)
+        asset, fill = ordered_candidates[node - len(ordered_must) - 1]
+        chosen.append((asset, fill, float(detours[best])))
+    return chosen
+
+
+def _route(day: date, town: str, kind: TaskKind, depot: Depot, stops: Sequence[Asset], road_factor: float) -> Route:
+    ordered, km = build_route(depot, stops, road_factor)
+    return Route(
+        id=route_id(day, kind, town),
+        municipality=town,
+        kind=kind,
+        day=day,
+        stops=[asset.id for asset in ordered],
+        km=km,
+        polyline=route_points(depot, ordered),
+    )
+
+
+def _unique_assets(assets: Iterable[Asset]) -> dict[str, Asset]:
+    by_id: dict[str, Asset] = {}
+    for asset in assets:
+        if asset.id in by_id:
+            raise SchedulerError(f"asset {asset.id!r} appears more than once")
+        by_id[asset.id] = asset
+    return by_id
+
+
+def _depots_by_town(depots: Iterable[Depot]) -> dict[str, Depot]:
+    # One depot per town for now; with several, the first by name serves (the PyVRP planner will use them all).
+    by_town: dict[str, Depot] = {}
+    for depot in sorted(depots, key=lambda depot: (depot.municipality, depot.name)):
+        by_town.setdefault(depot.municipality, depot)
+    return by_town
+
+
+def _require_aware(moment: datetime, name: str) -> datetime:
+    if moment.tzinfo is None:
+        raise SchedulerError(f"{name} {moment.isoformat()} carries no time zone")
+    return moment.astimezone(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _slug(name: str) -> str:
+    folded = name.lower().replace("ä", "ae").replace("ö", "oe").replace("ü", "ue").replace("ß", "ss")
+    ascii_only = unicodedata.normalize("NFKD", folded).encode("ascii", "ignore").decode()
+    return "-".join("".join(ch if ch.isalnum() else " " for ch in ascii_only).split())
