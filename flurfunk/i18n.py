@@ -9,6 +9,40 @@ DEFAULT_LANGUAGE: Language = "de"
 
 # key -> language -> template (str.format placeholders)
 MESSAGES: dict[str, dict[Language, str]] = {
+    # cloud dispatcher page (cloud/api/page.py) and task states
+    "page.dispatch.title": {"de": "Bauhof-Disposition {day}", "en": "Works yard dispatch {day}"},
+    "page.dispatch.today": {"de": "Heute", "en": "Today"},
+    "page.dispatch.previous_day": {"de": "Vortag", "en": "Previous day"},
+    "page.dispatch.next_day": {"de": "Folgetag", "en": "Next day"},
+    "page.dispatch.overview": {"de": "Aufgaben an diesem Tag", "en": "Tasks on this day"},
+    "page.dispatch.no_tasks": {"de": "Keine Aufgaben.", "en": "No tasks."},
+    "page.dispatch.nearest_day": {
+        "de": "An diesem Tag ist nichts geplant. Nächster Tag mit Aufgaben: {day}.",
+        "en": "Nothing is planned on this day. Nearest day with tasks: {day}.",
+    },
+    "page.dispatch.route": {
+        "de": "Route {kind}: {stops} Stopps, {km} km",
+        "en": "Route {kind}: {stops} stops, {km} km",
+    },
+    "page.dispatch.column.municipality": {"de": "Gemeinde", "en": "Municipality"},
+    "page.dispatch.column.kind": {"de": "Art", "en": "Kind"},
+    "page.dispatch.column.asset": {"de": "Objekt", "en": "Asset"},
+    "page.dispatch.column.village": {"de": "Ortsteil", "en": "Village"},
+    "page.dispatch.column.reason": {"de": "Grund", "en": "Reason"},
+    "page.dispatch.column.state": {"de": "Status", "en": "State"},
+    "page.dispatch.column.priority": {"de": "Priorität", "en": "Priority"},
+    "page.dispatch.readings": {
+        "de": "{count} Messwerte gespeichert, neuester von {time}.",
+        "en": "{count} readings stored, newest from {time}.",
+    },
+    "page.dispatch.no_readings": {"de": "Noch keine Messwerte.", "en": "No readings yet."},
+    "page.dispatch.other_language": {"de": "English", "en": "Deutsch"},
+    "task.state.planned": {"de": "geplant", "en": "planned"},
+    "task.state.assigned": {"de": "zugewiesen", "en": "assigned"},
+    "task.state.in_progress": {"de": "in Arbeit", "en": "in progress"},
+    "task.state.done": {"de": "erledigt", "en": "done"},
+    "task.state.skipped": {"de": "ausgelassen: {skip_reason}", "en": "skipped: {skip_reason}"},
+    "task.state.cancelled": {"de": "storniert", "en": "cancelled"},
     "task.collect.reason": {
         "de": "Behälter {asset} ist zu {fill_pct:.0f} % gefüllt (Schwelle {threshold_pct:.0f} %).",
         "en": "Bin {asset} is {fill_pct:.0f}% full (threshold {threshold_pct:.0f}%).",
