@@ -1,0 +1,320 @@
+"""The InfluxDB series store over the v1 HTTP API (`/write` line protocol, `/query` InfluxQL).
+
+Every InfluxDB serves this API: 1.x natively, 2.x and 3.x for compatibility, so one adapter covers them all.
+
+Schema: one measurement per quantity (`fill_ratio`, `soil_tension_kpa`, …), tags `asset` and `device`, fields
+`value` (float), `anomaly_score` (float) and `flags` (string, only when a reading has flags); timestamps are the
+reading's own time in microseconds, never the server's arrival time, so data buffered for days lands where it
+belongs. A point's identity in InfluxDB is measurement + tag set + time, which is exactly the reading's identity
+(quantity, asset, device, time): writing a batch again overwrites the same points, so replays are harmless.
+
+Why these tags: a tag is indexed and part of the series key, so only what we select by and what identifies a
+series is a tag. `asset` is what every query filters on; `device` keeps two sensors on one asset (or a swapped
+sensor) apart instead of letting one overwrite the other. Asset and device are nearly one-to-one, so the device
+tag adds almost no series: 10,000 devices with about four quantities each make about 40,000 series, far below
+what one InfluxDB node holds (millions). Flags and anomaly scores change from point to point; as tags they would
+multiply the series count for nothing, so they are fields. Municipality is not a tag: it follows from the asset
+in the operational database, and tenants are scoped there, not here.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from cloud.store.series import SeriesPoint, SeriesStoreUnavailableError
+from flurfunk.contracts import Quantity, Reading
+
+__all__ = ["LINES_PER_REQUEST", "QUERY_POINT_LIMIT", "InfluxV1SeriesStore", "tag_value"]
+
+LINES_PER_REQUEST = 5_000
+# Answers larger than this are refused rather than parsed: a caller asking for more wants `every`.
+QUERY_POINT_LIMIT = 1_000_000
+QUERY_RESPONSE_MAX_BYTES = 256 * 1024 * 1024
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+# InfluxDB stores nanoseconds in a signed 64-bit integer: 1677-09-21 … 2262-04-11.
+_EARLIEST_US = -9_223_372_036_854_775 + 1
+_LATEST_US = 9_223_372_036_854_775 - 1
+# Tag values the line protocol cannot carry verbatim are stored under this prefix, base64-encoded (see tag_value).
+_ENCODED_TAG_PREFIX = "~b64:"
+_WRITE_HEADERS = {"Content-Encoding": "gzip", "Content-Type": "text/plain; charset=utf-8"}
+
+
+def _epoch_us(moment: datetime, name: str) -> int:
+    if moment.tzinfo is None:
+        raise ValueError(f"{name} must carry a time zone (UTC), got a naive datetime")
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _escape_tag_part(text: str) -> str:
+    return text.replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+
+
+def _escape_measurement(text: str) -> str:
+    return text.replace(",", "\\,").replace(" ", "\\ ")
+
+
+def _escape_string_field(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def tag_value(text: str) -> str:
+    """The tag value under which `text` is stored (and must be queried).
+
+    InfluxDB 1.x cannot parse a tag value that ends in a backslash (the backslash escapes the separator that
+    follows) nor one with a line break or other control character. Such values, and any value that starts with
+    the encoding prefix itself, are stored as `~b64:` + URL-safe base64 of their UTF-8 bytes; all others verbatim.
+    The mapping is one-to-one, so two different asset ids never share a series.
+    """
+    if text.endswith("\\") or text.startswith(_ENCODED_TAG_PREFIX) or any(ord(c) < 0x20 or c == "\x7f" for c in text):
+        return _ENCODED_TAG_PREFIX + base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii")
+    return text
+
+
+def _influxql_string(text: str) -> str:
+    """A single-quoted InfluxQL string literal; InfluxQL knows the escapes \\\\, \\' and \\n."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'"
+
+
+def _influxql_identifier(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _line(reading: Reading) -> str:
+    time_us = _epoch_us(reading.time, "reading time")
+    if not _EARLIEST_US <= time_us <= _LATEST_US:
+        raise ValueError(
+            f"reading of asset {reading.asset!r} at {reading.time.isoformat()} is outside InfluxDB's time range "
+            "(1677-09-21 to 2262-04-11)"
+        )
+    tags = f"asset={_escape_tag_part(tag_value(reading.asset))},device={_escape_tag_part(tag_value(reading.device))}"
+    # repr() of a float is the shortest text that reads back as the same double; line protocol takes it as a float.
+    fields = f"value={float(reading.value)!r},anomaly_score={float(reading.anomaly_score)!r}"
+    if reading.flags:
+        fields += f',flags="{_escape_string_field(",".join(reading.flags))}"'
+    return f"{_escape_measurement(reading.quantity.value)},{tags} {fields} {time_us}"
+
+
+def _chunks(lines: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(lines), size):
+        yield lines[start : start + size]
+
+
+def _server_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:500].strip() or response.reason_phrase
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        return body["error"][:2000]
+    return response.text[:500]
+
+
+class InfluxV1SeriesStore:
+    """A `SeriesStore` in InfluxDB, spoken to over the v1 HTTP API with httpx.
+
+    `url` is the server's base URL (`http://127.0.0.1:8086`); `database` is created on first use. `client` lets a
+    caller share an `httpx.Client` (it is then not closed by `close()`).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        database: str,
+        username: str | None = None,
+        password: str | None = None,
+        retention_policy: str | None = None,
+        timeout_s: float = 10,
+        client: httpx.Client | None = None,
+    ) -> None:
+        if not database:
+            raise ValueError("database name must not be empty")
+        self.url = url.rstrip("/")
+        self.database = database
+        self.retention_policy = retention_policy
+        self._auth = httpx.BasicAuth(username, password or "") if username is not None else None
+        self._owns_client = client is None
+        self._client = client if client is not None else httpx.Client(timeout=timeout_s)
+        self._timeout_s = timeout_s
+        self._database_ready = False
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.close()
+
+    # -- writing -------------------------------------------------------------------------------------------------
+
+    def write(self, readings: Sequence[Reading]) -> None:
+        # Build every line before sending any, so a reading that cannot be stored fails the call up front.
+        lines = [_line(reading) for reading in readings]
+        if not lines:
+            return
+        self._ensure_database()
+        params = {"db": self.database, "precision": "u"}
+        if self.retention_policy:
+            params["rp"] = self.retention_policy
+        for chunk in _chunks(lines, LINES_PER_REQUEST):
+            body = gzip.compress(("\n".join(chunk) + "\n").encode("utf-8"), compresslevel=5)
+            response = self._request("POST", "/write", params=params, content=body, headers=_WRITE_HEADERS)
+            if response.status_code == 404 and "database not found" in _server_message(response):
+                # Someone dropped the database while we ran: create it again and send this chunk once more.
+                self._database_ready = False
+                self._ensure_database()
+                response = self._request("POST", "/write", params=params, content=body, headers=_WRITE_HEADERS)
+            self._check_write(response, len(chunk))
+
+    def _check_write(self, response: httpx.Response, line_count: int) -> None:
+        if response.status_code == 204 or response.status_code == 200:
+            return
+        message = _server_message(response)
+        if response.status_code in (400, 413):
+            raise ValueError(f"InfluxDB at {self.url} refused {line_count} lines: {message}")
+        raise SeriesStoreUnavailableError(
+            f"InfluxDB at {self.url} did not take {line_count} lines (HTTP {response.status_code}): {message}"
+        )
+
+    def _ensure_database(self) -> None:
+        if self._database_ready:
+            return
+        # CREATE DATABASE is idempotent in InfluxDB: it succeeds when the database exists already.
+        self._statement(f"CREATE DATABASE {_influxql_identifier(self.database)}", method="POST")
+        self._database_ready = True
+
+    # -- reading -------------------------------------------------------------------------------------------------
+
+    def query(
+        self,
+        asset: str,
+        quantity: Quantity,
+        start: datetime,
+        end: datetime,
+        every: timedelta | None = None,
+    ) -> list[SeriesPoint]:
+        measurement = Quantity(quantity).value
+        start_us = _epoch_us(start, "start")
+        end_us = _epoch_us(end, "end")
+        if end_us <= start_us:
+            return []
+        source = self._source(measurement)
+        selection = f"WHERE asset = {_influxql_string(tag_value(asset))} AND time >= {start_us}u AND time < {end_us}u"
+        if every is None:
+            statement = f"SELECT value FROM {source} {selection} LIMIT {QUERY_POINT_LIMIT + 1}"
+        else:
+            every_us = every // _MICROSECOND
+            if every_us <= 0:
+                raise ValueError(f"every must be at least one microsecond, got {every}")
+            # Windows align to the epoch (InfluxDB's default, and the SQLite store's); fill(none) skips empty ones.
+            statement = (
+                f"SELECT mean(value) FROM {source} {selection} GROUP BY time({every_us}u) fill(none) "
+                f"LIMIT {QUERY_POINT_LIMIT + 1}"
+            )
+        self._ensure_database()
+        series = self._statement(statement)
+        points: list[SeriesPoint] = []
+        for one in series:
+            for row in self._rows(one, statement):
+                time_us, value = row[0], row[1]
+                if value is None:
+                    continue
+                if not isinstance(time_us, int) or not isinstance(value, int | float):
+                    raise SeriesStoreUnavailableError(f"InfluxDB at {self.url} answered a row not understood: {row!r}")
+                points.append(SeriesPoint(time=_EPOCH + time_us * _MICROSECOND, value=float(value)))
+        if len(points) > QUERY_POINT_LIMIT:
+            raise ValueError(
+                f"more than {QUERY_POINT_LIMIT} points of {measurement} for asset {asset!r} in the range asked; "
+                "narrow the range or pass `every`"
+            )
+        points.sort(key=lambda point: point.time)
+        return points
+
+    def count(self) -> int:
+        self._ensure_database()
+        total = 0
+        rp = f"{_influxql_identifier(self.retention_policy)}." if self.retention_policy else ""
+        # One series per measurement comes back; a regex FROM covers every quantity, including future ones.
+        statement = f"SELECT count(value) FROM {rp}/.*/"
+        for one in self._statement(statement):
+            for row in self._rows(one, statement):
+                if len(row) < 2 or not isinstance(row[1], int):
+                    raise SeriesStoreUnavailableError(f"InfluxDB at {self.url} answered a count not understood: {row}")
+                total += row[1]
+        return total
+
+    def _source(self, measurement: str) -> str:
+        if self.retention_policy:
+            return f"{_influxql_identifier(self.retention_policy)}.{_influxql_identifier(measurement)}"
+        return _influxql_identifier(measurement)
+
+    def _rows(self, series: Any, statement: str) -> list[list[Any]]:
+        if not isinstance(series, dict) or not isinstance(series.get("values", []), list):
+            raise SeriesStoreUnavailableError(f"InfluxDB at {self.url} answered {statement!r} with {series!r}")
+        rows = series.get("values", [])
+        for row in rows:
+            if not isinstance(row, list) or len(row) < 2:
+                raise SeriesStoreUnavailableError(f"InfluxDB at {self.url} answered a row not understood: {row!r}")
+        return rows
+
+    def _statement(self, statement: str, method: str = "GET") -> list[Any]:
+        """Run one InfluxQL statement; returns its series (possibly none)."""
+        params = {"db": self.database, "q": statement, "epoch": "u"}
+        if method == "GET":
+            response = self._request("GET", "/query", params=params)
+        else:
+            response = self._request("POST", "/query", data=params)
+        if response.status_code >= 500 or response.status_code in (401, 403):
+            raise SeriesStoreUnavailableError(
+                f"InfluxDB at {self.url} did not answer {statement!r} (HTTP {response.status_code}): "
+                f"{_server_message(response)}"
+            )
+        if response.status_code >= 400:
+            raise ValueError(f"InfluxDB at {self.url} refused {statement!r}: {_server_message(response)}")
+        if len(response.content) > QUERY_RESPONSE_MAX_BYTES:
+            raise ValueError(f"InfluxDB's answer to {statement!r} exceeds {QUERY_RESPONSE_MAX_BYTES} bytes")
+        try:
+            body = json.loads(response.content)
+            result = body["results"][0]
+        except (ValueError, KeyError, IndexError, TypeError) as error:
+            raise SeriesStoreUnavailableError(
+                f"InfluxDB at {self.url} answered {statement!r} with something not understood: {response.text[:300]}"
+            ) from error
+        if not isinstance(result, dict):
+            raise SeriesStoreUnavailableError(f"InfluxDB at {self.url} answered {statement!r} with {result!r}")
+        if "error" in result:
+            if "database not found" in str(result["error"]):
+                # Dropped behind our back: the next write creates it again; for a read, nothing is stored.
+                self._database_ready = False
+                return []
+            raise ValueError(f"InfluxDB at {self.url} refused {statement!r}: {result['error']}")
+        series = result.get("series", [])
+        if not isinstance(series, list):
+            raise SeriesStoreUnavailableError(f"InfluxDB at {self.url} answered {statement!r} with {result!r}")
+        return series
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            if self._auth is not None:
+                kwargs["auth"] = self._auth
+            return self._client.request(method, self.url + path, timeout=self._timeout_s, **kwargs)
+        except httpx.TimeoutException as error:
+            raise SeriesStoreUnavailableError(
+                f"InfluxDB at {self.url} did not answer {method} {path} within {self._timeout_s} s"
+            ) from error
+        except httpx.TransportError as error:
+            raise SeriesStoreUnavailableError(f"cannot reach InfluxDB at {self.url}: {error}") from error
