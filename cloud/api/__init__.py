@@ -1,0 +1,1 @@
+"""The cloud's HTTP interface, one router per resource: ingest, admin, plan, feed, tasks, dispatcher page."""

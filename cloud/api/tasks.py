@@ -1,0 +1,47 @@
+"""Task state changes: crews and dispatchers move a task along its state machine (`Task.transition`)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from cloud.api.deps import AdminOnly, Context
+from cloud.api.feed import task_item
+from cloud.store.operational import UnknownTaskError
+from flurfunk.contracts import TASK_TRANSITIONS, InvalidTransitionError, TaskState
+
+logger = logging.getLogger("cloud.tasks")
+
+router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"], dependencies=[AdminOnly])
+
+
+class TaskChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    state: TaskState
+    skip_reason: str | None = Field(default=None, min_length=1, max_length=500)
+
+
+@router.patch("/{task_id}")
+def change_task(task_id: str, change: TaskChange, context: Context) -> dict[str, Any]:
+    """Move a task to `state`; 409 names the edge when the state machine does not have it."""
+    try:
+        stored = context.store.transition_task(task_id, change.state, change.skip_reason)
+    except UnknownTaskError as error:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no task {task_id!r}") from error
+    except InvalidTransitionError as error:
+        current = context.store.task(task_id)
+        allowed = sorted(TASK_TRANSITIONS[current.task.state]) if current else []
+        if change.state in allowed:
+            hint = ""
+        elif allowed:
+            hint = f"; allowed from here: {', '.join(allowed)}"
+        else:
+            hint = "; the task is finished"
+        raise HTTPException(status.HTTP_409_CONFLICT, f"{error}{hint}") from error
+    logger.info("task moved task=%s state=%s", task_id, stored.task.state)
+    assets = context.store.assets([stored.task.asset])
+    return task_item(stored, assets[0] if assets else None)

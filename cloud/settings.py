@@ -1,0 +1,44 @@
+"""The cloud's settings in one place, read from the environment (prefix `FLURFUNK_CLOUD_`) or given in code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from flurfunk.wire import MAX_COMPRESSED_BYTES
+
+
+class CloudSettings(BaseSettings):
+    """How the cloud app stores data and whom it lets in.
+
+    Tokens are secrets: the app keeps only SHA-256 hashes of gateway tokens in its database and never logs them.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="FLURFUNK_CLOUD_", extra="forbid")
+
+    data_dir: Path = Field(default=Path("var/cloud"), description="where the default SQLite files live")
+    database_url: str = Field(default="", description="SQLAlchemy URL; empty = SQLite file in data_dir")
+    series_url: str = Field(
+        default="", description="sqlite:///PATH or influx-v1://host:port/db; empty = SQLite file in data_dir"
+    )
+    gateway_tokens: dict[str, str] = Field(default_factory=dict, description="gateway id -> bearer token")
+    admin_token: str | None = Field(default=None, description="bearer token for admin calls; None disables them")
+    open_read: bool = Field(default=False, description="when True, GET feed endpoints need no token (local demo)")
+    max_batch_bytes: int = Field(default=MAX_COMPRESSED_BYTES, gt=0, le=MAX_COMPRESSED_BYTES)
+    language: Literal["de", "en"] = "de"
+
+    @model_validator(mode="after")
+    def _default_urls_under_data_dir(self) -> CloudSettings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'operational.sqlite'}"
+        if not self.series_url:
+            self.series_url = f"sqlite:///{self.data_dir / 'series.sqlite'}"
+        for gateway_id, token in self.gateway_tokens.items():
+            if len(token) < 16:
+                raise ValueError(f"gateway {gateway_id}: token is shorter than 16 characters")
+        if self.admin_token is not None and len(self.admin_token) < 16:
+            raise ValueError("admin_token is shorter than 16 characters")
+        return self
