@@ -1,0 +1,281 @@
+"""The gateway pipeline: uplinks in, checked readings out into the durable buffer — dedup, decode, edge checks.
+
+Bad input never raises out of `Pipeline.handle_many`: each refused uplink is counted with its reason and logged
+with its dev_eui and f_cnt (never keys).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from pydantic import TypeAdapter
+
+import decoders
+from flurfunk.contracts import Asset, AssetKind, Device, Eui64, Quantity, Reading, Uplink, utc_now
+from gateway.buffer import DurableBuffer
+from gateway.checks import (
+    CLOCK_UNSYNCED,
+    check_physical_range,
+    clock_is_plausible,
+    fill_reading,
+    has_fill_geometry,
+    with_flags,
+)
+from gateway.errors import BufferFullError, EntryTooLargeError
+
+log = logging.getLogger(__name__)
+
+UNKNOWN_DEVICE = "unknown_device"
+DECODE_ERROR = "decode_error"
+BUFFER_FULL = "buffer_full"
+ENTRY_TOO_LARGE = "entry_too_large"
+INVALID_UPLINK = "invalid_uplink"
+CHECK_ERROR = "check_error"
+
+DEFAULT_DEDUP_WINDOW = timedelta(minutes=10)
+DEFAULT_DEDUP_CAPACITY = 20_000
+
+_EUI64 = TypeAdapter(Eui64)
+
+
+class DecodedUplink(Protocol):
+    """What a decoder gives back (decoders.Decoded satisfies it)."""
+
+    def readings(self, device: str, asset: str, time: datetime) -> list[Reading]: ...
+
+
+DecodeFunction = Callable[[str, int, bytes], DecodedUplink]
+
+
+@dataclass(frozen=True)
+class DeviceBinding:
+    """A sensor the gateway serves, with the asset it watches."""
+
+    device: Device
+    asset: Asset
+
+    def __post_init__(self) -> None:
+        if self.device.asset != self.asset.id:
+            raise ValueError(f"device {self.device.dev_eui} watches asset {self.device.asset!r}, not {self.asset.id!r}")
+
+
+@dataclass(frozen=True)
+class PipelineReport:
+    """What became of a group of uplinks: stored, heard twice, or dropped (by reason); readings stored and flagged."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    readings: int = 0
+    dropped: Mapping[str, int] = field(default_factory=dict)
+    flagged: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def dropped_total(self) -> int:
+        return sum(self.dropped.values())
+
+
+class DuplicateFilter:
+    """Remembers recent (dev_eui, f_cnt, payload) keys: a frame heard twice within `window` is a duplicate.
+
+    Memory is bounded by `capacity` keys of a few dozen bytes each; the oldest are forgotten first.
+    """
+
+    def __init__(self, window: timedelta = DEFAULT_DEDUP_WINDOW, capacity: int = DEFAULT_DEDUP_CAPACITY) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, got {capacity}")
+        self.window = window
+        self.capacity = capacity
+        self._seen: OrderedDict[tuple[str, int, bytes], datetime] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def is_duplicate(self, uplink: Uplink) -> bool:
+        """Whether this frame was heard within the window; remembers it if not."""
+        # A short digest stands for the payload: the same device and f_cnt with a different payload is a new frame.
+        key = (uplink.dev_eui, uplink.f_cnt, hashlib.blake2b(uplink.payload, digest_size=8).digest())
+        heard_at = uplink.received_at
+        first_heard = self._seen.get(key)
+        if first_heard is not None and abs(heard_at - first_heard) <= self.window:
+            return True
+        self._seen[key] = heard_at
+        self._seen.move_to_end(key)
+        self._forget_old(heard_at)
+        return False
+
+    def _forget_old(self, now: datetime) -> None:
+        while len(self._seen) > self.capacity:
+            self._seen.popitem(last=False)
+        # Insertion order is nearly time order (sources deliver in order); stop at the first key still fresh.
+        while self._seen:
+            oldest_key, oldest_at = next(iter(self._seen.items()))
+            if now - oldest_at <= self.window:
+                break
+            del self._seen[oldest_key]
+
+
+class Pipeline:
+    """Turns uplinks into checked readings in the durable buffer, one group commit per `handle_many` call."""
+
+    def __init__(
+        self,
+        gateway_id: str,
+        devices: Mapping[str, DeviceBinding],
+        buffer: DurableBuffer,
+        decode: DecodeFunction = decoders.decode,
+        *,
+        dedup: DuplicateFilter | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.gateway_id = gateway_id
+        self._devices: dict[str, DeviceBinding] = {}
+        for dev_eui, binding in devices.items():
+            if _EUI64.validate_python(dev_eui) != binding.device.dev_eui:
+                raise ValueError(f"device table key {dev_eui!r} does not match its device {binding.device.dev_eui}")
+            self._devices[binding.device.dev_eui] = binding
+        self._buffer = buffer
+        self._decode = decode
+        self._dedup = dedup if dedup is not None else DuplicateFilter()
+        self._clock = clock
+        self._dropped_totals: Counter[str] = Counter()
+        self._assets_without_geometry: set[str] = set()
+
+    @property
+    def dropped_totals(self) -> dict[str, int]:
+        """Uplinks dropped since start, by reason (reported to the cloud in the gateway status)."""
+        return dict(self._dropped_totals)
+
+    def handle_many(self, uplinks: Sequence[Uplink]) -> PipelineReport:
+        """Dedup, decode, check and store the uplinks; what became of them. Raises only if the disk fails."""
+        dropped: Counter[str] = Counter()
+        flagged: Counter[str] = Counter()
+        duplicates = 0
+        to_store: list[tuple[Uplink, list[Reading]]] = []
+        now = self._clock()
+        for uplink in uplinks:
+            if not isinstance(uplink, Uplink):
+                log.warning("uplink dropped reason=%s: got %s", INVALID_UPLINK, type(uplink).__name__)
+                dropped[INVALID_UPLINK] += 1
+                continue
+            if self._dedup.is_duplicate(uplink):
+                duplicates += 1
+                continue
+            outcome = self._readings_of(uplink, now)
+            if isinstance(outcome, str):
+                dropped[outcome] += 1
+                continue
+            for reading in outcome:
+                flagged.update(reading.flags)
+            to_store.append((uplink, outcome))
+
+        accepted, stored_readings = self._store(to_store, dropped)
+        self._dropped_totals.update(dropped)
+        return PipelineReport(
+            accepted=accepted,
+            duplicates=duplicates,
+            readings=stored_readings,
+            dropped=dict(dropped),
+            flagged=dict(flagged),
+        )
+
+    def _readings_of(self, uplink: Uplink, now: datetime) -> list[Reading] | str:
+        """The checked readings of one uplink, or the reason it is dropped."""
+        binding = self._devices.get(uplink.dev_eui)
+        if binding is None:
+            self._log_drop(uplink, UNKNOWN_DEVICE, "no such device on this gateway")
+            return UNKNOWN_DEVICE
+        try:
+            decoded = self._decode(binding.device.model_id, uplink.f_port, uplink.payload)
+            readings = decoded.readings(binding.device.dev_eui, binding.asset.id, uplink.received_at)
+        except Exception as error:  # a decoder failing in any way on one payload must not stop the others
+            self._log_drop(uplink, DECODE_ERROR, f"{type(error).__name__}: {error}", model_id=binding.device.model_id)
+            return DECODE_ERROR
+        try:
+            return self._checked(readings, binding.asset, uplink, now)
+        except Exception:
+            log.exception(
+                "edge checks failed dev_eui=%s f_cnt=%d",
+                uplink.dev_eui,
+                uplink.f_cnt,
+                extra=self._context(uplink, reason=CHECK_ERROR),
+            )
+            return CHECK_ERROR
+
+    def _checked(self, readings: list[Reading], asset: Asset, uplink: Uplink, now: datetime) -> list[Reading]:
+        checked = [check_physical_range(reading) for reading in readings]
+        if not any(reading.quantity is Quantity.FILL_RATIO for reading in checked):
+            checked += [fill for reading in checked if (fill := fill_reading(reading, asset)) is not None]
+        if any(r.quantity is Quantity.DISTANCE_M for r in checked) and not has_fill_geometry(asset):
+            self._warn_missing_geometry(asset)
+        if not clock_is_plausible(uplink.received_at, now):
+            log.warning(
+                "implausible time dev_eui=%s f_cnt=%d received_at=%s",
+                uplink.dev_eui,
+                uplink.f_cnt,
+                uplink.received_at.isoformat(),
+                extra=self._context(uplink, reason=CLOCK_UNSYNCED),
+            )
+            checked = [with_flags(reading, CLOCK_UNSYNCED) for reading in checked]
+        return checked
+
+    def _warn_missing_geometry(self, asset: Asset) -> None:
+        if asset.kind is not AssetKind.BIN or asset.id in self._assets_without_geometry:
+            return
+        self._assets_without_geometry.add(asset.id)
+        log.warning(
+            "bin %s has no usable sensor_to_bottom_m/sensor_to_full_m: no fill ratio derived",
+            asset.id,
+            extra={"event": "asset_without_geometry", "gateway_id": self.gateway_id, "asset": asset.id},
+        )
+
+    def _store(self, to_store: list[tuple[Uplink, list[Reading]]], dropped: Counter[str]) -> tuple[int, int]:
+        """Append all groups in one commit; when they do not fit, store one by one and count what is refused."""
+        groups = [(uplink, readings) for uplink, readings in to_store if readings]
+        without_readings = len(to_store) - len(groups)  # a status-only frame is fine but stores nothing
+        try:
+            self._buffer.append_many([readings for _, readings in groups])
+            return without_readings + len(groups), sum(len(readings) for _, readings in groups)
+        except (BufferFullError, EntryTooLargeError):
+            pass
+        accepted, stored_readings = without_readings, 0
+        for uplink, readings in groups:
+            try:
+                self._buffer.append(readings)
+            except BufferFullError as error:
+                log.error(
+                    "uplink dropped reason=%s dev_eui=%s f_cnt=%d: %s",
+                    BUFFER_FULL,
+                    uplink.dev_eui,
+                    uplink.f_cnt,
+                    error,
+                    extra=self._context(uplink, reason=BUFFER_FULL),
+                )
+                dropped[BUFFER_FULL] += 1
+                continue
+            except EntryTooLargeError as error:
+                self._log_drop(uplink, ENTRY_TOO_LARGE, str(error))
+                dropped[ENTRY_TOO_LARGE] += 1
+                continue
+            accepted += 1
+            stored_readings += len(readings)
+        return accepted, stored_readings
+
+    def _context(self, uplink: Uplink, **more: object) -> dict[str, object]:
+        return {"gateway_id": self.gateway_id, "dev_eui": uplink.dev_eui, "f_cnt": uplink.f_cnt, **more}
+
+    def _log_drop(self, uplink: Uplink, reason: str, detail: str, **more: object) -> None:
+        log.warning(
+            "uplink dropped reason=%s dev_eui=%s f_cnt=%d f_port=%d: %s",
+            reason,
+            uplink.dev_eui,
+            uplink.f_cnt,
+            uplink.f_port,
+            detail,
+            extra=self._context(uplink, event="uplink_dropped", reason=reason, f_port=uplink.f_port, **more),
+        )
