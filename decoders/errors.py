@@ -12,7 +12,7 @@ class DecodeError(ValueError):
         self.offset = offset
         self.reason = reason
         where = f" at byte offset {offset}" if offset is not None else ""
-        super().__init__(f"{model_id} (fPort {f_port}): {reason}{where}")
+        super().__init__(f"{model_id} (fPort {f_port}){where}: {reason}")
 
 
 class UnknownModelError(LookupError):

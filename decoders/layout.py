@@ -194,8 +194,7 @@ class PayloadReader:
         end = offset + spec.word.size
         if end > len(self.payload):
             raise self.error(
-                f"{spec.name} needs {spec.word.size} byte(s) but the payload ends after {len(self.payload)} bytes",
-                offset,
+                f"{spec.name} needs {spec.word.size} byte(s), the payload has {len(self.payload)} bytes", offset
             )
         raw = spec.word.unpack(self.payload[offset:end])
         return raw if spec.mask is None else raw & spec.mask

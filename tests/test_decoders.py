@@ -1,0 +1,377 @@
+"""The built-in decoders against the vendors' own examples, and their behaviour on odd, short and hostile payloads."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from decoders import Decoded, DecodeError, UnknownModelError, decode, encode_quantities, model_ids
+from decoders.js import js_number, to_fixed
+from flurfunk.contracts import Quantity
+
+EM310 = "milesight-iot/em310-udl"
+LSE01 = "dragino/lse01"
+ATM41 = "decentlab/dl-atm41"
+MODELS = (EM310, LSE01, ATM41)
+
+
+def _shared_data() -> Path:
+    beside_repo = Path(__file__).resolve().parents[2] / "shared" / "data"
+    if beside_repo.is_dir():
+        return beside_repo
+    return Path(os.environ["FLURFUNK_SHARED_DATA"])
+
+
+def _vendor_vectors() -> list[dict[str, Any]]:
+    document = json.loads((_shared_data() / "device-vectors.json").read_text(encoding="utf-8"))
+    return [vector for vector in document["vectors"] if vector["model_id"] in MODELS]
+
+
+def _shape(value: Any) -> Any:
+    """Types all the way down, so 3 (int) and 3.0 (float) or "3" and 3 count as different."""
+    if isinstance(value, dict):
+        return {key: _shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shape(item) for item in value]
+    return type(value).__name__
+
+
+VECTORS = _vendor_vectors()
+
+
+def test_every_model_has_vendor_vectors() -> None:
+    assert {vector["model_id"] for vector in VECTORS} == set(MODELS)
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=lambda v: f"{v['model_id']}:{v['description']}")
+def test_vendor_vector(vector: dict[str, Any]) -> None:
+    payload = bytes.fromhex(vector["bytes_hex"])
+    expected = vector["expected_output"]
+    if "errors" in expected:
+        with pytest.raises(DecodeError) as refused:
+            decode(vector["model_id"], vector["fPort"], payload)
+        assert refused.value.reason in expected["errors"]
+        return
+    decoded = decode(vector["model_id"], vector["fPort"], payload)
+    assert decoded.fields == expected["data"]
+    assert _shape(decoded.fields) == _shape(expected["data"])
+    # what The Things Stack compares: the output after a JSON round trip
+    assert json.loads(json.dumps(decoded.fields)) == expected["data"]
+
+
+def _values(decoded: Decoded) -> dict[Quantity, float]:
+    return {measurement.quantity: measurement.value for measurement in decoded.measurements}
+
+
+def test_model_ids_are_the_three_models_sorted() -> None:
+    assert model_ids() == sorted(MODELS)
+
+
+# --- Milesight EM310-UDL -----------------------------------------------------------------------------------------
+
+
+def test_em310_measurements_in_contract_units() -> None:
+    decoded = decode(EM310, 85, bytes.fromhex("01755c03824408040001"))
+    assert _values(decoded) == {Quantity.BATTERY_PCT: 92.0, Quantity.DISTANCE_M: 2.116, Quantity.TILT: 1.0}
+    assert decoded.warnings == ()
+
+
+def test_em310_upright_sensor_reads_normal_and_tilt_zero() -> None:
+    decoded = decode(EM310, 85, bytes.fromhex("040000"))
+    assert decoded.fields == {"tilt": "normal"}
+    assert _values(decoded) == {Quantity.TILT: 0.0}
+
+
+def test_em310_stops_at_an_unknown_channel_like_the_vendor_codec() -> None:
+    decoded = decode(EM310, 85, bytes.fromhex("017550ff0b0103824408"))
+    assert decoded.fields == {"battery": 80}
+    assert any("unknown channel 0xff 0x0b at offset 3" in warning for warning in decoded.warnings)
+
+
+def test_em310_repeated_channel_last_value_wins() -> None:
+    decoded = decode(EM310, 85, bytes.fromhex("0382e80303821027017564"))
+    assert decoded.fields == {"distance": 10000, "battery": 100}
+    assert decoded.value(Quantity.DISTANCE_M) == 10.0
+
+
+def test_em310_value_cut_short_names_its_offset() -> None:
+    with pytest.raises(DecodeError) as refused:
+        decode(EM310, 85, bytes.fromhex("01755c038244"))
+    assert refused.value.offset == 5
+    assert refused.value.model_id == EM310
+    assert refused.value.f_port == 85
+    assert "distance" in refused.value.reason
+    assert str(refused.value) == (
+        "milesight-iot/em310-udl (fPort 85) at byte offset 5: distance needs 2 byte(s), the payload has 6 bytes"
+    )
+
+
+def test_em310_lone_trailing_byte_is_a_warning() -> None:
+    decoded = decode(EM310, 85, bytes.fromhex("01755c04"))
+    assert decoded.fields == {"battery": 92}
+    assert decoded.warnings == ("1 byte at offset 3 is no channel header; ignored",)
+
+
+def test_em310_empty_payload_decodes_to_nothing() -> None:
+    decoded = decode(EM310, 85, b"")
+    assert decoded.fields == {}
+    assert decoded.measurements == ()
+    assert decoded.warnings == ("empty payload",)
+
+
+def test_em310_battery_above_100_percent_is_kept_with_a_warning() -> None:
+    decoded = decode(EM310, 85, bytes.fromhex("0175ff"))
+    assert decoded.fields == {"battery": 255}
+    assert decoded.value(Quantity.BATTERY_PCT) == 255.0
+    assert decoded.warnings == ("battery_pct 255 is outside 0..100",)
+
+
+# --- Dragino LSE01 ------------------------------------------------------------------------------------------------
+
+
+def test_lse01_measurements_in_contract_units() -> None:
+    decoded = decode(LSE01, 2, bytes.fromhex("ce2900f107a5099b6e2890"))
+    assert _values(decoded) == {
+        Quantity.BATTERY_V: 3.625,
+        Quantity.SOIL_VWC: 0.1957,
+        Quantity.SOIL_TEMPERATURE_C: 24.59,
+        Quantity.SOIL_EC_US_CM: 28200.0,
+    }
+
+
+def test_lse01_negative_soil_temperature_as_codec_and_manual_compute_it() -> None:
+    # the manual: "If payload is FF7EH: temp = (FF7E(H)-FFFF(H))/100 = -1.29 °C" — not two's complement (-1.30)
+    decoded = decode(LSE01, 2, bytes.fromhex("0e2900f107a5ff7e00c800"))
+    assert decoded.fields["temp_SOIL"] == "-1.29"
+    assert decoded.value(Quantity.SOIL_TEMPERATURE_C) == -1.29
+
+
+def test_lse01_negative_probe_temperature_is_twos_complement() -> None:
+    decoded = decode(LSE01, 2, bytes.fromhex("0e29fff607a5099b6e2890"))
+    assert decoded.fields["TempC_DS18B20"] == "-1.0"
+
+
+def test_lse01_unknown_fport_is_the_vendor_error() -> None:
+    with pytest.raises(DecodeError) as refused:
+        decode(LSE01, 42, bytes.fromhex("ce2900f107a5099b6e2890"))
+    assert refused.value.reason == "unknown FPort"
+    assert refused.value.offset is None
+    assert str(refused.value) == "dragino/lse01 (fPort 42): unknown FPort"
+
+
+@pytest.mark.parametrize("length", range(10))
+def test_lse01_short_payload_names_the_offset_of_the_cut_field(length: int) -> None:
+    payload = bytes.fromhex("ce2900f107a5099b6e2890")[:length]
+    with pytest.raises(DecodeError) as refused:
+        decode(LSE01, 2, payload)
+    assert refused.value.offset == length - length % 2
+
+
+def test_lse01_without_the_unread_last_byte_still_decodes() -> None:
+    decoded = decode(LSE01, 2, bytes.fromhex("ce2900f107a5099b6e28"))
+    assert decoded.fields["conduct_SOIL"] == 28200
+
+
+def test_lse01_extra_bytes_are_a_warning() -> None:
+    decoded = decode(LSE01, 2, bytes.fromhex("ce2900f107a5099b6e2890abcd"))
+    assert decoded.warnings == ("2 byte(s) after offset 11 ignored",)
+
+
+# --- Decentlab DL-ATM41 -------------------------------------------------------------------------------------------
+
+ATM41_EXAMPLE = bytes.fromhex("02035a0003800a8000800080008009812b8014810880b4a57c820c810980027fe88056800880040bf5")
+
+
+def test_atm41_measurements_in_contract_units() -> None:
+    decoded = decode(ATM41, 1, ATM41_EXAMPLE)
+    assert _values(decoded) == {
+        Quantity.SOLAR_RADIATION_W_M2: 10.0,
+        Quantity.RAIN_MM: 0.0,
+        Quantity.WIND_SPEED_MS: 0.09,
+        Quantity.WIND_DIRECTION_DEG: 29.9,
+        Quantity.AIR_TEMPERATURE_C: 26.4,
+        Quantity.PRESSURE_HPA: 959.6,
+        Quantity.HUMIDITY_PCT: 52.4,
+        Quantity.DEVICE_TEMPERATURE_C: 26.5,
+        Quantity.BATTERY_V: 3.061,
+    }
+
+
+def test_atm41_wrong_protocol_version_is_the_vendor_error() -> None:
+    with pytest.raises(DecodeError) as refused:
+        decode(ATM41, 1, b"\x03" + ATM41_EXAMPLE[1:])
+    assert refused.value.reason == "protocol version 3 doesn't match v2"
+    assert refused.value.offset == 0
+
+
+def test_atm41_cut_inside_the_weather_group_names_the_word() -> None:
+    with pytest.raises(DecodeError) as refused:
+        decode(ATM41, 1, ATM41_EXAMPLE[:20])
+    assert refused.value.offset == 19
+    # word 7 of the group (offset 5 + 2·7) is the air temperature
+    assert refused.value.reason == "air_temperature needs 2 byte(s), the payload has 20 bytes"
+
+
+def test_atm41_unknown_flag_bits_and_trailing_bytes_are_warnings() -> None:
+    decoded = decode(ATM41, 1, bytes.fromhex("02035a00060bf5aaaa"))
+    assert decoded.fields["battery_voltage"]["value"] == 3.061
+    assert decoded.warnings == (
+        "flags 0x0006 announce sensor groups this model does not have; ignored",
+        "2 byte(s) after offset 7 ignored",
+    )
+
+
+def test_atm41_ignores_the_fport_like_the_vendor_codec() -> None:
+    assert decode(ATM41, 10, ATM41_EXAMPLE).fields == decode(ATM41, 1, ATM41_EXAMPLE).fields
+
+
+# --- limits and errors common to all models ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model_id", MODELS)
+@pytest.mark.parametrize("f_port", [0, -1, 256])
+def test_fport_outside_the_application_range_is_refused(model_id: str, f_port: int) -> None:
+    with pytest.raises(DecodeError, match="not an application port"):
+        decode(model_id, f_port, b"\x01\x75\x10")
+
+
+@pytest.mark.parametrize("model_id", MODELS)
+def test_oversized_payload_is_refused(model_id: str) -> None:
+    with pytest.raises(DecodeError, match="256 bytes is longer than 255"):
+        decode(model_id, 2, bytes(256))
+
+
+def test_unknown_model_names_the_known_ones() -> None:
+    with pytest.raises(UnknownModelError, match=r"acme/bin-9000.*dragino/lse01") as refused:
+        decode("acme/bin-9000", 1, b"")
+    assert refused.value.model_id == "acme/bin-9000"
+    with pytest.raises(UnknownModelError):
+        encode_quantities("acme/bin-9000", {})
+
+
+def test_readings_carry_device_asset_time_and_units() -> None:
+    time = datetime(2026, 5, 4, 6, 30, tzinfo=UTC)
+    readings = decode(EM310, 85, bytes.fromhex("01755c03824408040001")).readings("24e124713b123456", "wae-bin-7", time)
+    assert [(reading.quantity, reading.value, reading.unit) for reading in readings] == [
+        (Quantity.BATTERY_PCT, 92.0, "%"),
+        (Quantity.DISTANCE_M, 2.116, "m"),
+        (Quantity.TILT, 1.0, "1"),
+    ]
+    assert {(reading.device, reading.asset, reading.time) for reading in readings} == {
+        ("24e124713b123456", "wae-bin-7", time)
+    }
+
+
+# --- encoding for virtual sensors --------------------------------------------------------------------------------
+
+
+def test_em310_encodes_what_the_device_sends() -> None:
+    port, payload = encode_quantities(EM310, {Quantity.DISTANCE_M: 2.116, Quantity.BATTERY_PCT: 92, Quantity.TILT: 1})
+    assert (port, payload.hex()) == (85, "01755c03824408040001")
+
+
+def test_em310_tilt_defaults_to_upright_and_extra_quantities_are_ignored() -> None:
+    port, payload = encode_quantities(
+        EM310, {Quantity.DISTANCE_M: 0.5, Quantity.BATTERY_PCT: 80, Quantity.SOIL_VWC: 0.3}
+    )
+    assert decode(EM310, port, payload).fields == {"battery": 80, "distance": 500, "tilt": "normal"}
+
+
+def test_lse01_encoding_of_a_frosty_soil() -> None:
+    values = {
+        Quantity.SOIL_VWC: 0.1957,
+        Quantity.SOIL_TEMPERATURE_C: -1.29,
+        Quantity.SOIL_EC_US_CM: 200,
+        Quantity.BATTERY_V: 3.6,
+    }
+    port, payload = encode_quantities(LSE01, values)
+    assert (port, payload.hex()) == (2, "0e10000007a5ff7e00c800")
+
+
+def test_atm41_encoding_reproduces_the_vendor_example_readings() -> None:
+    values = {
+        Quantity.SOLAR_RADIATION_W_M2: 10,
+        Quantity.RAIN_MM: 0,
+        Quantity.WIND_SPEED_MS: 0.09,
+        Quantity.WIND_DIRECTION_DEG: 29.9,
+        Quantity.AIR_TEMPERATURE_C: 26.4,
+        Quantity.PRESSURE_HPA: 959.6,
+        Quantity.HUMIDITY_PCT: 52.4,
+        Quantity.BATTERY_V: 3.061,
+    }
+    port, payload = encode_quantities(ATM41, values)
+    fields = decode(ATM41, port, payload).fields
+    example = decode(ATM41, 1, ATM41_EXAMPLE).fields
+    # the derived words (vapour pressure, wind components) come out as the real station reported them
+    for name in ("vapor_pressure", "north_wind_speed", "east_wind_speed", "atmospheric_pressure", "wind_direction"):
+        assert fields[name] == example[name]
+    assert fields["sensor_temperature_internal"]["value"] == 26.4  # defaults to the air temperature
+
+
+def test_missing_quantity_is_named() -> None:
+    with pytest.raises(ValueError, match="missing quantity soil_ec_us_cm"):
+        encode_quantities(LSE01, {Quantity.SOIL_VWC: 0.2, Quantity.SOIL_TEMPERATURE_C: 10, Quantity.BATTERY_V: 3.6})
+
+
+@pytest.mark.parametrize(
+    ("model_id", "quantity", "value", "message"),
+    [
+        (EM310, Quantity.DISTANCE_M, 70.0, "distance_m 70 is out of range \\(the payload carries 0..65.535\\)"),
+        (EM310, Quantity.DISTANCE_M, -0.1, "distance_m -0.1 is out of range \\(0..\\)"),
+        (EM310, Quantity.BATTERY_PCT, 101, "battery_pct 101 is out of range \\(0..100\\)"),
+        (EM310, Quantity.TILT, 0.5, "tilt is a state, 0 or 1"),
+        (EM310, Quantity.DISTANCE_M, float("nan"), "distance_m must be a finite number"),
+        (LSE01, Quantity.BATTERY_V, 16.4, "battery_v 16.4 is out of range \\(the payload carries 0..16.383\\)"),
+        (LSE01, Quantity.SOIL_VWC, 1.2, "soil_vwc 1.2 is out of range \\(0..1\\)"),
+        (ATM41, Quantity.HUMIDITY_PCT, 100.5, "humidity_pct 100.5 is out of range \\(0..100\\)"),
+        (ATM41, Quantity.SOLAR_RADIATION_W_M2, 40000, "solar_radiation_w_m2 40000 is out of range"),
+    ],
+)
+def test_out_of_range_quantity_is_named(model_id: str, quantity: Quantity, value: float, message: str) -> None:
+    values = {
+        Quantity.DISTANCE_M: 1.0,
+        Quantity.BATTERY_PCT: 90,
+        Quantity.SOIL_VWC: 0.2,
+        Quantity.SOIL_TEMPERATURE_C: 10,
+        Quantity.SOIL_EC_US_CM: 300,
+        Quantity.BATTERY_V: 3.6,
+        Quantity.AIR_TEMPERATURE_C: 20,
+        Quantity.HUMIDITY_PCT: 60,
+        Quantity.PRESSURE_HPA: 1000,
+        Quantity.RAIN_MM: 0,
+        Quantity.WIND_SPEED_MS: 2,
+        Quantity.WIND_DIRECTION_DEG: 270,
+        Quantity.SOLAR_RADIATION_W_M2: 300,
+    } | {quantity: value}
+    with pytest.raises(ValueError, match=f"{model_id}: {message}"):
+        encode_quantities(model_id, values)
+
+
+# --- JS number semantics ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "digits", "expected"),
+    [
+        (0.125, 2, "0.13"),  # an exact tie: JS rounds up where Python's format gives "0.12"
+        (2.5, 0, "3"),
+        (-2.5, 0, "-3"),
+        (1.005, 2, "1.00"),  # 1.005 is really 1.00499999999999989…
+        (-0.0, 2, "0.00"),
+        (-0.001, 2, "-0.00"),
+        (24.59, 2, "24.59"),
+        (-327.67, 2, "-327.67"),
+    ],
+)
+def test_to_fixed_matches_javascript(value: float, digits: int, expected: str) -> None:
+    assert to_fixed(value, digits) == expected
+
+
+def test_js_number_gives_ints_for_integral_values() -> None:
+    assert (js_number(3.0), js_number(-0.0), js_number(0.09), js_number(7)) == (3, 0, 0.09, 7)
+    assert [type(js_number(value)) for value in (3.0, 0.5)] == [int, float]
