@@ -394,7 +394,7 @@ class DeviceModel:
             for spec in self.layout.fields()
             if spec.measure is not None and spec.measure.default is None
         ]
-        missing = [quantity.value for quantity in required if quantity not in values]
+        missing = [quantity.value for quantity in required if values.get(quantity) is None]
         if missing:
             raise ValueError(
                 f"{self.model_id}: missing quantity {', '.join(missing)} "
@@ -408,12 +408,18 @@ class DeviceModel:
         if measure is None:
             # a filler only has to look plausible: pin it into the word rather than refuse the caller's values
             low, high = spec.scale.bounds(spec.word, spec.mask)
-            filler = min(max(_derive(spec.fill, values), low), high)
-            raw = spec.scale.raw(filler, spec.word, spec.mask)
-            return raw if raw is not None else spec.scale.raw(0.0, spec.word, spec.mask) or 0
-        given = values.get(measure.quantity)
-        value = float(given if given is not None else _derive(measure.default or 0.0, values))
+            filler = _derive(spec.fill, values)
+            filler = min(max(filler, low), high) if math.isfinite(filler) else min(max(0.0, low), high)
+            return spec.scale.raw(filler, spec.word, spec.mask) or 0
         name = measure.quantity.value
+        given = values.get(measure.quantity)
+        if given is None:
+            assert measure.default is not None  # encode() refused the call when a quantity without one is missing
+            given = _derive(measure.default, values)
+        try:
+            value = float(given)
+        except (TypeError, ValueError):
+            raise ValueError(f"{self.model_id}: {name} must be a number, got {given!r}") from None
         if not math.isfinite(value):
             raise ValueError(f"{self.model_id}: {name} must be a finite number, got {value!r}")
         if not _plausible(measure, value):

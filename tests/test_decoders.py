@@ -375,3 +375,10 @@ def test_to_fixed_matches_javascript(value: float, digits: int, expected: str) -
 def test_js_number_gives_ints_for_integral_values() -> None:
     assert (js_number(3.0), js_number(-0.0), js_number(0.09), js_number(7)) == (3, 0, 0.09, 7)
     assert [type(js_number(value)) for value in (3.0, 0.5)] == [int, float]
+
+
+def test_a_quantity_given_as_none_counts_as_missing_and_a_non_number_is_named() -> None:
+    with pytest.raises(ValueError, match="missing quantity distance_m"):
+        encode_quantities(EM310, {Quantity.DISTANCE_M: None, Quantity.BATTERY_PCT: 90})  # type: ignore[dict-item]
+    with pytest.raises(ValueError, match="distance_m must be a number, got 'far'"):
+        encode_quantities(EM310, {Quantity.DISTANCE_M: "far", Quantity.BATTERY_PCT: 90})  # type: ignore[dict-item]
