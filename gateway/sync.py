@@ -143,6 +143,8 @@ def refusal_reason(status_code: int, body: bytes) -> str:
         detail = next((document[key] for key in ("detail", "reason", "error", "message") if key in document), None)
         if isinstance(detail, str):
             text = detail
+        elif isinstance(detail, dict) and "reason" in detail:  # Flurfunk's cloud: {"field": ..., "reason": ...}
+            text = f"{detail['field']}: {detail['reason']}" if "field" in detail else str(detail["reason"])
         elif isinstance(detail, list):  # FastAPI validation errors: [{"loc": [...], "msg": "..."}]
             text = "; ".join(
                 f"{'.'.join(str(part) for part in item.get('loc', []))}: {item.get('msg', '')}"

@@ -357,5 +357,8 @@ def test_retry_after_is_read_as_seconds_or_http_date() -> None:
 def test_refusal_reasons_are_short_and_readable() -> None:
     assert refusal_reason(413, b"") == "HTTP 413"
     assert refusal_reason(400, b'{"detail": "first_seq: must be >= 1"}') == "HTTP 400: first_seq: must be >= 1"
+    assert refusal_reason(400, b'{"detail": {"field": "readings[3].value", "reason": "not finite"}}') == (
+        "HTTP 400: readings[3].value: not finite"
+    )
     assert refusal_reason(400, b"<html>\n bad\n</html>") == "HTTP 400: <html> bad </html>"
     assert len(refusal_reason(400, b"x" * 10_000)) < 420
