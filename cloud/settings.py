@@ -27,7 +27,7 @@ class CloudSettings(BaseSettings):
     gateway_tokens: dict[str, str] = Field(default_factory=dict, description="gateway id -> bearer token")
     admin_token: str | None = Field(default=None, description="bearer token for admin calls; None disables them")
     open_read: bool = Field(default=False, description="when True, GET feed endpoints need no token (local demo)")
-    max_batch_bytes: int = Field(default=MAX_COMPRESSED_BYTES, gt=0, le=MAX_COMPRESSED_BYTES)
+    max_batch_bytes: int = Field(default=MAX_COMPRESSED_BYTES, gt=0, description="largest compressed batch")
     language: Literal["de", "en"] = "de"
 
     @model_validator(mode="after")

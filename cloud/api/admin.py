@@ -62,7 +62,8 @@ def _latest_for_planner(latest: dict[str, dict[Quantity, LatestState]]) -> dict[
 def plan(context: CloudContext, day: date) -> dict[str, Any]:
     planner = context.planner or default_planner()
     assets = context.store.assets()
-    latest = context.store.latest(asset.id for asset in assets)
+    known = {asset.id for asset in assets}
+    latest = {asset: values for asset, values in context.store.latest().items() if asset in known}
     day_plan = planner(
         day, context.store.depots(), assets, _latest_for_planner(latest), language=context.settings.language
     )

@@ -384,7 +384,8 @@ class OperationalStore:
         with self.session() as session, session.begin():
             known = set(session.scalars(select(AssetRow.id).where(AssetRow.id.in_(sorted(asset_ids)))))
             if newest:
-                self._upsert_latest(session, list(newest.values()))
+                # Sorted keys: concurrent batches lock rows in one order, so PostgreSQL cannot deadlock on them.
+                self._upsert_latest(session, [newest[key] for key in sorted(newest)])
             gateway = session.get(GatewayRow, batch.gateway_id, with_for_update=True)
             if gateway is None:
                 gateway = GatewayRow(id=batch.gateway_id, acked_seq=0)
