@@ -103,15 +103,14 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
 
 
 def _run(options: DemoOptions, data_dir: Path, console: Console) -> int:
-    from edge.sim import Simulation, build_world
-    from gateway.buffer import DurableBuffer
-    from gateway.pipeline import DeviceBinding, Pipeline
-    from gateway.sync import SyncClient
-
     import decoders
     from cloud import create_app
     from cloud.scheduler import fixed_schedule_km
     from cloud.settings import CloudSettings
+    from edge.sim import Simulation, build_world
+    from gateway.buffer import DurableBuffer
+    from gateway.pipeline import DeviceBinding, Pipeline
+    from gateway.sync import SyncClient
 
     world = build_world(options.seed)
     start = datetime.combine(options.start, datetime.min.time(), LOCAL_TIME).astimezone(UTC)
@@ -148,11 +147,15 @@ def _run(options: DemoOptions, data_dir: Path, console: Console) -> int:
         syncers: dict[str, SyncClient] = {}
         buffers: list[DurableBuffer] = []
         bindings = {d.dev_eui: DeviceBinding(device=d, asset=assets_by_id[d.asset]) for d in world.devices}
+        simulated_now = [start]  # the gateways' clock is the simulation's, not the wall clock
         for site in world.gateways:
             buffer = DurableBuffer(data_dir / f"{site.id}.buffer.sqlite", quota_bytes=GATEWAY_BUFFER_QUOTA_BYTES)
             buffers.append(buffer)
-            pipelines[site.id] = Pipeline(site.id, bindings, buffer)
-            syncers[site.id] = SyncClient(base_url, gateway_tokens[site.id], site.id, buffer)
+            pipeline = Pipeline(site.id, bindings, buffer, clock=lambda: simulated_now[0])
+            pipelines[site.id] = pipeline
+            syncers[site.id] = SyncClient(
+                base_url, gateway_tokens[site.id], site.id, buffer, dropped_counts=lambda p=pipeline: p.dropped_totals
+            )
 
         hours = options.days * 24
         planned_days: set[date] = set()
@@ -170,6 +173,7 @@ def _run(options: DemoOptions, data_dir: Path, console: Console) -> int:
             bar = progress.add_task("Flurfunk-Demo", total=hours)
             for hour in range(1, hours + 1):
                 moment = start + timedelta(hours=hour)
+                simulated_now[0] = moment
                 uplinks = simulation.advance(moment)
                 summary.uplinks += len(uplinks)
                 by_site: dict[str, list[Uplink]] = {}
