@@ -7,13 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text as sql_text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from cloud.api import admin, feed, ingest, page, tasks
 from cloud.api.deps import CloudContext, Planner
+from cloud.api.ingest import RETRY_AFTER_S
 from cloud.settings import CloudSettings
 from cloud.store import open_series_store
 from cloud.store.operational import OperationalStore
@@ -48,6 +49,16 @@ def create_app(
     app.state.cloud = CloudContext(settings=settings, store=store, series=series_store, planner=planner)
     for module in (ingest, admin, feed, tasks, page):
         app.include_router(module.router)
+
+    @app.exception_handler(OperationalError)
+    async def database_unavailable(request: Request, error: OperationalError) -> JSONResponse:
+        # Locked, unreachable or full: the caller may retry; a 500 would read as a bug in the request.
+        logger.warning("operational database unavailable path=%s: %s", request.url.path, error.orig)
+        return JSONResponse(
+            {"detail": "the operational database is unavailable; retry later"},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> Any:

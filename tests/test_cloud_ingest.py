@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 import zlib
 from collections.abc import Iterator, Sequence
@@ -227,6 +228,31 @@ def test_series_store_down_means_503_and_nothing_acked(client: TestClient, serie
     series.down = False
     assert post(client, body).json()["acked_seq"] == 8  # the gateway's retry goes through
     assert latest_fill(client) == 0.9
+
+
+def test_operational_database_locked_means_503_and_nothing_acked(tmp_path: Path, series: SwitchableSeries) -> None:
+    cloud_settings = CloudSettings(
+        data_dir=tmp_path,
+        database_url=f"sqlite:///{tmp_path / 'operational.sqlite'}?timeout=0.2",
+        gateway_tokens=TOKENS,
+        admin_token=ADMIN,
+    )
+    body = encode_batch(make_batch([reading(0.4, T0)], last_seq=4))
+    with TestClient(create_app(cloud_settings, series=series)) as client:
+        blocker = sqlite3.connect(tmp_path / "operational.sqlite", isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")  # another writer holds the database longer than the busy timeout
+        try:
+            response = post(client, body)
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert response.status_code == 503
+        assert int(response.headers["Retry-After"]) > 0
+        assert gateway(client, "gw-birstein")["acked_seq"] == 0
+        assert series.count() == 1  # written first; the gateway's retry writes it again, harmlessly
+        assert post(client, body).json()["acked_seq"] == 4
+        assert series.count() == 1
+        assert gateway(client, "gw-birstein")["acked_seq"] == 4
 
 
 def test_token_hashes_not_tokens_are_stored(tmp_path: Path, client: TestClient) -> None:

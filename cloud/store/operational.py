@@ -248,9 +248,13 @@ def _route_from_row(row: RouteRow) -> StoredRoute:
     )
 
 
-def _make_sqlite_transactions_immediate(engine: Engine) -> None:
-    """WAL, and BEGIN IMMEDIATE for every transaction: with deferred transactions two concurrent writers in
-    WAL mode fail at once with SQLITE_BUSY instead of waiting for the busy timeout."""
+_WRITES = "flurfunk_writes"
+
+
+def _make_sqlite_writers_wait(engine: Engine) -> None:
+    """WAL, and BEGIN IMMEDIATE for transactions that write: a deferred transaction that starts writing while
+    another writer commits fails at once with SQLITE_BUSY instead of waiting for the busy timeout. Reads stay
+    deferred, so in WAL mode they never wait for writers."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -260,7 +264,7 @@ def _make_sqlite_transactions_immediate(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.get_execution_options().get(_WRITES) else "BEGIN")
 
 
 class OperationalStore:
@@ -269,6 +273,7 @@ class OperationalStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._write_sessions = sessionmaker(engine.execution_options(**{_WRITES: True}), expire_on_commit=False)
 
     @classmethod
     def from_url(cls, url: str, **engine_options: Any) -> OperationalStore:
@@ -277,16 +282,22 @@ class OperationalStore:
             return cls(create_engine(url, pool_pre_ping=True, **engine_options))
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine_options.setdefault("connect_args", {"timeout": 15, "check_same_thread": False})
+        connect_args = {"check_same_thread": False} | ({} if "timeout" in parsed.query else {"timeout": 15})
+        engine_options.setdefault("connect_args", connect_args)
         engine = create_engine(url, **engine_options)
-        _make_sqlite_transactions_immediate(engine)
+        _make_sqlite_writers_wait(engine)
         return cls(engine)
 
     def create_schema(self) -> None:
         Base.metadata.create_all(self.engine)
 
     def session(self) -> Session:
+        """A session for reading."""
         return self._sessions()
+
+    def write_session(self) -> Session:
+        """A session for a transaction that writes (on SQLite it takes the write lock at BEGIN)."""
+        return self._write_sessions()
 
     # -- inventory ------------------------------------------------------------------------------------------------
 
@@ -304,19 +315,19 @@ class OperationalStore:
 
     def upsert_depots(self, depots: Iterable[Depot]) -> int:
         rows = {(d.municipality, d.name): d.model_dump() for d in depots}
-        with self.session() as session, session.begin():
+        with self.write_session() as session, session.begin():
             self._upsert(session, DepotRow, list(rows.values()), ["municipality", "name"])
         return len(rows)
 
     def upsert_assets(self, assets: Iterable[Asset]) -> int:
         rows = {a.id: a.model_dump(mode="json") for a in assets}
-        with self.session() as session, session.begin():
+        with self.write_session() as session, session.begin():
             self._upsert(session, AssetRow, list(rows.values()), ["id"])
         return len(rows)
 
     def upsert_devices(self, devices: Iterable[Device]) -> int:
         rows = {d.dev_eui: d.model_dump() for d in devices}
-        with self.session() as session, session.begin():
+        with self.write_session() as session, session.begin():
             self._upsert(session, DeviceRow, list(rows.values()), ["dev_eui"])
         return len(rows)
 
@@ -347,7 +358,7 @@ class OperationalStore:
 
     def set_gateway_tokens(self, tokens: Mapping[str, str]) -> None:
         """Make exactly these gateway tokens valid (as SHA-256 hashes); other gateways keep their history only."""
-        with self.session() as session, session.begin():
+        with self.write_session() as session, session.begin():
             session.execute(update(GatewayRow).values(token_sha256=None))
             # Flush the cleared hashes first so a token moving from one gateway to another violates no uniqueness.
             session.flush()
@@ -381,7 +392,7 @@ class OperationalStore:
                     "flags": list(reading.flags),
                 }
         asset_ids = {asset for asset, _ in newest}
-        with self.session() as session, session.begin():
+        with self.write_session() as session, session.begin():
             known = set(session.scalars(select(AssetRow.id).where(AssetRow.id.in_(sorted(asset_ids)))))
             if newest:
                 # Sorted keys: concurrent batches lock rows in one order, so PostgreSQL cannot deadlock on them.
@@ -453,7 +464,7 @@ class OperationalStore:
         for task in tasks:
             unique_tasks.setdefault(task.id, task)  # the first of any duplicate id wins
         tasks = list(unique_tasks.values())
-        with self.session() as session, session.begin():
+        with self.write_session() as session, session.begin():
             session.execute(delete(TaskRow).where(TaskRow.day == day, TaskRow.state == TaskState.PLANNED.value))
             kept_ids = set(session.scalars(select(TaskRow.id).where(TaskRow.id.in_([t.id for t in tasks]))))
             routes_in_use = set(
@@ -506,7 +517,7 @@ class OperationalStore:
 
     def transition_task(self, task_id: str, to: TaskState, skip_reason: str | None = None) -> StoredTask:
         """Move a task along its state machine; raises UnknownTaskError or InvalidTransitionError."""
-        with self.session() as session, session.begin():
+        with self.write_session() as session, session.begin():
             row = session.get(TaskRow, task_id, with_for_update=True)
             if row is None:
                 raise UnknownTaskError(f"no task {task_id!r}")
