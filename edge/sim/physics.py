@@ -29,7 +29,7 @@ def summerness(doy: float) -> float:
     return 0.5 * (1.0 - math.cos(2.0 * math.pi * (doy - 15.0) / 365.25))
 
 
-def climatological_temperature_c(doy: float, altitude_m: float = 150.0) -> float:
+def climatological_temperature_c(doy: float, altitude_m: float | np.ndarray = 150.0) -> float | np.ndarray:
     """Long-term daily mean air temperature in the Kinzig valley (≈ 0 °C in January, ≈ 18.5 °C in July)."""
     return 9.3 - 9.1 * math.cos(2.0 * math.pi * (doy - 15.0) / 365.25) - 0.0065 * (altitude_m - 150.0)
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from edge.sim import physics
 from edge.sim.physics import STEP_S, RootZone
-from edge.sim.world import BIN_MODEL, SOIL_MODEL, WASTE_TYPES, WEATHER_MODEL, YOUNG_TREE_FROM_YEAR, World
+from edge.sim.world import BIN_MODEL, SOIL_MODEL, WASTE_TYPES, WEATHER_MODEL, World
 from flurfunk.contracts import AssetKind, Quantity, RxInfo, Uplink
 
 Encoder = Callable[[str, Mapping[Quantity, float]], tuple[int, bytes]]  # (model_id, values) -> (f_port, payload)
@@ -65,6 +65,7 @@ _DAYS_TO_FULL = {"residual": 7.5, "paper": 10.0, "organic": 9.0, "glass": 10.0}
 _TILT_PER_HOUR = 1.0 / 2500.0  # a bin knocked over now and then
 _BIN_BATTERY_PCT_PER_DAY = 0.012  # EM310-UDL: years on one cell at hourly reports
 _CELL_SAG_V_PER_DAY = 0.0002
+YOUNG_TREE_YEARS = 5  # the Bauhof waters a new tree for its first years (FACTS: until year 3–5)
 
 
 class Simulation:
@@ -185,7 +186,7 @@ class Simulation:
         rng = self._rng
         is_tree = np.array([a.kind is AssetKind.TREE for a in sites], dtype=bool)
         planted = np.array([a.planting_year or 1990 for a in sites])
-        young = is_tree & (planted >= min(YOUNG_TREE_FROM_YEAR, self.now.year - 5))
+        young = is_tree & (planted >= self.now.year - YOUNG_TREE_YEARS)
         # Young trees: shallow roots in a small, hot, paved pit. Old trees: roots far beyond the probe.
         # Green spaces: a shallow turf layer watered by sprinkler over tens of square metres.
         depth_m = np.where(young, rng.uniform(0.22, 0.32, n), np.where(is_tree, rng.uniform(0.35, 0.5, n), 0.0))
@@ -209,7 +210,7 @@ class Simulation:
         # Start between wilting point and field capacity: near capacity in winter, half-drained in high summer.
         wetness = np.clip(0.95 - 0.25 * physics.summerness(doy) + rng.normal(0.0, 0.08, n), 0.3, 1.0)
         self._vwc = self._zone.wilting_point + wetness * (self._zone.field_capacity - self._zone.wilting_point)
-        self._soil_c = self._town_alt[self._soil_town] * 0.0 + physics.climatological_temperature_c(doy) + 1.0
+        self._soil_c = physics.climatological_temperature_c(doy, self._town_alt[self._soil_town]) + 1.0
         self._ec_reference = np.where(is_tree, rng.uniform(300.0, 900.0, n), rng.uniform(150.0, 500.0, n))
         self._soil_cell_v = rng.uniform(3.55, 3.66, n)
 
