@@ -39,7 +39,7 @@ MODEL_QUANTITIES: dict[str, tuple[Quantity, ...]] = {
 
 LOCAL_TIME = ZoneInfo("Europe/Berlin")
 EMPTIED_FILL_RATIO = 0.01  # what sticks to the bottom after a collection
-MAX_WATERING_L = 5000.0  # per call: more than a watering trailer's tank is a caller's mistake
+MAX_WATERING_L = 20_000.0  # per call: several trailer loads; more is a unit mistake (mL for L) on the caller's side
 
 _EU868_CHANNELS_HZ = (868_100_000, 868_300_000, 868_500_000, 867_100_000, 867_300_000, 867_500_000, 867_700_000,
                       867_900_000)  # fmt: skip
