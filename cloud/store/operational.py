@@ -1,7 +1,7 @@
 """The operational database: inventory, gateways, latest state, tasks and routes (SQLAlchemy 2).
 
-SQLite by default, PostgreSQL in production; every statement here runs on both. Alembic comes later —
-`OperationalStore.create_schema` uses `metadata.create_all` until then.
+SQLite by default, PostgreSQL in production; every statement here runs on both. The schema comes from the Alembic
+migrations in `cloud.store.migrations`; reads and writes of town data take a `Scope` (one town, or all).
 """
 
 from __future__ import annotations
@@ -16,11 +16,13 @@ from typing import Any, Protocol
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Date,
     DateTime,
     Dialect,
     Engine,
     Float,
+    ForeignKey,
     Integer,
     MetaData,
     String,
@@ -29,12 +31,13 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    or_,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from flurfunk.contracts import (
@@ -51,7 +54,31 @@ from flurfunk.contracts import (
 
 
 class UnknownTaskError(LookupError):
-    """A task id that the operational store does not hold."""
+    """A task id that the operational store does not hold (or not in the caller's scope)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which municipalities a caller may see and change: one town by name, or all of them (`municipality=None`).
+
+    Objects that belong to no town yet (a device whose asset is unknown) are visible to the all-towns scope only.
+    """
+
+    municipality: str | None = None
+
+    @property
+    def all_towns(self) -> bool:
+        return self.municipality is None
+
+    def allows(self, municipality: str | None) -> bool:
+        return self.municipality is None or municipality == self.municipality
+
+    def where(self, query: Any, column: InstrumentedAttribute[Any] | Any) -> Any:
+        """`query` narrowed to this scope's town by `column` (a municipality name column)."""
+        return query if self.municipality is None else query.where(column == self.municipality)
+
+
+ALL_TOWNS = Scope()
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -109,6 +136,24 @@ class AssetRow(Base):
     planting_year: Mapped[int | None] = mapped_column(Integer)
 
 
+class MunicipalityRow(Base):
+    """A tenant. Other tables name their town by `name` (as the contracts do); `id` is the slug in URLs."""
+
+    __tablename__ = "municipalities"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class DeviceModelRow(Base):
+    """A device model (payload format), shared by all towns on purpose: a Dragino LSE01 is the same everywhere."""
+
+    __tablename__ = "device_models"
+    id: Mapped[str] = mapped_column(String(96), primary_key=True)
+    vendor: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(String(500), default="")
+
+
 class DeviceRow(Base):
     __tablename__ = "devices"
     dev_eui: Mapped[str] = mapped_column(String(16), primary_key=True)
@@ -116,12 +161,27 @@ class DeviceRow(Base):
     # No foreign key: devices may be registered before their asset, and readings of unknown assets are kept.
     asset: Mapped[str] = mapped_column(String(64), index=True)
     report_interval_s: Mapped[int] = mapped_column(Integer)
+    # The asset's town when the device was stored; None until the asset is known (then only district admins see it).
+    municipality: Mapped[str | None] = mapped_column(String(64), index=True)
+    activation: Mapped[str | None] = mapped_column(String(8))  # otaa or abp
+    join_eui: Mapped[str | None] = mapped_column(String(16))
+    dev_addr: Mapped[str | None] = mapped_column(String(8))
+    # Session and root keys, AES-GCM encrypted (cloud.store.keybox); never stored or returned in clear.
+    app_key_enc: Mapped[str | None] = mapped_column(Text)
+    nwk_s_key_enc: Mapped[str | None] = mapped_column(Text)
+    app_s_key_enc: Mapped[str | None] = mapped_column(Text)
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
 
 
 class GatewayRow(Base):
     __tablename__ = "gateways"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    municipality: Mapped[str | None] = mapped_column(String(64), index=True)
+    name: Mapped[str | None] = mapped_column(String(100))
     token_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # "settings" (FLURFUNK_CLOUD_GATEWAY_TOKENS, replaced at every start) or "api" (issued through the admin API)
+    token_source: Mapped[str | None] = mapped_column(String(16))
     acked_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     last_seen: Mapped[datetime | None] = mapped_column(UtcDateTime)
     status: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -168,6 +228,83 @@ class TaskRow(Base):
     crew: Mapped[str | None] = mapped_column(String(100))
 
 
+class UserRow(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(32))
+    # None only for the Zweckverband's district admins, who serve all six towns
+    municipality: Mapped[str | None] = mapped_column(String(64), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class SessionTokenRow(Base):
+    """A login: the SHA-256 of an opaque random token (256 bits, so a plain hash suffices) and when it expires."""
+
+    __tablename__ = "session_tokens"
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class ApiKeyRow(Base):
+    """A machine's key: a role in one town (or all), stored as SHA-256; the key itself is shown once."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100))
+    key_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    role: Mapped[str] = mapped_column(String(32))
+    municipality: Mapped[str | None] = mapped_column(String(64), index=True)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class AuditRow(Base):
+    """One change: who (principal), what (action on entity and id, before/after without secrets), when."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    municipality: Mapped[str | None] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(String(128))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+def add_audit(
+    session: Session,
+    actor: str,
+    action: str,
+    entity: str,
+    entity_id: str,
+    municipality: str | None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    """Record a change in the same transaction as the change itself: no change without its audit line."""
+    session.add(
+        AuditRow(
+            at=datetime.now(UTC),
+            actor=actor[:100],
+            municipality=municipality,
+            action=action,
+            entity=entity,
+            entity_id=entity_id[:128],
+            before=before,
+            after=after,
+        )
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class LatestState:
     """The newest value of one quantity at one asset, and which device said so."""
@@ -181,6 +318,7 @@ class LatestState:
 @dataclass(frozen=True, slots=True)
 class GatewayState:
     id: str
+    municipality: str | None
     acked_seq: int
     last_seen: datetime | None
     status: GatewayStatus | None
@@ -248,6 +386,23 @@ def _route_from_row(row: RouteRow) -> StoredRoute:
     )
 
 
+def asset_from_row(row: AssetRow) -> Asset:
+    return Asset.model_validate({name: getattr(row, name) for name in _ASSET_FIELDS})
+
+
+def _towns_of(rows: Mapping[Any, Mapping[str, Any]]) -> dict[str, Any]:
+    """An audit summary of a bulk upsert: how many items per town (the items themselves would be too long)."""
+    per_town: dict[str, int] = {}
+    for row in rows.values():
+        per_town[str(row.get("municipality"))] = per_town.get(str(row.get("municipality")), 0) + 1
+    return {"count": len(rows), "per_municipality": per_town}
+
+
+def _refresh_device_towns(session: Session) -> None:
+    town_of_asset = select(AssetRow.municipality).where(AssetRow.id == DeviceRow.asset).scalar_subquery()
+    session.execute(update(DeviceRow).values(municipality=town_of_asset).execution_options(synchronize_session=False))
+
+
 _WRITES = "flurfunk_writes"
 
 
@@ -289,7 +444,10 @@ class OperationalStore:
         return cls(engine)
 
     def create_schema(self) -> None:
-        Base.metadata.create_all(self.engine)
+        """Bring the schema to the newest Alembic revision (idempotent)."""
+        from cloud.store.migrations import upgrade_to_head
+
+        upgrade_to_head(self.engine)
 
     def session(self) -> Session:
         """A session for reading."""
@@ -313,42 +471,55 @@ class OperationalStore:
         statement = statement.on_conflict_do_update(index_elements=keys, set_=updates)
         session.execute(statement, rows)
 
-    def upsert_depots(self, depots: Iterable[Depot]) -> int:
+    def upsert_depots(self, depots: Iterable[Depot], actor: str = "system") -> int:
         rows = {(d.municipality, d.name): d.model_dump() for d in depots}
         with self.write_session() as session, session.begin():
             self._upsert(session, DepotRow, list(rows.values()), ["municipality", "name"])
+            if rows:
+                add_audit(session, actor, "upsert", "depots", f"{len(rows)} depots", None, after=_towns_of(rows))
         return len(rows)
 
-    def upsert_assets(self, assets: Iterable[Asset]) -> int:
+    def upsert_assets(self, assets: Iterable[Asset], actor: str = "system") -> int:
         rows = {a.id: a.model_dump(mode="json") for a in assets}
         with self.write_session() as session, session.begin():
             self._upsert(session, AssetRow, list(rows.values()), ["id"])
+            if rows:
+                session.flush()
+                # A device takes its asset's town: assets may arrive after their devices, or move.
+                _refresh_device_towns(session)
+                add_audit(session, actor, "upsert", "assets", f"{len(rows)} assets", None, after=_towns_of(rows))
         return len(rows)
 
-    def upsert_devices(self, devices: Iterable[Device]) -> int:
+    def upsert_devices(self, devices: Iterable[Device], actor: str = "system") -> int:
         rows = {d.dev_eui: d.model_dump() for d in devices}
         with self.write_session() as session, session.begin():
             self._upsert(session, DeviceRow, list(rows.values()), ["dev_eui"])
+            if rows:
+                session.flush()
+                _refresh_device_towns(session)
+                add_audit(session, actor, "upsert", "devices", f"{len(rows)} devices", None, after={"count": len(rows)})
         return len(rows)
 
-    def depots(self) -> list[Depot]:
+    def depots(self, scope: Scope = ALL_TOWNS) -> list[Depot]:
+        query = scope.where(select(DepotRow), DepotRow.municipality).order_by(DepotRow.municipality, DepotRow.name)
         with self.session() as session:
-            rows = session.scalars(select(DepotRow).order_by(DepotRow.municipality, DepotRow.name)).all()
+            rows = session.scalars(query).all()
         return [
             Depot(municipality=r.municipality, name=r.name, latitude=r.latitude, longitude=r.longitude) for r in rows
         ]
 
-    def assets(self, ids: Iterable[str] | None = None) -> list[Asset]:
-        query = select(AssetRow).order_by(AssetRow.id)
+    def assets(self, ids: Iterable[str] | None = None, scope: Scope = ALL_TOWNS) -> list[Asset]:
+        query = scope.where(select(AssetRow), AssetRow.municipality).order_by(AssetRow.id)
         if ids is not None:
             query = query.where(AssetRow.id.in_(sorted(set(ids))))
         with self.session() as session:
             rows = session.scalars(query).all()
-        return [Asset.model_validate({name: getattr(r, name) for name in _ASSET_FIELDS}) for r in rows]
+        return [asset_from_row(r) for r in rows]
 
-    def devices(self) -> list[Device]:
+    def devices(self, scope: Scope = ALL_TOWNS) -> list[Device]:
+        query = scope.where(select(DeviceRow), DeviceRow.municipality).order_by(DeviceRow.dev_eui)
         with self.session() as session:
-            rows = session.scalars(select(DeviceRow).order_by(DeviceRow.dev_eui)).all()
+            rows = session.scalars(query).all()
         return [
             Device(dev_eui=r.dev_eui, model_id=r.model_id, asset=r.asset, report_interval_s=r.report_interval_s)
             for r in rows
@@ -357,15 +528,26 @@ class OperationalStore:
     # -- gateways and ingest --------------------------------------------------------------------------------------
 
     def set_gateway_tokens(self, tokens: Mapping[str, str]) -> None:
-        """Make exactly these gateway tokens valid (as SHA-256 hashes); other gateways keep their history only."""
+        """Make exactly these settings tokens valid (as SHA-256 hashes); other gateways keep their history only.
+
+        Tokens issued through the admin API (`token_source="api"`) are left alone unless the settings name their
+        gateway, which then takes the settings token.
+        """
         with self.write_session() as session, session.begin():
-            session.execute(update(GatewayRow).values(token_sha256=None))
+            session.execute(
+                update(GatewayRow)
+                .where(or_(GatewayRow.token_source.is_(None), GatewayRow.token_source != "api"))
+                .values(token_sha256=None, token_source=None)
+            )
             # Flush the cleared hashes first so a token moving from one gateway to another violates no uniqueness.
             session.flush()
             self._upsert(
                 session,
                 GatewayRow,
-                [{"id": gateway_id, "token_sha256": token_sha256(token)} for gateway_id, token in tokens.items()],
+                [
+                    {"id": gateway_id, "token_sha256": token_sha256(token), "token_source": "settings"}
+                    for gateway_id, token in tokens.items()
+                ],
                 ["id"],
             )
 
@@ -420,12 +602,14 @@ class OperationalStore:
         )
         session.execute(statement, rows)
 
-    def gateways(self) -> list[GatewayState]:
+    def gateways(self, scope: Scope = ALL_TOWNS) -> list[GatewayState]:
+        query = scope.where(select(GatewayRow), GatewayRow.municipality).order_by(GatewayRow.id)
         with self.session() as session:
-            rows = session.scalars(select(GatewayRow).order_by(GatewayRow.id)).all()
+            rows = session.scalars(query).all()
         return [
             GatewayState(
                 id=r.id,
+                municipality=r.municipality,
                 acked_seq=r.acked_seq or 0,
                 last_seen=r.last_seen,
                 status=GatewayStatus.model_validate(r.status) if r.status is not None else None,
@@ -433,9 +617,18 @@ class OperationalStore:
             for r in rows
         ]
 
-    def latest(self, asset_ids: Iterable[str] | None = None) -> dict[str, dict[Quantity, LatestState]]:
-        """Latest state per asset and quantity; quantities outside today's vocabulary are left out."""
+    def latest(
+        self, asset_ids: Iterable[str] | None = None, scope: Scope = ALL_TOWNS
+    ) -> dict[str, dict[Quantity, LatestState]]:
+        """Latest state per asset and quantity; quantities outside today's vocabulary are left out.
+
+        A town's scope sees the state of its own assets only; state of assets not in the inventory needs all towns.
+        """
         query = select(LatestRow)
+        if not scope.all_towns:
+            query = query.join(AssetRow, AssetRow.id == LatestRow.asset).where(
+                AssetRow.municipality == scope.municipality
+            )
         if asset_ids is not None:
             query = query.where(LatestRow.asset.in_(sorted(set(asset_ids))))
         known_quantities = {q.value for q in Quantity}
@@ -448,29 +641,55 @@ class OperationalStore:
                     )
         return result
 
-    def latest_reading_time(self) -> datetime | None:
+    def latest_reading_time(self, scope: Scope = ALL_TOWNS) -> datetime | None:
+        query = select(func.max(LatestRow.time))
+        if not scope.all_towns:
+            query = query.join(AssetRow, AssetRow.id == LatestRow.asset).where(
+                AssetRow.municipality == scope.municipality
+            )
         with self.session() as session:
-            return session.scalar(select(func.max(LatestRow.time)))
+            return session.scalar(query)
 
     # -- tasks and routes -----------------------------------------------------------------------------------------
 
-    def replace_plan(self, day: date, tasks: Sequence[Task], routes: Sequence[RouteLike]) -> PlanOutcome:
+    def replace_plan(
+        self,
+        day: date,
+        tasks: Sequence[Task],
+        routes: Sequence[RouteLike],
+        scope: Scope = ALL_TOWNS,
+        actor: str = "system",
+    ) -> PlanOutcome:
         """Store a day's plan, replacing that day's tasks still in `planned` and routes no started task uses.
 
         Tasks already assigned, in progress or finished stay as they are; a new task with the id of one of them
-        is dropped, so replanning never undoes what a crew has started.
+        is dropped, so replanning never undoes what a crew has started. Only the scope's towns are replaced;
+        tasks and routes of other towns in `tasks`/`routes` are refused with ValueError.
         """
         unique_tasks: dict[str, Task] = {}
         for task in tasks:
             unique_tasks.setdefault(task.id, task)  # the first of any duplicate id wins
         tasks = list(unique_tasks.values())
+        outside = {t.municipality for t in tasks} | {r.municipality for r in routes}
+        if not all(scope.allows(town) for town in outside):
+            raise ValueError(f"the plan names towns outside the scope {scope.municipality!r}")
         with self.write_session() as session, session.begin():
-            session.execute(delete(TaskRow).where(TaskRow.day == day, TaskRow.state == TaskState.PLANNED.value))
+            session.execute(
+                scope.where(
+                    delete(TaskRow).where(TaskRow.day == day, TaskRow.state == TaskState.PLANNED.value),
+                    TaskRow.municipality,
+                )
+            )
             kept_ids = set(session.scalars(select(TaskRow.id).where(TaskRow.id.in_([t.id for t in tasks]))))
             routes_in_use = set(
                 session.scalars(select(TaskRow.route_id).where(TaskRow.day == day, TaskRow.route_id.is_not(None)))
             )
-            session.execute(delete(RouteRow).where(RouteRow.day == day, RouteRow.id.not_in(routes_in_use)))
+            session.execute(
+                scope.where(
+                    delete(RouteRow).where(RouteRow.day == day, RouteRow.id.not_in(routes_in_use)),
+                    RouteRow.municipality,
+                )
+            )
             route_rows = [
                 {
                     "id": r.id,
@@ -487,6 +706,15 @@ class OperationalStore:
             session.flush()
             new_tasks = [t for t in tasks if t.id not in kept_ids]
             session.add_all(TaskRow(day=day, **t.model_dump(mode="python")) for t in new_tasks)
+            add_audit(
+                session,
+                actor,
+                "plan",
+                "plan",
+                day.isoformat(),
+                scope.municipality,
+                after={"tasks_stored": len(new_tasks), "tasks_kept": len(kept_ids), "routes": len(route_rows)},
+            )
         return PlanOutcome(tasks_stored=len(new_tasks), tasks_kept=len(kept_ids), routes_stored=len(route_rows))
 
     def tasks(
@@ -496,8 +724,10 @@ class OperationalStore:
         municipality: str | None = None,
         kind: TaskKind | None = None,
         state: TaskState | None = None,
+        scope: Scope = ALL_TOWNS,
     ) -> list[StoredTask]:
         query = select(TaskRow).order_by(TaskRow.day, TaskRow.municipality, TaskRow.priority.desc(), TaskRow.id)
+        query = scope.where(query, TaskRow.municipality)
         if day is not None:
             query = query.where(TaskRow.day == day)
         if municipality is not None:
@@ -510,24 +740,41 @@ class OperationalStore:
             rows = session.scalars(query).all()
         return [StoredTask(task=_task_from_row(r), day=r.day) for r in rows]
 
-    def task(self, task_id: str) -> StoredTask | None:
+    def task(self, task_id: str, scope: Scope = ALL_TOWNS) -> StoredTask | None:
         with self.session() as session:
             row = session.get(TaskRow, task_id)
-            return StoredTask(task=_task_from_row(row), day=row.day) if row is not None else None
+            if row is None or not scope.allows(row.municipality):
+                return None
+            return StoredTask(task=_task_from_row(row), day=row.day)
 
-    def transition_task(self, task_id: str, to: TaskState, skip_reason: str | None = None) -> StoredTask:
-        """Move a task along its state machine; raises UnknownTaskError or InvalidTransitionError."""
+    def transition_task(
+        self,
+        task_id: str,
+        to: TaskState,
+        skip_reason: str | None = None,
+        scope: Scope = ALL_TOWNS,
+        actor: str = "system",
+    ) -> StoredTask:
+        """Move a task along its state machine; raises UnknownTaskError (also outside the scope) or
+        InvalidTransitionError."""
         with self.write_session() as session, session.begin():
             row = session.get(TaskRow, task_id, with_for_update=True)
-            if row is None:
+            if row is None or not scope.allows(row.municipality):
                 raise UnknownTaskError(f"no task {task_id!r}")
+            before = {"state": row.state, "skip_reason": row.skip_reason}
             moved = _task_from_row(row).transition(to, skip_reason)
             row.state = moved.state.value
             row.skip_reason = moved.skip_reason
+            after = {"state": row.state, "skip_reason": row.skip_reason}
+            add_audit(session, actor, "transition", "task", task_id, row.municipality, before, after)
             return StoredTask(task=moved, day=row.day)
 
-    def routes(self, *, day: date | None = None, municipality: str | None = None) -> list[StoredRoute]:
-        query = select(RouteRow).order_by(RouteRow.day, RouteRow.municipality, RouteRow.id)
+    def routes(
+        self, *, day: date | None = None, municipality: str | None = None, scope: Scope = ALL_TOWNS
+    ) -> list[StoredRoute]:
+        query = scope.where(select(RouteRow), RouteRow.municipality).order_by(
+            RouteRow.day, RouteRow.municipality, RouteRow.id
+        )
         if day is not None:
             query = query.where(RouteRow.day == day)
         if municipality is not None:
@@ -536,14 +783,16 @@ class OperationalStore:
             rows = session.scalars(query).all()
         return [_route_from_row(r) for r in rows]
 
-    def task_days(self) -> list[date]:
+    def task_days(self, scope: Scope = ALL_TOWNS) -> list[date]:
         """The days that have tasks, oldest first."""
+        query = scope.where(select(TaskRow.day), TaskRow.municipality).distinct().order_by(TaskRow.day)
         with self.session() as session:
-            return list(session.scalars(select(TaskRow.day).distinct().order_by(TaskRow.day)))
+            return list(session.scalars(query))
 
-    def task_counts(self, day: date | None = None) -> dict[str, dict[str, int]]:
+    def task_counts(self, day: date | None = None, scope: Scope = ALL_TOWNS) -> dict[str, dict[str, int]]:
         """Number of tasks per municipality and kind."""
         query = select(TaskRow.municipality, TaskRow.kind, func.count()).group_by(TaskRow.municipality, TaskRow.kind)
+        query = scope.where(query, TaskRow.municipality)
         if day is not None:
             query = query.where(TaskRow.day == day)
         counts: dict[str, dict[str, int]] = {}
@@ -552,9 +801,10 @@ class OperationalStore:
                 counts.setdefault(municipality, {})[kind] = int(number)
         return counts
 
-    def km_planned(self, day: date | None = None) -> dict[str, float]:
+    def km_planned(self, day: date | None = None, scope: Scope = ALL_TOWNS) -> dict[str, float]:
         """Route kilometres per municipality."""
         query = select(RouteRow.municipality, func.sum(RouteRow.km)).group_by(RouteRow.municipality)
+        query = scope.where(query, RouteRow.municipality)
         if day is not None:
             query = query.where(RouteRow.day == day)
         with self.session() as session:
