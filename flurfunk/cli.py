@@ -111,5 +111,64 @@ def serve(host: str, port: int) -> None:
     uvicorn.run(create_app(CloudSettings()), host=host, port=port, log_level="info")
 
 
+@main.group()
+def gateway() -> None:
+    """The gateway service on the Raspberry Pi: sources, durable buffer, cloud sync."""
+
+
+@gateway.command("run")
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False), help="Gateway TOML file.")
+def gateway_run(config_path: str) -> None:
+    """Run the gateway until SIGTERM: receive, decode, buffer and sync; health on localhost."""
+    import asyncio
+
+    from gateway.config import GatewayConfigError, load_config
+    from gateway.service import configure_logging, run
+
+    try:
+        config = load_config(config_path)
+        config.cloud_token()  # fail now, in plain words, not later in the sync loop
+        config.device_bindings()
+    except GatewayConfigError as error:
+        raise click.ClickException(str(error)) from error
+    configure_logging(config.gateway.id, config.log_level)
+    sys.exit(asyncio.run(run(config)))
+
+
+@gateway.command("status")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Gateway TOML file (health address).")
+@click.option("--url", help="Health address of the running service, e.g. http://127.0.0.1:9470.")
+@click.option("--lang", "language", default=DEFAULT_LANGUAGE, type=click.Choice(["de", "en"]), show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the raw status as JSON.")
+def gateway_status(config_path: str | None, url: str | None, language: str, as_json: bool) -> None:
+    """What the running gateway received, buffered, dropped and synced, in plain words."""
+    import httpx
+
+    from flurfunk.i18n import text
+    from gateway.config import DEFAULT_HEALTH_BIND, GatewayConfigError, load_config
+    from gateway.health import format_status
+    from gateway.service import fetch_status
+
+    if url is None:
+        bind = DEFAULT_HEALTH_BIND
+        if config_path is not None:
+            try:
+                bind = load_config(config_path).health.bind
+            except GatewayConfigError as error:
+                raise click.ClickException(str(error)) from error
+        host, _, port = bind.rpartition(":")
+        url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
+    try:
+        snapshot = fetch_status(url)
+    except (httpx.HTTPError, ValueError) as error:
+        click.echo(text("gateway.status.unreachable", language, url=url, error=type(error).__name__), err=True)
+        sys.exit(2)
+    if as_json:
+        click.echo(json.dumps(snapshot, ensure_ascii=False, indent=2))
+    else:
+        click.echo(format_status(snapshot, language))
+    sys.exit(0 if snapshot.get("status") == "ok" else 1)
+
+
 if __name__ == "__main__":
     main()

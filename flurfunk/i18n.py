@@ -92,6 +92,60 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "plan.quantity.soil_vwc": {"de": "Bodenfeuchte", "en": "Soil moisture"},
     "plan.quantity.battery_v": {"de": "Batteriespannung", "en": "Battery voltage"},
     "plan.quantity.battery_pct": {"de": "Batterieladung", "en": "Battery charge"},
+    # gateway status for the field technician (`flurfunk gateway status`)
+    "gateway.status.title": {"de": "Gateway {gateway}: {status}", "en": "Gateway {gateway}: {status}"},
+    "gateway.status.ok": {"de": "in Ordnung", "en": "ok"},
+    "gateway.status.degraded": {"de": "eingeschränkt", "en": "degraded"},
+    "gateway.status.failed": {"de": "ausgefallen", "en": "failed"},
+    "gateway.status.unreachable": {
+        "de": "Der Gateway-Dienst antwortet nicht unter {url} ({error}). Läuft `flurfunk gateway run`?",
+        "en": "The gateway service does not answer at {url} ({error}). Is `flurfunk gateway run` running?",
+    },
+    "gateway.status.uptime": {"de": "Laufzeit: {hours:.1f} h", "en": "Uptime: {hours:.1f} h"},
+    "gateway.status.received": {"de": "Empfangen: {counts}", "en": "Received: {counts}"},
+    "gateway.status.decoded": {
+        "de": "Dekodiert und gepuffert: {decoded} Uplinks ({readings} Messwerte), Duplikate: {duplicates}",
+        "en": "Decoded and buffered: {decoded} uplinks ({readings} readings), duplicates: {duplicates}",
+    },
+    "gateway.status.dropped": {"de": "Verworfen: {counts}", "en": "Dropped: {counts}"},
+    "gateway.status.buffer": {
+        "de": "Puffer: {readings} Messwerte warten, {used_mb:.1f} von {quota_mb:.0f} MB belegt, "
+        "{quarantined} Einträge in Quarantäne",
+        "en": "Buffer: {readings} readings waiting, {used_mb:.1f} of {quota_mb:.0f} MB used, "
+        "{quarantined} entries quarantined",
+    },
+    "gateway.status.sync": {
+        "de": "Cloud: ältester ungesendeter Messwert {oldest_s:.0f} s alt, Sync-Verzug {lag_s:.0f} s, "
+        "{synced} Messwerte bestätigt",
+        "en": "Cloud: oldest unsent reading {oldest_s:.0f} s old, sync lag {lag_s:.0f} s, "
+        "{synced} readings acknowledged",
+    },
+    "gateway.status.last_problem": {"de": "Letztes Sync-Problem: {problem}", "en": "Last sync problem: {problem}"},
+    "gateway.status.sources": {"de": "Quellen: {sources}", "en": "Sources: {sources}"},
+    "gateway.status.connected": {"de": "verbunden", "en": "connected"},
+    "gateway.status.disconnected": {"de": "getrennt", "en": "disconnected"},
+    "gateway.status.problem.fatal": {"de": "Dienst ausgefallen: {detail}", "en": "Service failed: {detail}"},
+    "gateway.status.problem.token_refused": {
+        "de": "Die Cloud lehnt das Token dieses Gateways ab: Token-Datei prüfen.",
+        "en": "The cloud refuses this gateway's token: check the token file.",
+    },
+    "gateway.status.problem.buffer_nearly_full": {
+        "de": "Der Puffer ist fast voll: Verbindung zur Cloud prüfen.",
+        "en": "The buffer is nearly full: check the connection to the cloud.",
+    },
+    "gateway.status.problem.buffer_full": {
+        "de": "Der Puffer war voll: Messwerte wurden verworfen.",
+        "en": "The buffer was full: readings were dropped.",
+    },
+    "gateway.status.problem.sync_stale": {
+        "de": "Seit über einer Stunde nichts an die Cloud übertragen: Mobilfunk/Internet prüfen.",
+        "en": "Nothing sent to the cloud for over an hour: check the mobile/internet connection.",
+    },
+    "gateway.status.problem.source_disconnected": {
+        "de": "Quelle {detail} ist nicht verbunden.",
+        "en": "Source {detail} is not connected.",
+    },
+    "gateway.status.none": {"de": "keine", "en": "none"},
 }
 
 

@@ -1,0 +1,1 @@
+"""Radio sources of the gateway: each turns what it hears (Semtech UDP, LNS MQTT) into contract Uplinks."""
