@@ -22,12 +22,20 @@ class CloudSettings(BaseSettings):
     data_dir: Path = Field(default=Path("var/cloud"), description="where the default SQLite files live")
     database_url: str = Field(default="", description="SQLAlchemy URL; empty = SQLite file in data_dir")
     series_url: str = Field(
-        default="", description="sqlite:///PATH or influx-v1://host:port/db; empty = SQLite file in data_dir"
+        default="",
+        description="sqlite:///PATH, influx-v1://host:port/db, influx-v2://host:port?org=…&bucket=…; empty: SQLite",
     )
     gateway_tokens: dict[str, str] = Field(default_factory=dict, description="gateway id -> bearer token")
     admin_token: str | None = Field(default=None, description="bearer token for admin calls; None disables them")
     open_read: bool = Field(default=False, description="when True, GET feed endpoints need no token (local demo)")
     max_batch_bytes: int = Field(default=MAX_COMPRESSED_BYTES, gt=0, description="largest compressed batch")
+    series_token: str | None = Field(
+        default=None, description="API token for an influx-v2:// series_url (InfluxDB 2.x/3.x); never logged"
+    )
+    ingest_rate_per_s: float = Field(
+        default=10.0, gt=0, description="batches per second a gateway may post, sustained (token bucket)"
+    )
+    ingest_burst: int = Field(default=60, ge=1, description="batches a gateway may post at once before 429s")
     language: Literal["de", "en"] = "de"
 
     @model_validator(mode="after")
