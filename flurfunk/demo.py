@@ -27,7 +27,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from flurfunk.contracts import MUNICIPALITIES, Asset, TaskKind, Uplink
+from edge.sim import Simulation, World
+from flurfunk.contracts import MUNICIPALITIES, Asset, AssetKind, TaskKind, Uplink
 from flurfunk.i18n import Language, text
 
 LOCAL_TIME = ZoneInfo("Europe/Berlin")
@@ -62,6 +63,9 @@ class DemoSummary:
     km_planned: float = 0.0
     km_fixed: float = 0.0
     overflow_bin_hours: int = 0
+    overflow_bin_hours_fixed: int = 0
+    water_l: float = 0.0
+    water_l_fixed: float = 0.0
 
 
 def _free_port(host: str) -> int:
@@ -107,7 +111,7 @@ def _run(options: DemoOptions, data_dir: Path, console: Console) -> int:
     from cloud import create_app
     from cloud.scheduler import fixed_schedule_km
     from cloud.settings import CloudSettings
-    from edge.sim import Simulation, build_world
+    from edge.sim import build_world
     from gateway.buffer import DurableBuffer
     from gateway.pipeline import DeviceBinding, Pipeline
     from gateway.sync import SyncClient
@@ -191,7 +195,7 @@ def _run(options: DemoOptions, data_dir: Path, console: Console) -> int:
                     admin.post(f"/api/v1/plan/{day.isoformat()}").raise_for_status()
                     planned_days.add(day)
                 if _local_hour(moment) == WORK_HOUR and day in planned_days and day not in executed_days:
-                    _carry_out_tasks(admin, simulation, day, moment)
+                    summary.water_l += _carry_out_tasks(admin, simulation, day, moment)
                     executed_days.add(day)
                 progress.advance(bar)
 
@@ -205,6 +209,7 @@ def _run(options: DemoOptions, data_dir: Path, console: Console) -> int:
         summary.km_planned = round(sum(route["km"] for route in routes), 1)
         summary.km_fixed = round(fixed_schedule_km(options.days, world.depots, world.assets, start=options.start), 1)
         summary.overflow_bin_hours = simulation.overflowed_bin_hours
+        summary.overflow_bin_hours_fixed, summary.water_l_fixed = _fixed_rounds(world, options, start)
         _print_summary(console, summary, options.language)
 
         if options.serve:
@@ -224,16 +229,53 @@ def _run(options: DemoOptions, data_dir: Path, console: Console) -> int:
     return 0
 
 
-def _carry_out_tasks(admin: httpx.Client, simulation: object, day: date, moment: datetime) -> None:
-    """The crews work through the day's planned tasks: bins emptied, trees watered, each marked done."""
+def _carry_out_tasks(admin: httpx.Client, simulation: Simulation, day: date, moment: datetime) -> float:
+    """The crews work through the day's planned tasks: bins emptied, trees watered, each marked done.
+    Returns the litres of water given."""
     tasks = admin.get("/api/v1/feed/tasks", params={"day": day.isoformat(), "state": "planned"}).json()
+    litres_given = 0.0
     for task in sorted(tasks, key=lambda t: t["id"]):
         if task["kind"] == TaskKind.COLLECT:
             simulation.empty_bin(task["asset"], moment)
         elif task["kind"] == TaskKind.WATER:
-            simulation.water(task["asset"], float(task["evidence"].get("litres", 0.0)), moment)
+            litres = float(task["evidence"].get("litres", 0.0))
+            simulation.water(task["asset"], litres, moment)
+            litres_given += litres
         for state in ("assigned", "in_progress", "done"):
             admin.patch(f"/api/v1/tasks/{task['id']}", json={"state": state}).raise_for_status()
+    return litres_given
+
+
+def _fixed_rounds(world: World, options: DemoOptions, start: datetime) -> tuple[int, float]:
+    """What the towns' fixed rounds would have left behind in the same weeks: the same virtual towns (same seed),
+    every bin of a town emptied once a week on the town's day, every tree and green space watered once a week
+    from May to September. Returns (bin-hours overflowing, litres of water)."""
+    from cloud.scheduler import PlanSettings, watering_litres
+    from cloud.scheduler.planning import WATERING_SEASON_MONTHS
+
+    settings = PlanSettings()
+    simulation = Simulation(world, options.seed, start, lambda model_id, values: (1, b""))
+    towns = sorted({asset.municipality for asset in world.assets})
+    litres_total = 0.0
+    for offset in range(options.days):
+        day = options.start + timedelta(days=offset)
+        work_time = datetime.combine(day, datetime.min.time(), LOCAL_TIME).replace(hour=WORK_HOUR).astimezone(UTC)
+        simulation.advance(work_time)
+        for turn, town in enumerate(towns):
+            town_assets = [asset for asset in world.assets if asset.municipality == town]
+            if (offset - turn) % settings.fixed_collection_interval_days == 0:
+                for asset in town_assets:
+                    if asset.kind is AssetKind.BIN:
+                        simulation.empty_bin(asset.id, work_time)
+            watering_round = (offset - turn) % settings.fixed_watering_interval_days == 0
+            if watering_round and day.month in WATERING_SEASON_MONTHS:
+                for asset in town_assets:
+                    if asset.kind in (AssetKind.TREE, AssetKind.GREEN_SPACE):
+                        litres = watering_litres(asset, day)
+                        simulation.water(asset.id, litres, work_time)
+                        litres_total += litres
+    simulation.advance(start + timedelta(days=options.days))
+    return simulation.overflowed_bin_hours, litres_total
 
 
 def _t(language: Language, german: str, english: str) -> str:
@@ -266,12 +308,23 @@ def _print_summary(console: Console, summary: DemoSummary, language: Language) -
         *(str(sum(n for (_, k), n in summary.tasks.items() if k == kind.value)) for kind in kinds),
     )
     console.print(table)
-    saved = 1 - summary.km_planned / summary.km_fixed if summary.km_fixed else 0.0
-    console.print(
-        f"{_t(language, 'Geplante Strecke', 'Route km planned')}: {summary.km_planned:.1f} km; "
-        f"{_t(language, 'feste Wochentouren', 'fixed weekly rounds')}: {summary.km_fixed:.1f} km "
-        f"({saved:+.0%} {_t(language, 'eingespart', 'saved')})"
+    comparison = Table(
+        title=_t(language, "Flurfunk gegenüber festen Wochentouren", "Flurfunk versus fixed weekly rounds")
     )
-    console.print(
-        f"{_t(language, 'Stunden mit überfülltem Behälter', 'Bin-hours overflowing')}: {summary.overflow_bin_hours}"
-    )
+    comparison.add_column("")
+    comparison.add_column("Flurfunk", justify="right")
+    comparison.add_column(_t(language, "feste Touren", "fixed rounds"), justify="right")
+    comparison.add_column(_t(language, "Änderung", "change"), justify="right")
+    rows = [
+        (_t(language, "Strecke (km)", "Route km"), summary.km_planned, summary.km_fixed),
+        (
+            _t(language, "Stunden mit überfülltem Behälter", "Bin-hours overflowing"),
+            summary.overflow_bin_hours,
+            summary.overflow_bin_hours_fixed,
+        ),
+        (_t(language, "Wasser (Liter)", "Water (litres)"), summary.water_l, summary.water_l_fixed),
+    ]
+    for label, ours, fixed in rows:
+        change = f"{ours / fixed - 1:+.0%}" if fixed else "–"
+        comparison.add_row(label, f"{ours:,.0f}".replace(",", "."), f"{fixed:,.0f}".replace(",", "."), change)
+    console.print(comparison)

@@ -47,6 +47,12 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "de": "Behälter {asset} ist zu {fill_pct:.0f} % gefüllt (Schwelle {threshold_pct:.0f} %).",
         "en": "Bin {asset} is {fill_pct:.0f}% full (threshold {threshold_pct:.0f}%).",
     },
+    "task.collect.overflow": {
+        "de": "Behälter {asset} läuft bald über: {fill_pct:.0f} % gefüllt (Schwelle {threshold_pct:.0f} %), "
+        "Leerung vor der nächsten regulären Tour.",
+        "en": "Bin {asset} is about to overflow: {fill_pct:.0f}% full (threshold {threshold_pct:.0f}%), "
+        "emptied before the next regular round.",
+    },
     "task.water.reason": {
         "de": "Boden bei {asset} ist trocken: {vwc_pct:.0f} % Wassergehalt (Schwelle {threshold_pct:.0f} %); "
         "{litres:.0f} l gießen.",

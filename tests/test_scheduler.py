@@ -5,7 +5,8 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
 import pytest
@@ -60,6 +61,16 @@ def make_asset(
     )
 
 
+# Most tests pin the thresholds of a town whose round runs every day, so the rules read plainly.
+DAILY = PlanSettings(collection_weekdays=tuple(range(7)), collect_threshold=0.8, collect_opportunistic=0.6)
+
+
+def plan_daily(*args: object, **kwargs: object) -> DayPlan:
+    if len(args) < 5 and "settings" not in kwargs:
+        kwargs["settings"] = DAILY
+    return plan_day(*args, **kwargs)
+
+
 def fresh(value: float, *flags: str) -> LatestValue:
     return LatestValue(value=value, time=FRESH, flags=flags)
 
@@ -90,7 +101,7 @@ def test_thresholds_produce_exactly_the_expected_tasks() -> None:
         "green-dry": {Quantity.SOIL_VWC: fresh(0.05)},
         "station": {Quantity.BATTERY_V: fresh(2.5)},
     }
-    plan = plan_day(DAY, [DEPOT], assets, latest)
+    plan = plan_daily(DAY, [DEPOT], assets, latest)
     assert kinds_by_asset(plan) == {
         ("bin-full", TaskKind.COLLECT),
         ("bin-at-threshold", TaskKind.COLLECT),
@@ -121,7 +132,7 @@ def test_half_full_bin_on_the_way_is_taken_along_and_a_remote_one_is_not() -> No
         "bin-on-the-way": {Quantity.FILL_RATIO: fresh(0.7)},
         "bin-remote": {Quantity.FILL_RATIO: fresh(0.79)},
     }
-    plan = plan_day(DAY, [DEPOT], assets, latest)
+    plan = plan_daily(DAY, [DEPOT], assets, latest)
     assert kinds_by_asset(plan) == {("bin-must", TaskKind.COLLECT), ("bin-on-the-way", TaskKind.COLLECT)}
     taken_along = next(task for task in plan.tasks if task.asset == "bin-on-the-way")
     assert 0 <= float(taken_along.evidence["detour_km"]) < 0.5
@@ -131,7 +142,7 @@ def test_half_full_bin_on_the_way_is_taken_along_and_a_remote_one_is_not() -> No
 
 def test_half_full_bins_alone_start_no_route() -> None:
     assets = [make_asset("bin-next-to-depot", latitude=50.2271, longitude=9.3481)]
-    plan = plan_day(DAY, [DEPOT], assets, {"bin-next-to-depot": {Quantity.FILL_RATIO: fresh(0.79)}})
+    plan = plan_daily(DAY, [DEPOT], assets, {"bin-next-to-depot": {Quantity.FILL_RATIO: fresh(0.79)}})
     assert plan.tasks == []
     assert plan.routes == []
 
@@ -141,8 +152,8 @@ def test_opportunistic_detour_limit_is_respected() -> None:
     nearby = [make_asset(f"bin-half-{index}", latitude=50.2300 + index * 0.001, longitude=9.3520) for index in range(8)]
     latest = {"bin-must": {Quantity.FILL_RATIO: fresh(0.9)}}
     latest |= {asset.id: {Quantity.FILL_RATIO: fresh(0.65)} for asset in nearby}
-    strict = plan_day(DAY, [DEPOT], [must, *nearby], latest, PlanSettings(opportunistic_detour_km=0.0))
-    generous = plan_day(DAY, [DEPOT], [must, *nearby], latest, PlanSettings(opportunistic_detour_km=5.0))
+    strict = plan_daily(DAY, [DEPOT], [must, *nearby], latest, replace(DAILY, opportunistic_detour_km=0.0))
+    generous = plan_daily(DAY, [DEPOT], [must, *nearby], latest, replace(DAILY, opportunistic_detour_km=5.0))
     assert kinds_by_asset(strict) == {("bin-must", TaskKind.COLLECT)}
     assert len(generous.tasks) == 9
     for task in generous.tasks:
@@ -159,7 +170,7 @@ def test_collect_tasks_cover_every_full_bin_and_no_bin_below_the_lower_threshold
         for index in range(len(fills))
     ]
     latest = {asset.id: {Quantity.FILL_RATIO: fresh(fill)} for asset, fill in zip(assets, fills, strict=True)}
-    plan = plan_day(DAY, [DEPOT], assets, latest)
+    plan = plan_daily(DAY, [DEPOT], assets, latest)
     collected = {task.asset for task in plan.tasks if task.kind is TaskKind.COLLECT}
     fill_of = {asset.id: fill for asset, fill in zip(assets, fills, strict=True)}
     assert {asset for asset, fill in fill_of.items() if fill >= 0.8} <= collected
@@ -184,7 +195,7 @@ def test_flagged_stale_and_missing_readings_are_skipped_with_their_reason() -> N
         "bin-stale": {Quantity.FILL_RATIO: LatestValue(0.99, six_hours_and_a_minute_before_work)},
         "tree-battery-flagged": {Quantity.SOIL_VWC: fresh(0.30), Quantity.BATTERY_V: fresh(2.1, "spike")},
     }
-    plan = plan_day(DAY, [DEPOT], assets, latest)
+    plan = plan_daily(DAY, [DEPOT], assets, latest)
     assert plan.tasks == []
     assert plan.routes == []
     reasons = dict(plan.skipped)
@@ -202,7 +213,7 @@ def test_flagged_stale_and_missing_readings_are_skipped_with_their_reason() -> N
 def test_a_reading_exactly_stale_after_old_is_still_acted_on() -> None:
     six_hours_before_work = datetime(2026, 7, 13, 22, 0, tzinfo=UTC)
     assets = [make_asset("bin-1")]
-    plan = plan_day(DAY, [DEPOT], assets, {"bin-1": {Quantity.FILL_RATIO: LatestValue(0.9, six_hours_before_work)}})
+    plan = plan_daily(DAY, [DEPOT], assets, {"bin-1": {Quantity.FILL_RATIO: LatestValue(0.9, six_hours_before_work)}})
     assert kinds_by_asset(plan) == {("bin-1", TaskKind.COLLECT)}
 
 
@@ -210,8 +221,8 @@ def test_as_of_moves_the_staleness_reference() -> None:
     evening_before = datetime(2026, 7, 13, 18, 0, tzinfo=UTC)
     latest = {"bin-1": {Quantity.FILL_RATIO: LatestValue(0.9, evening_before - timedelta(hours=1))}}
     assets = [make_asset("bin-1")]
-    assert plan_day(DAY, [DEPOT], assets, latest).tasks == []
-    planned_the_evening_before = plan_day(DAY, [DEPOT], assets, latest, as_of=evening_before)
+    assert plan_daily(DAY, [DEPOT], assets, latest).tasks == []
+    planned_the_evening_before = plan_daily(DAY, [DEPOT], assets, latest, as_of=evening_before)
     assert kinds_by_asset(planned_the_evening_before) == {("bin-1", TaskKind.COLLECT)}
 
 
@@ -240,11 +251,11 @@ def scenario() -> tuple[list[Asset], dict[str, dict[Quantity, LatestValue]]]:
 
 def test_same_input_gives_the_same_plan_whatever_the_order() -> None:
     assets, latest = scenario()
-    first = plan_day(DAY, [DEPOT], assets, latest)
+    first = plan_daily(DAY, [DEPOT], assets, latest)
     shuffled_assets = list(assets)
     random.Random(1).shuffle(shuffled_assets)
     shuffled_latest = dict(reversed(list(latest.items())))
-    second = plan_day(DAY, [DEPOT], shuffled_assets, shuffled_latest)
+    second = plan_daily(DAY, [DEPOT], shuffled_assets, shuffled_latest)
     assert first == second
     assert len({task.id for task in first.tasks}) == len(first.tasks)
 
@@ -255,8 +266,8 @@ def test_a_replan_with_new_values_keeps_the_task_ids() -> None:
         asset_id: {quantity: fresh(min(1.2, value.value + 0.01)) for quantity, value in values.items()}
         for asset_id, values in latest.items()
     }
-    before = {(task.asset, task.kind): task.id for task in plan_day(DAY, [DEPOT], assets, latest).tasks}
-    after = {(task.asset, task.kind): task.id for task in plan_day(DAY, [DEPOT], assets, fuller).tasks}
+    before = {(task.asset, task.kind): task.id for task in plan_daily(DAY, [DEPOT], assets, latest).tasks}
+    after = {(task.asset, task.kind): task.id for task in plan_daily(DAY, [DEPOT], assets, fuller).tasks}
     for key in before.keys() & after.keys():
         assert before[key] == after[key]
 
@@ -284,15 +295,15 @@ def test_due_window_is_six_to_three_berlin_time_in_utc() -> None:
     winter_start, winter_end = work_window(date(2026, 1, 14))
     assert (summer_start, summer_end) == (datetime(2026, 7, 14, 4, tzinfo=UTC), datetime(2026, 7, 14, 13, tzinfo=UTC))
     assert (winter_start, winter_end) == (datetime(2026, 1, 14, 5, tzinfo=UTC), datetime(2026, 1, 14, 14, tzinfo=UTC))
-    plan = plan_day(DAY, [DEPOT], [make_asset("bin-1")], {"bin-1": {Quantity.FILL_RATIO: fresh(0.9)}})
+    plan = plan_daily(DAY, [DEPOT], [make_asset("bin-1")], {"bin-1": {Quantity.FILL_RATIO: fresh(0.9)}})
     assert (plan.tasks[0].due_from, plan.tasks[0].due_until) == (summer_start, summer_end)
 
 
 def test_reasons_in_german_and_english_and_evidence_carries_the_numbers() -> None:
     assets = [make_asset("bin-7"), make_asset("tree-3", AssetKind.TREE, planting_year=2025)]
     latest = {"bin-7": {Quantity.FILL_RATIO: fresh(0.87)}, "tree-3": {Quantity.SOIL_VWC: fresh(0.08)}}
-    german = {task.kind: task for task in plan_day(DAY, [DEPOT], assets, latest).tasks}
-    english = {task.kind: task for task in plan_day(DAY, [DEPOT], assets, latest, language="en").tasks}
+    german = {task.kind: task for task in plan_daily(DAY, [DEPOT], assets, latest).tasks}
+    english = {task.kind: task for task in plan_daily(DAY, [DEPOT], assets, latest, language="en").tasks}
     assert german[TaskKind.COLLECT].reason == "Behälter bin-7 ist zu 87 % gefüllt (Schwelle 80 %)."
     assert english[TaskKind.COLLECT].reason == "Bin bin-7 is 87% full (threshold 80%)."
     assert german[TaskKind.WATER].reason == (
@@ -305,7 +316,7 @@ def test_reasons_in_german_and_english_and_evidence_carries_the_numbers() -> Non
         "reading_time": "2026-07-14T03:30:00Z",
     }
     assert german[TaskKind.WATER].evidence["litres"] == 200.0
-    skipped_en = plan_day(DAY, [DEPOT], [make_asset("bin-9")], {}, language="en").skipped
+    skipped_en = plan_daily(DAY, [DEPOT], [make_asset("bin-9")], {}, language="en").skipped
     assert skipped_en == [("bin-9", "Fill level at bin-9 not acted on: there is no reading.")]
 
 
@@ -322,13 +333,13 @@ def test_watering_litres_and_priority_follow_tree_age() -> None:
     assert watering_litres(unknown, DAY) == 80.0
     assert watering_litres(green, DAY) == 400.0
     latest = {asset.id: {Quantity.SOIL_VWC: fresh(0.1)} for asset in (young, old, green)}
-    priority = {task.asset: task.priority for task in plan_day(DAY, [DEPOT], [young, old, green], latest).tasks}
+    priority = {task.asset: task.priority for task in plan_daily(DAY, [DEPOT], [young, old, green], latest).tasks}
     assert priority["tree-young"] > priority["tree-old"]
 
 
 def test_every_routed_task_points_at_the_route_that_visits_it() -> None:
     assets, latest = scenario()
-    plan = plan_day(DAY, [DEPOT], assets, latest)
+    plan = plan_daily(DAY, [DEPOT], assets, latest)
     routes = {route.id: route for route in plan.routes}
     assert len(routes) == 2
     for task in plan.tasks:
@@ -351,7 +362,7 @@ def test_one_route_per_town_and_kind_and_unrouted_tasks_without_depot() -> None:
         make_asset("sinntal-bin", latitude=50.3200, longitude=9.6500, municipality="Sinntal"),
     ]
     latest = {asset.id: {Quantity.FILL_RATIO: fresh(0.9)} for asset in assets}
-    plan = plan_day(DAY, [DEPOT, steinau_depot], assets, latest)
+    plan = plan_daily(DAY, [DEPOT, steinau_depot], assets, latest)
     assert sorted((route.municipality, route.stops[0]) for route in plan.routes) == [
         ("Bad Orb", "orb-bin"),
         ("Steinau an der Straße", "steinau-bin"),
@@ -366,7 +377,7 @@ def test_bad_input_gets_a_clear_error() -> None:
     with pytest.raises(SchedulerError, match="finite"):
         LatestValue(math.nan, FRESH)
     with pytest.raises(SchedulerError, match="appears more than once"):
-        plan_day(DAY, [DEPOT], [make_asset("bin-1"), make_asset("bin-1")], {})
+        plan_daily(DAY, [DEPOT], [make_asset("bin-1"), make_asset("bin-1")], {})
     with pytest.raises(SchedulerError, match="collect_opportunistic"):
         PlanSettings(collect_opportunistic=0.9, collect_threshold=0.8)
     with pytest.raises(RouteInputError, match="more than once"):
@@ -473,3 +484,30 @@ def test_fixed_schedule_needs_a_depot_in_every_town() -> None:
         fixed_schedule_km(7, [DEPOT], [make_asset("b", municipality="Sinntal")], start=DAY)
     with pytest.raises(SchedulerError, match="day_count"):
         fixed_schedule_km(-1, [DEPOT], [], start=DAY)
+
+
+# --- collection weekdays ------------------------------------------------------------------------------------
+
+
+def test_round_days_take_bins_from_the_round_threshold_other_days_only_those_about_to_overflow() -> None:
+    monday, tuesday = date(2026, 7, 13), date(2026, 7, 14)
+    assets = [make_asset("bin-half", latitude=50.2400), make_asset("bin-nearly-full", latitude=50.2410)]
+
+    def latest_on(day: date) -> dict[str, dict[Quantity, LatestValue]]:
+        at = datetime.combine(day, time(5, 0), tzinfo=UTC)
+        return {
+            "bin-half": {Quantity.FILL_RATIO: LatestValue(0.65, at)},
+            "bin-nearly-full": {Quantity.FILL_RATIO: LatestValue(0.92, at)},
+        }
+
+    settings = PlanSettings()  # rounds on Monday and Thursday
+    on_round_day = plan_day(monday, [DEPOT], assets, latest_on(monday), settings)
+    off_day = plan_day(tuesday, [DEPOT], assets, latest_on(tuesday), settings)
+    assert {task.asset for task in on_round_day.tasks} == {"bin-half", "bin-nearly-full"}
+    assert {task.asset for task in off_day.tasks} == {"bin-nearly-full"}
+    assert "läuft bald über" in off_day.tasks[0].reason
+
+
+def test_collection_weekdays_are_checked() -> None:
+    with pytest.raises(SchedulerError, match="collection_weekdays"):
+        PlanSettings(collection_weekdays=(7,))

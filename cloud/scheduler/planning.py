@@ -67,8 +67,13 @@ class LatestValue:
 class PlanSettings:
     """Thresholds and costs of the planner; the defaults follow field practice (see FACTS.md)."""
 
-    collect_threshold: float = 0.8  # fill ratio at which a bin must be emptied (Twente practice: >80 % always)
-    collect_opportunistic: float = 0.6  # 60-80 %: add when the bin is near the route anyway (cheap detour)
+    # A town's collection round runs on its collection weekdays (Monday = 0); with three or four days to the next
+    # round, a bin over 60 % may overflow before it, so it goes now; 40-60 % goes along when the detour is cheap.
+    # On other days only a bin about to overflow gets an (emergency) round.
+    collection_weekdays: tuple[int, ...] = (0, 3)
+    collect_threshold: float = 0.6
+    collect_opportunistic: float = 0.4
+    overflow_threshold: float = 0.9
     opportunistic_detour_km: float = 0.5  # "near the route": the extra road km to insert the bin stays below this
     dry_soil_vwc: float = 0.15  # m³/m³ below which a tree/green space is watered
     battery_low_v: float = 3.0
@@ -79,6 +84,12 @@ class PlanSettings:
     fixed_watering_interval_days: int = 7  # baseline
 
     def __post_init__(self) -> None:
+        if not self.collection_weekdays or not set(self.collection_weekdays) <= set(range(7)):
+            raise SchedulerError(f"collection_weekdays must name weekdays 0-6, got {self.collection_weekdays}")
+        if not self.collect_threshold <= self.overflow_threshold:
+            raise SchedulerError(
+                f"need collect_threshold ({self.collect_threshold}) <= overflow_threshold ({self.overflow_threshold})"
+            )
         if not 0 < self.collect_opportunistic <= self.collect_threshold:
             raise SchedulerError(
                 f"need 0 < collect_opportunistic ({self.collect_opportunistic}) <= "
@@ -145,15 +156,19 @@ def plan_day(
     to_water: dict[str, list[Asset]] = defaultdict(list)
     pending: dict[tuple[TaskKind, str], Task] = {}
 
+    round_day = day.weekday() in settings.collection_weekdays
+    must_threshold = settings.collect_threshold if round_day else settings.overflow_threshold
     for asset_id in sorted(assets_by_id):
         asset = assets_by_id[asset_id]
         values = latest.get(asset_id, {})
         if asset.kind is AssetKind.BIN:
             fill = reader.usable(asset, values, Quantity.FILL_RATIO, required=True)
-            if fill is not None and fill.value >= settings.collect_threshold:
-                pending[(TaskKind.COLLECT, asset.id)] = _collect_task(asset, fill, settings, window, language)
+            if fill is not None and fill.value >= must_threshold:
+                pending[(TaskKind.COLLECT, asset.id)] = _collect_task(
+                    asset, fill, must_threshold, round_day, window, language
+                )
                 must_collect[asset.municipality].append(asset)
-            elif fill is not None and fill.value >= settings.collect_opportunistic:
+            elif round_day and fill is not None and fill.value >= settings.collect_opportunistic:
                 maybe_collect[asset.municipality].append((asset, fill))
         elif asset.kind in _WATERED_KINDS:
             soil = reader.usable(asset, values, Quantity.SOIL_VWC, required=True)
@@ -324,15 +339,17 @@ class _Reader:
         self.skipped.append((asset.id, text(key, self.language, asset=asset.id, **values)))
 
 
-def _collect_task(asset: Asset, fill: LatestValue, settings: PlanSettings, window: _Window, language: Language) -> Task:
+def _collect_task(
+    asset: Asset, fill: LatestValue, threshold: float, round_day: bool, window: _Window, language: Language
+) -> Task:
     reason = text(
-        "task.collect.reason",
+        "task.collect.reason" if round_day else "task.collect.overflow",
         language,
         asset=asset.id,
         fill_pct=fill.value * 100,
-        threshold_pct=settings.collect_threshold * 100,
+        threshold_pct=threshold * 100,
     )
-    evidence = {"fill_ratio": fill.value, "threshold": settings.collect_threshold, "reading_time": _iso(fill.time)}
+    evidence = {"fill_ratio": fill.value, "threshold": threshold, "reading_time": _iso(fill.time)}
     return _task(asset, TaskKind.COLLECT, _fill_priority(fill.value), reason, evidence, window)
 
 
