@@ -9,14 +9,15 @@ from collections.abc import Mapping
 from flurfunk.contracts import Quantity
 
 from .decoded import Decoded, Measurement
-from .errors import DecodeError, UnknownModelError
+from .errors import DecodeError, SpecError, UnknownModelError
 from .layout import DeviceModel
-from .models import MODELS
+from .registry import models
 
 __all__ = [
     "DecodeError",
     "Decoded",
     "Measurement",
+    "SpecError",
     "UnknownModelError",
     "decode",
     "encode_quantities",
@@ -27,13 +28,13 @@ __all__ = [
 
 def model_ids() -> list[str]:
     """The device models we can decode, sorted."""
-    return sorted(MODELS)
+    return sorted(models())
 
 
 def model(model_id: str) -> DeviceModel:
     """The registered format of `model_id` (its ports, fields, quantities); UnknownModelError if there is none."""
     try:
-        return MODELS[model_id]
+        return models()[model_id]
     except KeyError:
         raise UnknownModelError(model_id, model_ids()) from None
 

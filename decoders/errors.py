@@ -26,3 +26,13 @@ class UnknownModelError(LookupError):
     def __str__(self) -> str:
         # LookupError (like KeyError) would otherwise show the repr of the message
         return str(self.args[0])
+
+
+class SpecError(ValueError):
+    """A device spec that cannot be compiled: names the spec file, the field (a dotted path) and the reason."""
+
+    def __init__(self, source: str, field: str, reason: str) -> None:
+        self.source = source
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{source}: {field}: {reason}")

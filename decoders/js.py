@@ -24,3 +24,10 @@ def to_fixed(value: float, digits: int) -> str:
     with localcontext() as context:
         context.prec = 60  # room for 21 integer digits plus the decimals, so quantize never overflows
         return str(Decimal(value).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
+
+
+def js_string(value: float) -> str:
+    """`String(number)` for the numbers our payloads give: integral values without ".0", others as repr (which is
+    the shortest round-trip form, as in JS, for magnitudes between 1e-7 and 1e21)."""
+    number = js_number(value)
+    return str(number) if isinstance(number, int) else repr(number)

@@ -1,0 +1,354 @@
+"""Layouts for framed vendor protocols a table of fields cannot express (SenseCAP's 7-byte frames and its v2 data
+ids) and Flurfunk's own CBOR sensor payload. Their ids, quantities and factors come from the spec files.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import cbor2
+
+from flurfunk.contracts import Quantity
+
+from .decoded import Measurement
+from .js import js_number, js_string
+from .layout import Field, Found, Measure, Reader, Word
+
+MeasurementTable = tuple[tuple[int, Quantity, float], ...]
+
+
+def _scaled(table: MeasurementTable, measurement_id: int, value: float, found: Found) -> None:
+    for known, quantity, factor in table:
+        if known == measurement_id and math.isfinite(value):
+            found.direct.append(Measurement(quantity, value * factor if factor != 1 else float(value)))
+
+
+# --- SenseCAP S210x: 7-byte frames [channel][data id u16le][value 4 bytes le] and a 2-byte CRC ----------------------
+
+
+@dataclass(frozen=True)
+class SensecapFramesLayout:
+    """SenseCAP S210x sensors (sensecap210x-common-decoder.js): the vendor's `{valid, err, payload, messages}`."""
+
+    measurements: MeasurementTable
+
+    def fields(self) -> tuple[Field, ...]:
+        return ()
+
+    def read(self, reader: Reader, found: Found) -> None:
+        payload = reader.payload
+        messages: list[dict[str, Any]] = []
+        found.fields.update({"valid": True, "err": 0, "payload": payload.hex().upper(), "messages": messages})
+        if (len(payload) - 2) % 7 != 0 or len(payload) < 2:
+            # the vendor returns this as data, not as an error
+            found.fields.update({"valid": False, "err": -2})
+            found.warnings.append(f"length check fail: {len(payload)} bytes is not 7·n + 2 (frames and CRC)")
+            return
+        low = high = None
+        for start in range(0, len(payload) - 2, 7):
+            frame = payload[start : start + 7]
+            data_id = frame[1] | frame[2] << 8
+            value_bytes = frame[3:7]
+            unsigned = int.from_bytes(value_bytes, "little")
+            if data_id > 4096:
+                signed = int.from_bytes(value_bytes, "little", signed=True)
+                value = js_number(signed / 1000)
+                messages.append({"type": "report_telemetry", "measurementId": data_id, "measurementValue": value})
+                _scaled(self.measurements, data_id, value, found)
+            elif data_id == 0:
+                messages.append(
+                    {
+                        "type": "upload_version",
+                        "hardwareVersion": f"{unsigned >> 24}.{unsigned >> 16 & 0xFF}",
+                        "softwareVersion": f"{unsigned >> 8 & 0xFF}.{unsigned & 0xFF}",
+                    }
+                )
+            elif data_id == 2:
+                low = value_bytes[::-1].hex().upper()
+            elif data_id == 3:
+                high = value_bytes[::-1].hex().upper()
+            elif data_id == 7:
+                power = unsigned & 0xFFFF
+                messages.append({"type": "upload_battery", "battery": power})
+                messages.append({"type": "upload_interval", "interval": (unsigned >> 16) * 60})
+                found.direct.append(Measurement(Quantity.BATTERY_PCT, float(power)))
+            elif data_id == 0x120:
+                messages.append({"type": "report_remove_sensor", "channel": 1})
+            elif data_id not in (1, 4, 5, 6):  # sensor version, ids the codec reads and drops
+                messages.append({"type": "unknown_message", "dataID": data_id, "dataValue": value_bytes.hex().upper()})
+        if high and low:
+            messages.insert(0, {"type": "upload_sensor_id", "channel": 1, "sensorId": high + low})
+
+    def write(self, raws: Mapping[str, int]) -> bytes:
+        raise NotImplementedError  # no encoder: see encode_quantities
+
+    def encode_quantities(self, model_id: str, values: Mapping[Quantity, float]) -> bytes:
+        """Telemetry frames on channel 1 for every quantity of the table given, then a CRC the codec ignores."""
+        out = bytearray()
+        for measurement_id, quantity, factor in self.measurements:
+            given = values.get(quantity)
+            if given is None:
+                raise ValueError(f"{model_id}: missing quantity {quantity.value}")
+            try:
+                number = float(given)
+            except (TypeError, ValueError):
+                raise ValueError(f"{model_id}: {quantity.value} must be a number, got {given!r}") from None
+            if not math.isfinite(number):
+                raise ValueError(f"{model_id}: {quantity.value} must be a finite number, got {number!r}")
+            raw = round(number / factor * 1000)
+            if not -(1 << 31) <= raw < 1 << 31:
+                raise ValueError(f"{model_id}: {quantity.value} {number:g} is out of range")
+            out += bytes((1,)) + measurement_id.to_bytes(2, "little") + raw.to_bytes(4, "little", signed=True)
+        return bytes(out) + _crc16_ccitt(bytes(out)).to_bytes(2, "big")
+
+
+def _crc16_ccitt(data: bytes) -> int:
+    crc = 0
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = (crc << 1 ^ 0x1021 if crc & 0x8000 else crc << 1) & 0xFFFF
+    return crc
+
+
+# --- SenseCAP S2120 weather station: data id byte, then a value whose length the id gives -------------------------
+
+_V2_LENGTHS = {
+    **dict.fromkeys(("01", "20", "21", "30", "31", "33", "40", "41", "42", "43", "44", "45"), 20),
+    "02": 16,
+    **dict.fromkeys(("03", "06"), 2),
+    **dict.fromkeys(("05", "34"), 8),
+    **dict.fromkeys(("04", "10", "32", "35", "36", "37", "38", "39"), 18),
+}
+_SENSOR_ERRORS = {
+    "00": "CCL_SENSOR_ERROR_NONE",
+    "01": "CCL_SENSOR_NOT_FOUND",
+    "02": "CCL_SENSOR_WAKEUP_ERROR",
+    "03": "CCL_SENSOR_NOT_RESPONSE",
+    "04": "CCL_SENSOR_DATA_EMPTY",
+    "05": "CCL_SENSOR_DATA_HEAD_ERROR",
+    "06": "CCL_SENSOR_DATA_CRC_ERROR",
+    "07": "CCL_SENSOR_DATA_B1_NO_VALID",
+    "08": "CCL_SENSOR_DATA_B2_NO_VALID",
+    "09": "CCL_SENSOR_RANDOM_NOT_MATCH",
+    "0A": "CCL_SENSOR_PUBKEY_SIGN_VERIFY_FAILED",
+    "0B": "CCL_SENSOR_DATA_SIGN_VERIFY_FAILED",
+    "0C": "CCL_SENSOR_DATA_VALUE_HI",
+    "0D": "CCL_SENSOR_DATA_VALUE_LOW",
+    "0E": "CCL_SENSOR_DATA_VALUE_MISSED",
+    "0F": "CCL_SENSOR_ARG_INVAILD",
+    "10": "CCL_SENSOR_RS485_MASTER_BUSY",
+    "11": "CCL_SENSOR_RS485_REV_DATA_ERROR",
+    "12": "CCL_SENSOR_RS485_REG_MISSED",
+    "13": "CCL_SENSOR_RS485_FUN_EXE_ERROR",
+    "14": "CCL_SENSOR_RS485_WRITE_STRATEGY_ERROR",
+    "15": "CCL_SENSOR_CONFIG_ERROR",
+    "FF": "CCL_SENSOR_DATA_ERROR_UNKONW",
+}
+# (data id, slice of its value in hex digits, divisor, measurement id, type) as the vendor codec lists them
+_V2_TELEMETRY = {
+    "01": (
+        (0, 4, 10, "4097", "Air Temperature"),
+        (4, 6, 1, "4098", "Air Humidity"),
+        (6, 14, 1, "4099", "Light Intensity"),
+        (14, 16, 10, "4190", "UV Index"),
+        (16, 20, 10, "4105", "Wind Speed"),
+    ),
+    "02": (
+        (0, 4, 1, "4104", "Wind Direction Sensor"),
+        (4, 12, 1000, "4113", "Rain Gauge"),
+        (12, 16, 0.1, "4101", "Barometric Pressure"),
+    ),
+}
+
+
+def _v2_number(hex_digits: str, divisor: float = 1) -> Any:
+    """loraWANV2DataFormat: two's complement of the big-endian digits; negatives come out as strings ("-1.5"),
+    nothing (a cut value) as NaN, which JSON shows as null."""
+    if not hex_digits:
+        return None
+    raw = int(hex_digits, 16)
+    bits = 4 * len(hex_digits)
+    if raw >> (bits - 1):
+        return "-" + js_string(((1 << bits) - raw) / divisor)
+    return js_number(raw / divisor)
+
+
+def _v2_int_times_60(value: Any) -> Any:
+    # parseInt(String(value)) * 60: the integer part of the number (or of the "-n" string)
+    if value is None:
+        return None
+    return js_number(int(float(value)) * 60)
+
+
+@dataclass(frozen=True)
+class SensecapV2Layout:
+    """SenseCAP S2120 8-in-1 weather station (sensecap2120-8-in-1-decoder.js): `{err, payload, valid, messages}`,
+    where messages holds one list per data id (empty for ids the codec does not interpret)."""
+
+    measurements: MeasurementTable
+
+    def fields(self) -> tuple[Field, ...]:
+        return ()
+
+    def read(self, reader: Reader, found: Found) -> None:
+        text = reader.payload.hex().upper()
+        messages: list[list[dict[str, Any]]] = []
+        found.fields.update({"err": 0, "payload": text, "valid": True, "messages": messages})
+        remaining = text
+        count = 0
+        # the codec loops `for (i = 0; i < bytes.length; i++)` while it shortens `bytes`: i counts frames
+        while count < len(remaining):
+            data_id = remaining[:2]
+            length = _V2_LENGTHS.get(data_id)
+            if length is None:
+                found.warnings.append(f"unknown data id 0x{data_id} at offset {(len(text) - len(remaining)) // 2}; rest ignored")
+                break
+            value = remaining[2 : 2 + length]
+            if len(value) < 2:
+                break
+            if len(value) < length:
+                found.warnings.append(f"data id 0x{data_id} is cut short")
+            remaining = remaining[2 + length :]
+            messages.append(self._messages(data_id, value, found))
+            count += 1
+
+    def _messages(self, data_id: str, value: str, found: Found) -> list[dict[str, Any]]:
+        if data_id in _V2_TELEMETRY:
+            out = []
+            for start, end, divisor, measurement_id, kind in _V2_TELEMETRY[data_id]:
+                number = _v2_number(value[start:end], divisor)
+                out.append({"measurementValue": number, "measurementId": measurement_id, "type": kind})
+                if number is not None:
+                    _scaled(self.measurements, int(measurement_id), float(number), found)
+            return out
+        if data_id == "03":
+            battery = _v2_number(value)
+            self._battery(battery, found)
+            return [{"Battery(%)": battery}]
+        if data_id == "04":
+            battery = _v2_number(value[0:2])
+            self._battery(battery, found)
+            hardware, firmware = value[2:6], value[6:10]
+            return [
+                {
+                    "Battery(%)": battery,
+                    "Hardware Version": f"{_v2_text(hardware[0:2])}.{_v2_text(hardware[2:4])}",
+                    "Firmware Version": f"{_v2_text(firmware[0:2])}.{_v2_text(firmware[2:4])}",
+                    "measureInterval": _v2_int_times_60(_v2_number(value[10:14])),
+                    "gpsInterval": _v2_int_times_60(_v2_number(value[14:18])),
+                }
+            ]
+        if data_id == "05":
+            return [
+                {
+                    "measureInterval": _v2_int_times_60(_v2_number(value[0:4])),
+                    "gpsInterval": _v2_int_times_60(_v2_number(value[4:8])),
+                }
+            ]
+        if data_id == "06":
+            found.warnings.append(f"sensor error {value}")
+            return [
+                {
+                    "measurementId": "4101",
+                    "type": "sensor_error_event",
+                    "errCode": value,
+                    "descZh": _SENSOR_ERRORS.get(value, "CC_OTHER_FAILED"),
+                }
+            ]
+        if data_id == "10":
+            bits = int(value[0:2], 16)
+            return [{"status": bits >> 3 & 1, "channelType": bits & 7, "sensorEui": value[2:]}]
+        return []
+
+    @staticmethod
+    def _battery(battery: Any, found: Found) -> None:
+        if isinstance(battery, int | float):
+            found.direct.append(Measurement(Quantity.BATTERY_PCT, float(battery)))
+
+    def write(self, raws: Mapping[str, int]) -> bytes:
+        raise NotImplementedError
+
+
+def _v2_text(hex_digits: str) -> str:
+    number = _v2_number(hex_digits)
+    return "NaN" if number is None else number if isinstance(number, str) else js_string(number)
+
+
+# --- Flurfunk's own sensors: a CBOR map {0: version, key: value, …} ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class CborLayout:
+    """Flurfunk's home-built sensors: a small CBOR map, key 0 the payload version, keys 1..23 one quantity each
+    (firmware-specs/flurfunk-cbor.toml). Unknown keys are a warning, so older gateways read newer sensors."""
+
+    version: int
+    keys: tuple[tuple[int, Quantity, float | None, float | None], ...]
+
+    def fields(self) -> tuple[Field, ...]:
+        return tuple(
+            Field(quantity.value, Word.U8, measure=Measure(quantity, low=low, high=high, default=math.nan))
+            for _key, quantity, low, high in self.keys
+        )
+
+    def read(self, reader: Reader, found: Found) -> None:
+        stream = io.BytesIO(reader.payload)
+        try:
+            document = cbor2.CBORDecoder(stream).decode()
+        except Exception as error:  # cbor2 raises many kinds on hostile input; all mean "not our CBOR"
+            raise reader.error(f"not CBOR: {error}", stream.tell()) from None
+        if stream.tell() != len(reader.payload):
+            raise reader.error("bytes after the CBOR map", stream.tell())
+        if not isinstance(document, dict):
+            raise reader.error(f"the payload is a CBOR {type(document).__name__}, not a map", 0)
+        version = document.get(0)
+        if version != self.version:
+            raise reader.error(f"payload version {version!r}, this spec reads version {self.version}")
+        by_key = {key: (quantity, low, high) for key, quantity, low, high in self.keys}
+        found.fields["version"] = version
+        for key, value in document.items():
+            if key == 0:
+                continue
+            if not isinstance(key, int) or isinstance(key, bool) or key not in by_key:
+                found.warnings.append(f"unknown key {key!r} ignored")
+                continue
+            quantity, low, high = by_key[key]
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise reader.error(f"key {key} ({quantity.value}) must be a finite number, got {value!r}")
+            found.fields[quantity.value] = js_number(value)
+            found.direct.append(Measurement(quantity, float(value)))
+            if (low is not None and value < low) or (high is not None and value > high):
+                found.warnings.append(f"{quantity.value} {value:g} is outside {_bounds(low, high)}")
+
+    def write(self, raws: Mapping[str, int]) -> bytes:
+        raise NotImplementedError
+
+    def encode_quantities(self, model_id: str, values: Mapping[Quantity, float]) -> bytes:
+        """The quantities given (at least one) that this payload version has a key for; canonical CBOR keeps
+        numbers as short as they can be without loss."""
+        document: dict[int, float | int] = {0: self.version}
+        for key, quantity, low, high in self.keys:
+            given = values.get(quantity)
+            if given is None:
+                continue
+            try:
+                number = float(given)
+            except (TypeError, ValueError):
+                raise ValueError(f"{model_id}: {quantity.value} must be a number, got {given!r}") from None
+            if not math.isfinite(number):
+                raise ValueError(f"{model_id}: {quantity.value} must be a finite number, got {number!r}")
+            if (low is not None and number < low) or (high is not None and number > high):
+                raise ValueError(f"{model_id}: {quantity.value} {number:g} is out of range ({_bounds(low, high)})")
+            document[key] = int(number) if number.is_integer() and abs(number) < 2**53 else number
+        if len(document) == 1:
+            raise ValueError(f"{model_id}: missing quantity: give at least one of {', '.join(q.value for _, q, *_ in self.keys)}")
+        return cbor2.dumps(document, canonical=True)
+
+
+def _bounds(low: float | None, high: float | None) -> str:
+    return f"{'' if low is None else f'{low:g}'}..{'' if high is None else f'{high:g}'}"
