@@ -1,1 +1,1 @@
-"""Radio sources of the gateway: each turns what it hears (Semtech UDP, LNS MQTT) into contract Uplinks."""
+"""Radio sources of the gateway: each turns what a concentrator or network server delivers into Uplinks."""
