@@ -352,3 +352,86 @@ class CborLayout:
 
 def _bounds(low: float | None, high: float | None) -> str:
     return f"{'' if low is None else f'{low:g}'}..{'' if high is None else f'{high:g}'}"
+
+
+# --- Adeunis Temp 4: frame code, status byte, frame body --------------------------------------------------------
+
+_ADEUNIS_EPOCH = 1356998400  # 2013-01-01T00:00:00Z, the device clock's zero
+
+
+def _adeunis_time(seconds: int) -> str:
+    from datetime import UTC, datetime
+
+    moment = datetime.fromtimestamp(seconds + _ADEUNIS_EPOCH, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.000")  # Date.toJSON() without its "Z", as the codec gives it
+
+
+@dataclass(frozen=True)
+class AdeunisTemp4Layout:
+    """Adeunis Temp 4 (temp_lib.js): periodic data (0x57) and keep-alive (0x30) frames, as `{bytes: {...}}`.
+    Configuration, alarm and version frames are left to the vendor codec in the JS runtime (DecodeError here)."""
+
+    quantity: Quantity
+
+    def fields(self) -> tuple[Field, ...]:
+        return ()
+
+    def read(self, reader: Reader, found: Found) -> None:
+        payload = reader.payload
+        if len(payload) < 2:
+            raise reader.error("the frame code and status byte are missing", len(payload))
+        code, status = payload[0], payload[1]
+        if code not in (0x57, 0x30):
+            raise reader.error(f"frame code 0x{code:02x} is not decoded natively (0x57 periodic data, 0x30 keep alive)", 0)
+        two = bool(status & 0x10)
+        stamped = bool(status & 0x04)
+        content: dict[str, Any] = {
+            "type": "0x57 Temp 4 periodic data" if code == 0x57 else "0x30 Temp 4 keep alive",
+            "status": {
+                "frameCounter": (status & 0xE0) >> 5,
+                "hardwareError": False,
+                "lowBattery": bool(status & 0x02),
+                "configurationDone": bool(status & 0x01),
+                "configurationInconsistency": bool(status & 0x08),
+                "configuration2ChannelsActivated": two,
+                "timestamp": stamped,
+            },
+        }
+        sensors = 2 if two else 1
+
+        def temperature(offset: int) -> int | float:
+            if offset + 2 > len(payload):
+                raise reader.error(f"temperature needs 2 byte(s), the payload has {len(payload)} bytes", offset)
+            return js_number(int.from_bytes(payload[offset : offset + 2], "big", signed=True) / 10)
+
+        def stamp(offset: int) -> None:
+            if offset < 2 or offset + 4 > len(payload):
+                raise reader.error(f"timestamp needs 4 byte(s), the payload has {len(payload)} bytes", max(offset, 0))
+            content["timestamp"] = _adeunis_time(int.from_bytes(payload[offset : offset + 4], "big"))
+
+        names = ("temperature 1", "temperature 2")[:sensors]
+        if code == 0x57:
+            end = len(payload) - 4 if stamped else len(payload)
+            series: list[list[int | float]] = [[] for _ in names]
+            for offset in range(2, end, 2 * sensors):
+                for index in range(sensors):
+                    series[index].append(temperature(offset + 2 * index))
+            if stamped:
+                stamp(len(payload) - 4)
+            content["decodingInfo"] = "values: [t=0, t-1, t-2, ...]"
+            content["temperatures"] = [{"name": n, "unit": "°C", "values": v} for n, v in zip(names, series)]
+            current = series[0][0] if series[0] else None
+        else:
+            if stamped:
+                stamp(6 if sensors == 2 else 4)
+            values = [temperature(2 + 2 * index) for index in range(sensors)]
+            content["temperatures"] = [{"name": n, "unit": "°C", "value": v} for n, v in zip(names, values)]
+            current = values[0]
+        found.fields["bytes"] = content
+        if status & 0x02:
+            found.warnings.append("low battery")
+        if current is not None:
+            found.direct.append(Measurement(self.quantity, float(current)))
+
+    def write(self, raws: Mapping[str, int]) -> bytes:
+        raise NotImplementedError

@@ -40,7 +40,7 @@ from .layout import (
     Uplink,
     Word,
 )
-from .protocols import CborLayout, SensecapFramesLayout, SensecapV2Layout
+from .protocols import AdeunisTemp4Layout, CborLayout, SensecapFramesLayout, SensecapV2Layout
 
 MAX_SPEC_BYTES = 256 * 1024  # a spec is a page of TOML; anything bigger is not one
 MODEL_ID = re.compile(r"^[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9-]*(@[a-z0-9][a-z0-9.-]*)?$")
@@ -70,7 +70,7 @@ DERIVATIONS: dict[str, Callable[[QuantityValues], float]] = {
 }
 
 WORDS = {word.name.lower(): word for word in Word}
-LAYOUTS = ("fixed", "channels", "decentlab", "sensecap-frames", "sensecap-v2", "cbor")
+LAYOUTS = ("fixed", "channels", "decentlab", "sensecap-frames", "sensecap-v2", "adeunis-temp4", "cbor")
 
 
 class _Table:
@@ -339,6 +339,7 @@ _LAYOUT_READERS: dict[str, Callable[[_Table], Any]] = {
     "decentlab": _decentlab,
     "sensecap-frames": _sensecap_frames,
     "sensecap-v2": _sensecap_v2,
+    "adeunis-temp4": lambda table: AdeunisTemp4Layout(_quantity(table, "quantity")),
     "cbor": _cbor,
 }
 
