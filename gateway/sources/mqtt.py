@@ -361,6 +361,7 @@ class MqttSource:
         while True:
             try:
                 async with self._client() as client:
+                    await client.subscribe(self.settings.topic_filter, qos=1)
                     self.connected = True
                     self.connections += 1
                     log.info(
@@ -370,7 +371,6 @@ class MqttSource:
                         self.settings.topic_filter,
                         extra={"event": "mqtt_connected", "source": self.settings.flavour, "broker": where},
                     )
-                    await client.subscribe(self.settings.topic_filter, qos=1)
                     backoff.reset()
                     await self._receive(client)
             except aiomqtt.MqttError as error:
