@@ -484,7 +484,9 @@ class ChannelLayout:
         offset = 0
         while offset < len(payload):
             if offset + self.key_bytes > len(payload):
-                found.warnings.append(f"{len(payload) - offset} byte(s) at offset {offset} are no channel header; ignored")
+                rest = len(payload) - offset
+                what = "1 byte at offset {} is" if rest == 1 else f"{rest} bytes at offset {{}} are"
+                found.warnings.append(f"{what.format(offset)} no channel header; ignored")
                 break
             key = tuple(payload[offset : offset + self.key_bytes])
             channel = exact.get(key)
@@ -698,7 +700,7 @@ class DeviceModel:
         missing = [u.when.byte for u in self.uplinks if u.when and u.when.byte is not None and u.when.byte >= len(payload)]
         if missing:
             reason = f"byte {min(missing)} selects the uplink format, the payload has {len(payload)} bytes"
-            raise DecodeError(self.model_id, f_port, reason, min(missing))
+            raise DecodeError(self.model_id, f_port, reason, len(payload))  # where the payload ends
         raise DecodeError(self.model_id, f_port, "no uplink format of this model matches the payload")
 
     def encode(self, values: QuantityValues) -> tuple[int, bytes]:
