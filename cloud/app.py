@@ -5,18 +5,39 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text as sql_text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from cloud.api import admin, feed, ingest, page, tasks
+from cloud.api import (
+    admin,
+    api_keys,
+    assets,
+    audit,
+    device_models,
+    devices,
+    feed,
+    gateways,
+    ingest,
+    municipalities,
+    page,
+    sessions,
+    tasks,
+    users,
+)
 from cloud.api.deps import CloudContext, Planner
 from cloud.api.ingest import RETRY_AFTER_S
 from cloud.settings import CloudSettings
 from cloud.store import open_series_store
+from cloud.store.accounts import Accounts
+from cloud.store.inventory import Inventory
+from cloud.store.keybox import KeyBox
+from cloud.store.migrations import check_at_head, upgrade_to_head
 from cloud.store.operational import OperationalStore
 from cloud.store.series import SeriesStore
 
@@ -28,13 +49,19 @@ def create_app(
     series: SeriesStore | None = None,
     planner: Planner | None = None,
 ) -> FastAPI:
-    """The cloud app. Creates the operational schema and stores the gateway token hashes right away.
+    """The cloud app. Migrates the operational schema to head (or, with `auto_migrate=False`, refuses to start
+    unless it is there), stores the gateway token hashes and registers the decoders' device models right away.
 
     `series` defaults to the store `settings.series_url` names; `planner` to `cloud.scheduler.plan_day`.
     """
     store = OperationalStore.from_url(settings.database_url)
-    store.create_schema()
+    if settings.auto_migrate:
+        upgrade_to_head(store.engine)
+    else:
+        check_at_head(store.engine)
     store.set_gateway_tokens(settings.gateway_tokens)
+    inventory = Inventory(store, device_keybox(settings))
+    inventory.ensure_device_models(builtin_device_models())
     series_store = series if series is not None else open_series_store(settings.series_url)
 
     @asynccontextmanager
@@ -46,8 +73,30 @@ def create_app(
         store.engine.dispose()
 
     app = FastAPI(title="Flurfunk cloud", version="1", lifespan=lifespan)
-    app.state.cloud = CloudContext(settings=settings, store=store, series=series_store, planner=planner)
-    for module in (ingest, admin, feed, tasks, page):
+    app.state.cloud = CloudContext(
+        settings=settings,
+        store=store,
+        series=series_store,
+        planner=planner,
+        accounts=Accounts(store),
+        inventory=inventory,
+    )
+    for module in (
+        ingest,
+        sessions,
+        api_keys,
+        municipalities,
+        users,
+        gateways,
+        device_models,
+        devices,
+        assets,
+        audit,
+        admin,
+        feed,
+        tasks,
+        page,
+    ):
         app.include_router(module.router)
 
     @app.exception_handler(OperationalError)
@@ -72,3 +121,28 @@ def create_app(
 
     logger.info("cloud app ready gateways=%d open_read=%s", len(settings.gateway_tokens), settings.open_read)
     return app
+
+
+def device_keybox(settings: CloudSettings) -> KeyBox:
+    """The master key for device keys: `device_key`, else `device_key_file`, else one created beside the SQLite
+    database (or in data_dir): kept apart from a PostgreSQL dump, together with a SQLite file."""
+    if settings.device_key:
+        return KeyBox.from_base64(settings.device_key)
+    if settings.device_key_file is not None:
+        return KeyBox.from_file(settings.device_key_file)
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return KeyBox.from_file(Path(url.database).parent / "device-keys.key", create=True)
+    return KeyBox.from_file(settings.data_dir / "device-keys.key", create=True)
+
+
+def builtin_device_models() -> dict[str, dict[str, str]]:
+    """The models the decoders speak, so devices of them can be registered on a fresh install."""
+    import decoders
+
+    models: dict[str, dict[str, str]] = {}
+    for model_id in decoders.model_ids():
+        vendor, _, name = model_id.partition("/")
+        description = decoders.model(model_id).vendor_codec
+        models[model_id] = {"vendor": vendor, "name": name, "description": f"codec: {description}"[:500]}
+    return models

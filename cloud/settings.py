@@ -26,8 +26,21 @@ class CloudSettings(BaseSettings):
         description="sqlite:///PATH, influx-v1://host:port/db, influx-v2://host:port?org=…&bucket=…; empty: SQLite",
     )
     gateway_tokens: dict[str, str] = Field(default_factory=dict, description="gateway id -> bearer token")
-    admin_token: str | None = Field(default=None, description="bearer token for admin calls; None disables them")
+    admin_token: str | None = Field(
+        default=None,
+        description="bootstrap key: a district admin for all towns (create the first accounts with it); None: off",
+    )
     open_read: bool = Field(default=False, description="when True, GET feed endpoints need no token (local demo)")
+    session_ttl_hours: float = Field(default=12.0, gt=0, le=24 * 90, description="how long a login token lives")
+    device_key: str | None = Field(
+        default=None, description="base64 of 32 bytes: the AES-GCM master key for device keys at rest"
+    )
+    device_key_file: Path | None = Field(
+        default=None, description="file holding that key; default <data_dir>/device-keys.key, created if missing"
+    )
+    auto_migrate: bool = Field(
+        default=True, description="create_app upgrades the schema; False: refuse to start unless it is at head"
+    )
     max_batch_bytes: int = Field(default=MAX_COMPRESSED_BYTES, gt=0, description="largest compressed batch")
     series_token: str | None = Field(
         default=None, description="API token for an influx-v2:// series_url (InfluxDB 2.x/3.x); never logged"

@@ -328,14 +328,14 @@ def test_reads_need_a_token_unless_open_read(client: TestClient, tmp_path: Path)
         assert open_client.post(f"/api/v1/plan/{DAY}").status_code == 401  # writes still need the admin token
 
 
-def test_admin_calls_are_refused_when_no_admin_token_is_configured(tmp_path: Path) -> None:
+def test_without_a_bootstrap_admin_token_no_bearer_token_is_an_admin(tmp_path: Path) -> None:
     settings = CloudSettings(data_dir=tmp_path, open_read=True)
     with TestClient(create_app(settings, series=SqliteSeriesStore(":memory:"))) as no_admin:
         response = no_admin.post(
             "/api/v1/admin/inventory", json={}, headers={"Authorization": "Bearer anything-at-all"}
         )
-        assert response.status_code == 403
-        assert "no admin_token" in response.json()["detail"]
+        assert response.status_code == 401
+        assert "not accepted" in response.json()["detail"]
 
 
 def test_inventory_refuses_invalid_items_and_unknown_keys(client: TestClient) -> None:

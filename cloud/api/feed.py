@@ -8,12 +8,12 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import JSONResponse
 
-from cloud.api.deps import CloudContext, Context, Reader
-from cloud.store.operational import StoredRoute, StoredTask
+from cloud.api.deps import CloudContext, Context, Reader, town_scope
+from cloud.store.operational import Scope, StoredRoute, StoredTask
 from cloud.store.series import SeriesStoreUnavailableError
 from flurfunk.contracts import Asset, TaskKind, TaskState
 
-router = APIRouter(prefix="/api/v1", tags=["feed"], dependencies=[Reader])
+router = APIRouter(prefix="/api/v1", tags=["feed"])
 
 GEOJSON_MEDIA_TYPE = "application/geo+json"
 
@@ -42,9 +42,9 @@ def route_item(route: StoredRoute) -> dict[str, Any]:
     }
 
 
-def feed_tasks(context: CloudContext, **filters: Any) -> list[dict[str, Any]]:
-    stored = context.store.tasks(**filters)
-    assets = {asset.id: asset for asset in context.store.assets({s.task.asset for s in stored})}
+def feed_tasks(context: CloudContext, scope: Scope, **filters: Any) -> list[dict[str, Any]]:
+    stored = context.store.tasks(scope=scope, **filters)
+    assets = {asset.id: asset for asset in context.store.assets({s.task.asset for s in stored}, scope)}
     return [task_item(s, assets.get(s.task.asset)) for s in stored]
 
 
@@ -58,26 +58,32 @@ def readings_stored(context: CloudContext) -> int:
 @router.get("/feed/tasks")
 def list_tasks(
     context: Context,
+    principal: Reader,
     municipality: str | None = None,
     day: date | None = None,
     kind: TaskKind | None = None,
     state: TaskState | None = None,
 ) -> list[dict[str, Any]]:
     """Tasks, filtered by any of municipality, day, kind and state; most urgent first within a day and town."""
-    return feed_tasks(context, municipality=municipality, day=day, kind=kind, state=state)
+    return feed_tasks(context, town_scope(principal, municipality), day=day, kind=kind, state=state)
 
 
 @router.get("/feed/routes")
-def list_routes(context: Context, day: date | None = None, municipality: str | None = None) -> list[dict[str, Any]]:
+def list_routes(
+    context: Context, principal: Reader, day: date | None = None, municipality: str | None = None
+) -> list[dict[str, Any]]:
     """Routes with their stops (asset ids in visiting order), length in km and polyline as [[lat, lon], …]."""
-    return [route_item(r) for r in context.store.routes(day=day, municipality=municipality)]
+    return [route_item(r) for r in context.store.routes(day=day, scope=town_scope(principal, municipality))]
 
 
 @router.get("/feed/routes.geojson")
-def routes_geojson(context: Context, day: date | None = None, municipality: str | None = None) -> JSONResponse:
+def routes_geojson(
+    context: Context, principal: Reader, day: date | None = None, municipality: str | None = None
+) -> JSONResponse:
     """Routes as LineStrings and tasks as Points in one FeatureCollection (GeoJSON order: longitude, latitude)."""
+    scope = town_scope(principal, municipality)
     features: list[dict[str, Any]] = []
-    for route in context.store.routes(day=day, municipality=municipality):
+    for route in context.store.routes(day=day, scope=scope):
         features.append(
             {
                 "type": "Feature",
@@ -94,7 +100,7 @@ def routes_geojson(context: Context, day: date | None = None, municipality: str 
                 },
             }
         )
-    for item in feed_tasks(context, day=day, municipality=municipality):
+    for item in feed_tasks(context, scope, day=day):
         if item["latitude"] is None:
             continue  # the asset left the inventory: nothing to place on a map
         features.append(
@@ -124,9 +130,12 @@ def routes_geojson(context: Context, day: date | None = None, municipality: str 
 
 
 @router.get("/summary")
-def summary(context: Context, day: date | None = None) -> dict[str, Any]:
-    """Readings stored, each gateway's acknowledged sequence and last status, tasks and km per town and kind."""
-    km_by_municipality = context.store.km_planned(day)
+def summary(context: Context, principal: Reader, day: date | None = None) -> dict[str, Any]:
+    """Readings stored, each gateway's acknowledged sequence and last status, tasks and km per town and kind.
+
+    Gateways, tasks and km are the caller's towns'; `readings_stored` counts the whole series store."""
+    scope = principal.scope
+    km_by_municipality = context.store.km_planned(day, scope)
     return {
         "readings_stored": readings_stored(context),
         "gateways": [
@@ -136,16 +145,16 @@ def summary(context: Context, day: date | None = None) -> dict[str, Any]:
                 "last_seen": g.last_seen.isoformat() if g.last_seen else None,
                 "status": g.status.model_dump(mode="json") if g.status else None,
             }
-            for g in context.store.gateways()
+            for g in context.store.gateways(scope)
         ],
-        "tasks": context.store.task_counts(day),
+        "tasks": context.store.task_counts(day, scope),
         "km_planned": round(sum(km_by_municipality.values()), 3),
         "km_planned_by_municipality": {m: round(km, 3) for m, km in km_by_municipality.items()},
     }
 
 
 @router.get("/meta")
-def meta(context: Context) -> dict[str, Any]:
-    """How many readings the cloud holds and the time of the newest one."""
-    latest = context.store.latest_reading_time()
+def meta(context: Context, principal: Reader) -> dict[str, Any]:
+    """How many readings the cloud holds and the time of the newest one (of the caller's towns)."""
+    latest = context.store.latest_reading_time(principal.scope)
     return {"readings": readings_stored(context), "latest_reading_time": latest.isoformat() if latest else None}

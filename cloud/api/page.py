@@ -15,12 +15,12 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from cloud.api.deps import CloudContext, Context, Reader
-from cloud.store.operational import StoredRoute, StoredTask
+from cloud.store.operational import ALL_TOWNS, Scope, StoredRoute, StoredTask
 from cloud.store.series import SeriesStoreUnavailableError
 from flurfunk.contracts import MUNICIPALITIES, Asset, TaskKind, TaskState
 from flurfunk.i18n import Language, text
 
-router = APIRouter(tags=["page"], dependencies=[Reader])
+router = APIRouter(tags=["page"])
 
 # The towns' clock decides what "today" is for the Bauhof.
 TOWN_TIME_ZONE = ZoneInfo("Europe/Berlin")
@@ -141,17 +141,17 @@ def _visiting_order(tasks: list[StoredTask], routes: list[StoredRoute]) -> list[
     )
 
 
-def _nearest_day_with_tasks(context: CloudContext, day: date) -> date | None:
-    days = context.store.task_days()
+def _nearest_day_with_tasks(context: CloudContext, day: date, scope: Scope) -> date | None:
+    days = context.store.task_days(scope)
     return min(days, key=lambda d: (abs((d - day).days), d)) if days else None
 
 
-def _footer(context: CloudContext, language: Language) -> str:
+def _footer(context: CloudContext, language: Language, scope: Scope) -> str:
     try:
         count = context.series.count()
     except SeriesStoreUnavailableError:
         return ""
-    latest = context.store.latest_reading_time()
+    latest = context.store.latest_reading_time(scope)
     if count == 0 or latest is None:
         return escape(text("page.dispatch.no_readings", language))
     return escape(
@@ -159,15 +159,16 @@ def _footer(context: CloudContext, language: Language) -> str:
     )
 
 
-def render_dispatcher_page(context: CloudContext, day: date, language: Language) -> str:
-    tasks = context.store.tasks(day=day)
-    routes = context.store.routes(day=day)
-    assets = {asset.id: asset for asset in context.store.assets({s.task.asset for s in tasks})}
+def render_dispatcher_page(context: CloudContext, day: date, language: Language, scope: Scope = ALL_TOWNS) -> str:
+    tasks = context.store.tasks(day=day, scope=scope)
+    routes = context.store.routes(day=day, scope=scope)
+    assets = {asset.id: asset for asset in context.store.assets({s.task.asset for s in tasks}, scope)}
     towns = list(MUNICIPALITIES) + sorted({s.task.municipality for s in tasks} - set(MUNICIPALITIES))
+    towns = [town for town in towns if scope.allows(town)]
 
     sections = [_overview(tasks, towns, language)]
     if not tasks:
-        nearest = _nearest_day_with_tasks(context, day)
+        nearest = _nearest_day_with_tasks(context, day, scope)
         if nearest is not None:
             link = _link(_day_label(nearest, language), nearest, language)
             message = escape(text("page.dispatch.nearest_day", language, day="\0")).replace("\0", link)
@@ -200,12 +201,14 @@ def render_dispatcher_page(context: CloudContext, day: date, language: Language)
         title=escape(text("page.dispatch.title", language, day=_day_label(day, language))),
         navigation=navigation,
         body="\n".join(sections),
-        footer=_footer(context, language),
+        footer=_footer(context, language, scope),
     )
 
 
 @router.get("/", response_class=HTMLResponse)
-def dispatcher_page(context: Context, day: date | None = None, lang: Literal["de", "en"] | None = None) -> HTMLResponse:
-    """Today's (or `day`'s) tasks per town with route order and km; `lang=en` for English."""
+def dispatcher_page(
+    context: Context, principal: Reader, day: date | None = None, lang: Literal["de", "en"] | None = None
+) -> HTMLResponse:
+    """Today's (or `day`'s) tasks per town (the caller's) with route order and km; `lang=en` for English."""
     language: Language = lang or context.settings.language
-    return HTMLResponse(render_dispatcher_page(context, day or town_today(), language))
+    return HTMLResponse(render_dispatcher_page(context, day or town_today(), language, principal.scope))

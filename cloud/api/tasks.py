@@ -8,14 +8,14 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from cloud.api.deps import AdminOnly, Context
+from cloud.api.deps import Context, TaskChanger
 from cloud.api.feed import task_item
 from cloud.store.operational import UnknownTaskError
 from flurfunk.contracts import TASK_TRANSITIONS, InvalidTransitionError, TaskState
 
 logger = logging.getLogger("cloud.tasks")
 
-router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"], dependencies=[AdminOnly])
+router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
 
 
 class TaskChange(BaseModel):
@@ -26,14 +26,17 @@ class TaskChange(BaseModel):
 
 
 @router.patch("/{task_id}")
-def change_task(task_id: str, change: TaskChange, context: Context) -> dict[str, Any]:
-    """Move a task to `state`; 409 names the edge when the state machine does not have it."""
+def change_task(task_id: str, change: TaskChange, context: Context, principal: TaskChanger) -> dict[str, Any]:
+    """Move a task of the caller's towns to `state`; 409 names the edge when the state machine does not have it."""
+    scope = principal.scope
     try:
-        stored = context.store.transition_task(task_id, change.state, change.skip_reason)
+        stored = context.store.transition_task(
+            task_id, change.state, change.skip_reason, scope=scope, actor=principal.subject
+        )
     except UnknownTaskError as error:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no task {task_id!r}") from error
     except InvalidTransitionError as error:
-        current = context.store.task(task_id)
+        current = context.store.task(task_id, scope)
         allowed = sorted(TASK_TRANSITIONS[current.task.state]) if current else []
         if change.state in allowed:
             hint = ""
@@ -43,5 +46,5 @@ def change_task(task_id: str, change: TaskChange, context: Context) -> dict[str,
             hint = "; the task is finished"
         raise HTTPException(status.HTTP_409_CONFLICT, f"{error}{hint}") from error
     logger.info("task moved task=%s state=%s", task_id, stored.task.state)
-    assets = context.store.assets([stored.task.asset])
+    assets = context.store.assets([stored.task.asset], scope)
     return task_item(stored, assets[0] if assets else None)

@@ -53,6 +53,10 @@ from flurfunk.contracts import (
 )
 
 
+class ConflictError(ValueError):
+    """A change that clashes with what is stored: a duplicate id or name, or an object still in use."""
+
+
 class UnknownTaskError(LookupError):
     """A task id that the operational store does not hold (or not in the caller's scope)."""
 
