@@ -111,6 +111,65 @@ def serve(host: str, port: int) -> None:
     uvicorn.run(create_app(CloudSettings()), host=host, port=port, log_level="info")
 
 
+@cloud.command()
+def migrate() -> None:
+    """Bring the operational database (FLURFUNK_CLOUD_DATABASE_URL) to the newest schema."""
+    from cloud.settings import CloudSettings
+    from cloud.store.migrations import SchemaNotAtHeadError, current_revision, upgrade_to_head
+    from cloud.store.operational import OperationalStore
+
+    store = OperationalStore.from_url(CloudSettings().database_url)
+    try:
+        before = current_revision(store.engine)
+        upgrade_to_head(store.engine)
+        after = current_revision(store.engine)
+    except SchemaNotAtHeadError as error:
+        raise click.ClickException(str(error)) from error
+    finally:
+        store.engine.dispose()
+    click.echo(f"operational schema at revision {after} (was {before or 'empty'})")
+
+
+@cloud.command("create-admin")
+@click.argument("username")
+@click.option("--municipality", default=None, help="Town name for a town admin; omit for a district admin.")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    envvar="FLURFUNK_ADMIN_PASSWORD",
+    help="Read from FLURFUNK_ADMIN_PASSWORD or asked for; never pass it on the command line in production.",
+)
+def create_admin(username: str, municipality: str | None, password: str) -> None:
+    """Create an admin account (migrates the schema first); district-wide unless --municipality is given."""
+    from sqlalchemy import select
+
+    from cloud.auth import MIN_PASSWORD_LENGTH, Role, hash_password
+    from cloud.settings import CloudSettings
+    from cloud.store.accounts import Accounts
+    from cloud.store.migrations import upgrade_to_head
+    from cloud.store.operational import ConflictError, MunicipalityRow, OperationalStore
+
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise click.BadParameter(f"needs at least {MIN_PASSWORD_LENGTH} characters", param_hint="--password")
+    store = OperationalStore.from_url(CloudSettings().database_url)
+    try:
+        upgrade_to_head(store.engine)
+        if municipality is not None:
+            with store.session() as session:
+                towns = list(session.scalars(select(MunicipalityRow.name).order_by(MunicipalityRow.name)))
+            if municipality not in towns:
+                raise click.BadParameter(f"unknown town; known: {', '.join(towns)}", param_hint="--municipality")
+        role = Role.ADMIN if municipality else Role.DISTRICT_ADMIN
+        user = Accounts(store).create_user(username, hash_password(password), role, municipality, "cli")
+    except ConflictError as error:
+        raise click.ClickException(str(error)) from error
+    finally:
+        store.engine.dispose()
+    click.echo(f"created {user.role.value} {user.username!r} (id {user.id}) for {municipality or 'all towns'}")
+
+
 @main.group()
 def gateway() -> None:
     """The gateway service on the Raspberry Pi: sources, durable buffer, cloud sync."""
