@@ -411,8 +411,8 @@ class FixedLayout:
         raws: dict[str, int] = {}
         unpackers = self._plan[1]
         if unpackers is not None:
-            words = [unpacker.unpack_from(payload, spec.offset)[0] for unpacker, spec in zip(unpackers, self.values)]
-            for spec, word in zip(self.values, words):
+            words = [unpacker.unpack_from(payload, spec.offset)[0] for unpacker, spec in zip(unpackers, self.values, strict=True)]
+            for spec, word in zip(self.values, words, strict=True):
                 raw = spec.raw_from(word)
                 raws[spec.name] = raw
                 found.put(spec, raw)
@@ -643,6 +643,10 @@ class DeviceModel:
             for spec in uplink.layout.fields():
                 if spec.measure is not None:
                     seen.setdefault(spec.measure.quantity)
+            for _id, quantity, _factor in getattr(uplink.layout, "measurements", ()):
+                seen.setdefault(quantity)
+            if isinstance(getattr(uplink.layout, "quantity", None), Quantity):
+                seen.setdefault(uplink.layout.quantity)
         return tuple(seen)
 
     @property
@@ -697,7 +701,9 @@ class DeviceModel:
                 return uplink
         if not port_known:
             raise DecodeError(self.model_id, f_port, self.port_error)
-        missing = [u.when.byte for u in self.uplinks if u.when and u.when.byte is not None and u.when.byte >= len(payload)]
+        missing = [
+            u.when.byte for u in self.uplinks if u.when and u.when.byte is not None and u.when.byte >= len(payload)
+        ]
         if missing:
             reason = f"byte {min(missing)} selects the uplink format, the payload has {len(payload)} bytes"
             raise DecodeError(self.model_id, f_port, reason, len(payload))  # where the payload ends
@@ -711,7 +717,9 @@ class DeviceModel:
         if whole is not None:
             return self.uplink_port, whole(self.model_id, values)
         specs = uplink.layout.fields()
-        required = [spec.measure.quantity for spec in specs if spec.measure is not None and spec.measure.default is None]
+        required = [
+            spec.measure.quantity for spec in specs if spec.measure is not None and spec.measure.default is None
+        ]
         missing = [quantity.value for quantity in required if values.get(quantity) is None]
         if missing:
             raise ValueError(

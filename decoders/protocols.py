@@ -206,7 +206,9 @@ class SensecapV2Layout:
             data_id = remaining[:2]
             length = _V2_LENGTHS.get(data_id)
             if length is None:
-                found.warnings.append(f"unknown data id 0x{data_id} at offset {(len(text) - len(remaining)) // 2}; rest ignored")
+                found.warnings.append(
+                    f"unknown data id 0x{data_id} at offset {(len(text) - len(remaining)) // 2}; rest ignored"
+                )
                 break
             value = remaining[2 : 2 + length]
             if len(value) < 2:
@@ -346,7 +348,9 @@ class CborLayout:
                 raise ValueError(f"{model_id}: {quantity.value} {number:g} is out of range ({_bounds(low, high)})")
             document[key] = int(number) if number.is_integer() and abs(number) < 2**53 else number
         if len(document) == 1:
-            raise ValueError(f"{model_id}: missing quantity: give at least one of {', '.join(q.value for _, q, *_ in self.keys)}")
+            raise ValueError(
+                f"{model_id}: missing quantity: give at least one of {', '.join(q.value for _, q, *_ in self.keys)}"
+            )
         return cbor2.dumps(document, canonical=True)
 
 
@@ -382,7 +386,9 @@ class AdeunisTemp4Layout:
             raise reader.error("the frame code and status byte are missing", len(payload))
         code, status = payload[0], payload[1]
         if code not in (0x57, 0x30):
-            raise reader.error(f"frame code 0x{code:02x} is not decoded natively (0x57 periodic data, 0x30 keep alive)", 0)
+            raise reader.error(
+                f"frame code 0x{code:02x} is not decoded natively (0x57 periodic data, 0x30 keep alive)", 0
+            )
         two = bool(status & 0x10)
         stamped = bool(status & 0x04)
         content: dict[str, Any] = {
@@ -419,13 +425,13 @@ class AdeunisTemp4Layout:
             if stamped:
                 stamp(len(payload) - 4)
             content["decodingInfo"] = "values: [t=0, t-1, t-2, ...]"
-            content["temperatures"] = [{"name": n, "unit": "°C", "values": v} for n, v in zip(names, series)]
+            content["temperatures"] = [{"name": n, "unit": "°C", "values": v} for n, v in zip(names, series, strict=True)]
             current = series[0][0] if series[0] else None
         else:
             if stamped:
                 stamp(6 if sensors == 2 else 4)
             values = [temperature(2 + 2 * index) for index in range(sensors)]
-            content["temperatures"] = [{"name": n, "unit": "°C", "value": v} for n, v in zip(names, values)]
+            content["temperatures"] = [{"name": n, "unit": "°C", "value": v} for n, v in zip(names, values, strict=True)]
             current = values[0]
         found.fields["bytes"] = content
         if status & 0x02:

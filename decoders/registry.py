@@ -21,7 +21,9 @@ def load_models(directory: Path) -> dict[str, DeviceModel]:
     for path in sorted(directory.glob("*.toml")):
         model = load_spec(path)
         if model.model_id in models:
-            raise SpecError(path.name, "model_id", f"{model.model_id} is also defined in {models[model.model_id].source}")
+            raise SpecError(
+                path.name, "model_id", f"{model.model_id} is also defined in {models[model.model_id].source}"
+            )
         models[model.model_id] = model
     return models
 

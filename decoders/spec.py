@@ -24,8 +24,8 @@ from .layout import (
     Channel,
     ChannelLayout,
     Condition,
-    DeviceModel,
     Derived,
+    DeviceModel,
     Field,
     FixedLayout,
     FlaggedGroupsLayout,
@@ -109,8 +109,10 @@ class _Table:
 
     def tables(self, key: str, required: bool = False) -> list[_Table]:
         raw = self.get(key, list, [], required)
-        return [_Table(self.source, f"{self.path}.{key}[{index}]" if self.path else f"{key}[{index}]", item)
-                for index, item in enumerate(raw)]
+        return [
+            _Table(self.source, f"{self.path}.{key}[{index}]" if self.path else f"{key}[{index}]", item)
+            for index, item in enumerate(raw)
+        ]
 
     def done(self) -> None:
         unknown = sorted(set(self.data) - self.read)
@@ -276,7 +278,7 @@ def _channels(table: _Table) -> ChannelLayout:
             (isinstance(part, int) and 0 <= part <= 255) or (part == "any" and index == 0 and key_bytes == 2)
             for index, part in enumerate(raw_key)
         ):
-            raise item.error("key", f"must be {key_bytes} byte(s) 0..255 (the first may be \"any\"), got {raw_key!r}")
+            raise item.error("key", f'must be {key_bytes} byte(s) 0..255 (the first may be "any"), got {raw_key!r}')
         key = tuple(None if part == "any" else part for part in raw_key)
         if key in seen:
             raise item.error("key", f"{raw_key!r} is given twice")
@@ -328,7 +330,9 @@ def _measurement_table(table: _Table) -> tuple[tuple[int, Quantity, float], ...]
     """SenseCAP measurement ids → (quantity, factor from the vendor's value into the quantity's unit)."""
     entries = []
     for item in table.tables("measurements"):
-        entries.append((item.get("id", int, required=True), _quantity(item, "quantity"), item.get("factor", (int, float), 1)))
+        entries.append(
+            (item.get("id", int, required=True), _quantity(item, "quantity"), item.get("factor", (int, float), 1))
+        )
         item.done()
     return tuple(entries)
 
@@ -349,7 +353,9 @@ def _quantity(table: _Table, key: str) -> Quantity:
     try:
         return Quantity(name)
     except ValueError:
-        raise table.error(key, f"{name!r} is not a contract quantity ({', '.join(q.value for q in Quantity)})") from None
+        raise table.error(
+            key, f"{name!r} is not a contract quantity ({', '.join(q.value for q in Quantity)})"
+        ) from None
 
 
 def _fields(tables: list[_Table], sequential: bool, default_word: str = "") -> tuple[Field, ...]:
@@ -428,7 +434,7 @@ def _presentation(table: _Table) -> Presentation:
     if show == "label":
         labels = table.table("labels")
         if labels is None:
-            raise table.error("labels", "is required for show = \"label\"")
+            raise table.error("labels", 'is required for show = "label"')
         pairs = []
         for key, label in labels.data.items():
             if not re.fullmatch(r"\d+", key) or not isinstance(label, str):

@@ -21,7 +21,9 @@ from .mapping import ReadingMap
 
 MAX_PAYLOAD_BYTES = 255  # as the native decoders: nothing longer is an uplink
 MAX_SOURCE_BYTES = 1024 * 1024  # the largest codecs in the device repository are ~200 KB
-_GC_EVERY_CALLS = 1000  # QuickJS frees by reference count at once; only cycles wait for a collection (~1 ms)
+# QuickJS frees by reference count at once; only cycles wait for a collection, which costs milliseconds. So look at
+# the runtime's memory every so many calls and collect only when garbage has piled up.
+_MEMORY_CHECK_EVERY_CALLS = 100
 
 # The glue between Python and the codec. Scripts share one global scope, so the codec's functions are found by
 # name whether it declares them with `function`, `var` or `const`. Bytes travel as a Latin-1 string (one char per
@@ -255,8 +257,8 @@ class JsCodec:
             raise failure from None
         finally:
             self._engine.calls += 1
-            if self._engine.context is not None and self._engine.calls % _GC_EVERY_CALLS == 0:
-                self._engine.context.gc()
+            if self._engine.context is not None and self._engine.calls % _MEMORY_CHECK_EVERY_CALLS == 0:
+                self._collect_if_needed(self._engine.context)
         if not isinstance(text, str):
             raise CodecOutputError(self.name, f"the runtime got {_kind(text)} instead of JSON text", f_port=f_port)
         if text.startswith("!"):  # the glue's mark: JSON text never starts with "!"
@@ -268,6 +270,10 @@ class JsCodec:
                 f_port=f_port,
             )
         return json.loads(text)
+
+    def _collect_if_needed(self, context: quickjs.Context) -> None:
+        if context.memory().get("memory_used_size", 0) > self.limits.memory_limit_bytes // 4:
+            context.gc()
 
     def _failure(self, error: Exception, f_port: int | None, kind: type[CodecError]) -> CodecError:
         message = str(error).strip()
