@@ -411,7 +411,10 @@ class FixedLayout:
         raws: dict[str, int] = {}
         unpackers = self._plan[1]
         if unpackers is not None:
-            words = [unpacker.unpack_from(payload, spec.offset)[0] for unpacker, spec in zip(unpackers, self.values, strict=True)]
+            words = [
+                unpacker.unpack_from(payload, spec.offset)[0]
+                for unpacker, spec in zip(unpackers, self.values, strict=True)
+            ]
             for spec, word in zip(self.values, words, strict=True):
                 raw = spec.raw_from(word)
                 raws[spec.name] = raw

@@ -425,13 +425,17 @@ class AdeunisTemp4Layout:
             if stamped:
                 stamp(len(payload) - 4)
             content["decodingInfo"] = "values: [t=0, t-1, t-2, ...]"
-            content["temperatures"] = [{"name": n, "unit": "°C", "values": v} for n, v in zip(names, series, strict=True)]
+            content["temperatures"] = [
+                {"name": n, "unit": "°C", "values": v} for n, v in zip(names, series, strict=True)
+            ]
             current = series[0][0] if series[0] else None
         else:
             if stamped:
                 stamp(6 if sensors == 2 else 4)
             values = [temperature(2 + 2 * index) for index in range(sensors)]
-            content["temperatures"] = [{"name": n, "unit": "°C", "value": v} for n, v in zip(names, values, strict=True)]
+            content["temperatures"] = [
+                {"name": n, "unit": "°C", "value": v} for n, v in zip(names, values, strict=True)
+            ]
             current = values[0]
         found.fields["bytes"] = content
         if status & 0x02:
