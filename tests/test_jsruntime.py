@@ -220,6 +220,16 @@ def test_a_1_gb_allocation_is_stopped_and_the_process_keeps_working(allocation: 
     assert grown_kib < 200 * 1024  # nowhere near the gigabyte the codec asked for
 
 
+def test_cyclic_garbage_left_by_every_call_is_collected_before_it_hits_the_limit() -> None:
+    source = """function decodeUplink(input) {
+      var a = {pad: new Array(5000).fill(input.bytes[0])}, b = {a: a}; a.b = b;  // ~40 KB only a collection frees
+      return {data: {n: a.pad.length}};
+    }"""
+    compiled = codec(source)
+    for _ in range(2000):  # 80 MB of garbage in all, five times the memory limit
+        assert compiled.decode_uplink(1, b"\x01").fields == {"n": 5000}
+
+
 def test_endless_recursion_is_a_clear_error() -> None:
     source = "function down(n) { return down(n + 1); }\nfunction decodeUplink(input) { return down(0); }"
     with pytest.raises(CodecError, match="recursion too deep"):
