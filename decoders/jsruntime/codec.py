@@ -21,9 +21,6 @@ from .mapping import ReadingMap
 
 MAX_PAYLOAD_BYTES = 255  # as the native decoders: nothing longer is an uplink
 MAX_SOURCE_BYTES = 1024 * 1024  # the largest codecs in the device repository are ~200 KB
-# QuickJS frees by reference count at once; only cycles wait for a collection, which costs milliseconds. So look at
-# the runtime's memory every so many calls and collect only when garbage has piled up.
-_MEMORY_CHECK_EVERY_CALLS = 100
 
 # The glue between Python and the codec. Scripts share one global scope, so the codec's functions are found by
 # name whether it declares them with `function`, `var` or `const`. Bytes travel as a Latin-1 string (one char per
@@ -93,7 +90,6 @@ class _Engine(threading.local):
     # thread that calls a codec gets its own copy, compiled on first use.
     context: quickjs.Context | None = None
     functions: dict[str, Any]
-    calls: int = 0
 
 
 class JsCodec:
@@ -223,7 +219,6 @@ class JsCodec:
         context.eval(_GLUE)
         self._engine.context = context
         self._engine.functions = {}
-        self._engine.calls = 0
         return context
 
     def _call(
@@ -255,10 +250,6 @@ class JsCodec:
             if isinstance(failure, CodecTimeoutError | CodecMemoryError):
                 self._engine.context = None
             raise failure from None
-        finally:
-            self._engine.calls += 1
-            if self._engine.context is not None and self._engine.calls % _MEMORY_CHECK_EVERY_CALLS == 0:
-                self._collect_if_needed(self._engine.context)
         if not isinstance(text, str):
             raise CodecOutputError(self.name, f"the runtime got {_kind(text)} instead of JSON text", f_port=f_port)
         if text.startswith("!"):  # the glue's mark: JSON text never starts with "!"
@@ -270,10 +261,6 @@ class JsCodec:
                 f_port=f_port,
             )
         return json.loads(text)
-
-    def _collect_if_needed(self, context: quickjs.Context) -> None:
-        if context.memory().get("memory_used_size", 0) > self.limits.memory_limit_bytes // 4:
-            context.gc()
 
     def _failure(self, error: Exception, f_port: int | None, kind: type[CodecError]) -> CodecError:
         message = str(error).strip()
