@@ -60,19 +60,48 @@ def demo(
 
 
 @main.command()
-@click.argument("model_id")
-@click.argument("f_port", type=click.IntRange(1, 255))
-@click.argument("payload_hex")
-def decode(model_id: str, f_port: int, payload_hex: str) -> None:
-    """Decode one uplink payload (hex) of a device model, e.g. `flurfunk decode dragino/lse01 2 ce29...`."""
+@click.argument("arguments", nargs=-1, required=True, metavar="[MODEL_ID] F_PORT PAYLOAD_HEX")
+@click.option(
+    "--codec",
+    "codec_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Decode with this JS codec (TTN device repository or ChirpStack) instead of a native model; no MODEL_ID.",
+)
+@click.option(
+    "--mapping",
+    "mapping_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Reading map (TOML) for the codec's output [default: the codec file with .toml, if there is one].",
+)
+def decode(arguments: tuple[str, ...], codec_path: str | None, mapping_path: str | None) -> None:
+    """Decode one uplink payload (hex): natively, `flurfunk decode dragino/lse01 2 ce29...`, or with a vendor's
+    JS codec, `flurfunk decode --codec lse01.js [--mapping lse01.toml] 2 ce29...`."""
+    from pathlib import Path
+
     import decoders
 
+    expected = ["F_PORT", "PAYLOAD_HEX"] if codec_path else ["MODEL_ID", "F_PORT", "PAYLOAD_HEX"]
+    if len(arguments) != len(expected):
+        raise click.UsageError(f"expected {' '.join(expected)}, got {len(arguments)} argument(s)")
+    *model, port_text, payload_hex = arguments
+    f_port = click.IntRange(1, 255).convert(port_text, None, None)
     try:
         payload = bytes.fromhex(payload_hex)
     except ValueError as error:
         raise click.BadParameter(f"not hex: {error}", param_hint="PAYLOAD_HEX") from error
     try:
-        decoded = decoders.decode(model_id, f_port, payload)
+        if codec_path is None:
+            decoded = decoders.decode(model[0], f_port, payload)
+        else:
+            from decoders.jsruntime import JsCodec, MappingError, load_reading_map
+
+            beside = Path(codec_path).with_suffix(".toml")
+            map_path = mapping_path or (str(beside) if beside.exists() else None)
+            try:
+                reading_map = load_reading_map(map_path) if map_path else None
+            except MappingError as error:
+                raise click.ClickException(str(error)) from error
+            decoded = JsCodec.from_file(codec_path, reading_map=reading_map).decode_uplink(f_port, payload)
     except (decoders.DecodeError, decoders.UnknownModelError) as error:
         raise click.ClickException(str(error)) from error
     click.echo(
