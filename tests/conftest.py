@@ -8,9 +8,11 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,7 +29,9 @@ MQTT_PORT = int(os.environ.get("FLURFUNK_TEST_MQTT_PORT", "1883"))
 # The maintenance database to connect to when creating and dropping the per-session test database.
 POSTGRES_ADMIN_URL = os.environ.get("FLURFUNK_TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
-_SERVICE_FIXTURES = frozenset({"influxd", "influxd_factory", "mosquitto", "postgres_url"})
+_SERVICE_FIXTURES = frozenset(
+    {"influxd", "influxd_factory", "influxd_with_auth", "mosquitto", "postgres_url", "victoria_metrics"}
+)
 _SETUP_HINT = "run `scripts/setup --services` (installs and starts influxdb, mosquitto, postgresql)"
 
 
@@ -72,11 +76,46 @@ class InfluxdServer:
                 self.process.wait(timeout=5)
 
     def remove(self) -> None:
+        self.resume()
         self.stop()
         shutil.rmtree(self.directory, ignore_errors=True)
 
+    def restart(self) -> None:
+        """Start the stopped server again on the same ports with the same data, and wait until it answers."""
+        self.stop()
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [self.process.args[0], "-config", str(self.directory / "influxd.conf")],  # type: ignore[index]
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        if not _wait_for_ping(self):
+            pytest.fail(f"influxd did not come back after a restart; log:\n{self.log_tail()}", pytrace=False)
 
-def _influxd_config(directory: Path, port: int, rpc_port: int) -> str:
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): it accepts connections but answers nothing, like an overloaded one."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+
+
+def _wait_for_ping(server: InfluxdServer) -> bool:
+    deadline = time.monotonic() + INFLUXD_START_TIMEOUT_S
+    while time.monotonic() < deadline and server.process.poll() is None:
+        try:
+            if httpx.get(f"{server.url}/ping", timeout=1.0).status_code == 204:
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def _influxd_config(directory: Path, port: int, rpc_port: int, auth_enabled: bool = False) -> str:
     return f"""\
 reporting-disabled = true
 bind-address = "127.0.0.1:{rpc_port}"
@@ -94,6 +133,7 @@ bind-address = "127.0.0.1:{rpc_port}"
   enabled = true
   bind-address = "127.0.0.1:{port}"
   log-enabled = false
+  auth-enabled = {"true" if auth_enabled else "false"}
 
 [monitor]
   store-enabled = false
@@ -106,8 +146,8 @@ bind-address = "127.0.0.1:{rpc_port}"
 """
 
 
-def start_influxd() -> InfluxdServer:
-    """Start a fresh influxd on free ports and wait until it answers /ping."""
+def start_influxd(auth_enabled: bool = False) -> InfluxdServer:
+    """Start a fresh influxd on free ports and wait until it answers /ping (with `auth_enabled`, HTTP needs users)."""
     binary = shutil.which("influxd")
     if binary is None:
         pytest.fail(f"influxd is not installed (Debian package `influxdb`); {_SETUP_HINT}", pytrace=False)
@@ -117,7 +157,7 @@ def start_influxd() -> InfluxdServer:
         directory = Path(tempfile.mkdtemp(prefix="flurfunk-influxd-"))
         port, rpc_port = free_port(), free_port()
         config = directory / "influxd.conf"
-        config.write_text(_influxd_config(directory, port, rpc_port))
+        config.write_text(_influxd_config(directory, port, rpc_port, auth_enabled))
         with open(directory / "influxd.log", "wb") as log:
             process = subprocess.Popen(
                 [binary, "-config", str(config)], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
@@ -166,6 +206,111 @@ def influxd_factory() -> Iterator[Callable[[], InfluxdServer]]:
     finally:
         for server in started:
             server.remove()
+
+
+INFLUXD_ADMIN = ("flurfunk_admin", "admin-password-0123")
+
+
+@pytest.fixture(scope="session")
+def influxd_with_auth() -> Iterator[InfluxdServer]:
+    """An influxd with `auth-enabled = true` and one admin user, `INFLUXD_ADMIN` (user, password)."""
+    server = start_influxd(auth_enabled=True)
+    try:
+        user, password = INFLUXD_ADMIN
+        # With no user yet, influxd allows exactly this statement without credentials.
+        httpx.post(
+            f"{server.url}/query", data={"q": f"CREATE USER {user} WITH PASSWORD '{password}' WITH ALL PRIVILEGES"}
+        ).raise_for_status()
+        yield server
+    finally:
+        server.remove()
+
+
+@dataclass
+class VictoriaMetricsServer:
+    """A running victoria-metrics (single node) with its own data directory; `url` is its HTTP API."""
+
+    port: int
+    directory: Path
+    process: subprocess.Popen[bytes] = field(repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture(scope="session")
+def victoria_metrics() -> Iterator[VictoriaMetricsServer]:
+    """A throwaway victoria-metrics (Debian package `victoria-metrics`): a real server for the InfluxDB v2 write API."""
+    binary = shutil.which("victoria-metrics") or shutil.which("victoria-metrics-prod")
+    if binary is None:
+        pytest.fail(f"victoria-metrics is not installed (Debian package `victoria-metrics`); {_SETUP_HINT}", False)
+    directory = Path(tempfile.mkdtemp(prefix="flurfunk-victoria-"))
+    port = free_port()
+    with open(directory / "victoria-metrics.log", "wb") as log:
+        process = subprocess.Popen(
+            [
+                binary,
+                f"-storageDataPath={directory / 'data'}",
+                f"-httpListenAddr=127.0.0.1:{port}",
+                "-retentionPeriod=100y",  # the default (1 month) silently drops test points from past years
+                "-dedup.minScrapeInterval=1ms",  # one sample per series and time, as InfluxDB's point identity
+                "-loggerLevel=WARN",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    server = VictoriaMetricsServer(port=port, directory=directory, process=process)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{server.url}/health", timeout=1.0).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                log_text = (directory / "victoria-metrics.log").read_text(errors="replace")[-2000:]
+                pytest.fail(f"victoria-metrics did not start; log:\n{log_text}", pytrace=False)
+            time.sleep(0.1)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def serve_app() -> Iterator[Callable[[object], str]]:
+    """Serve an ASGI app with uvicorn on a free localhost port (in a thread); returns its base URL."""
+    import uvicorn
+
+    running: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def serve(app: object) -> str:
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+        thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 15
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                pytest.fail("uvicorn did not start", pytrace=False)
+            time.sleep(0.02)
+        running.append((server, thread))
+        return f"http://127.0.0.1:{port}"
+
+    try:
+        yield serve
+    finally:
+        for server, thread in running:
+            server.should_exit = True
+            thread.join(timeout=15)
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,12 @@ def series(tmp_path: Path) -> SwitchableSeries:
 @pytest.fixture
 def client(tmp_path: Path, series: SwitchableSeries) -> Iterator[TestClient]:
     cloud_settings = CloudSettings(
-        data_dir=tmp_path, gateway_tokens=TOKENS, admin_token=ADMIN, max_batch_bytes=64 * 1024
+        data_dir=tmp_path,
+        gateway_tokens=TOKENS,
+        admin_token=ADMIN,
+        max_batch_bytes=64 * 1024,
+        ingest_rate_per_s=1000,  # the property tests post hundreds of batches; the rate limit has its own tests
+        ingest_burst=1000,
     )
     with TestClient(create_app(cloud_settings, series=series)) as test_client:
         test_client.post("/api/v1/admin/inventory", json={"assets": [BIN.model_dump(mode="json")]}, headers=admin())

@@ -1,0 +1,226 @@
+"""Ingest throughput: readings/s through the cloud's HTTP API into a real influxd, against raw line protocol.
+
+Run: `.venv/bin/python bench/ingest.py [--readings 200000] [--gateways 2]`. Starts its own influxd (Debian package
+`influxdb`) and the cloud (`flurfunk cloud serve`, uvicorn) as separate processes on free ports. The batches are
+CBOR as the gateway's SyncClient sends them (5,000 readings each), encoded before the clock starts; the baseline
+posts the same points as plain line protocol (10,000 lines per request) straight to the same influxd.
+The last line printed is one JSON object with `readings_per_s`, `raw_points_per_s` and `ratio_to_raw`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from cloud.store.influx_v1 import line  # the same line format the store writes
+from flurfunk.contracts import Batch, Quantity, Reading
+from flurfunk.wire import MEDIA_TYPE, encode_batch
+
+READINGS_PER_BATCH = 5_000
+RAW_LINES_PER_REQUEST = 10_000
+TARGET_RATIO = 0.25
+T0 = datetime(2026, 5, 4, tzinfo=UTC)
+QUANTITIES = (Quantity.FILL_RATIO, Quantity.BATTERY_V, Quantity.SOIL_TENSION_KPA, Quantity.AIR_TEMPERATURE_C)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_until(url: str, expected: int, process: subprocess.Popen[bytes], what: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{what} exited with code {process.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code == expected:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"{what} did not answer {url} within {timeout_s} s")
+
+
+@contextmanager
+def influxd(directory: Path) -> Iterator[str]:
+    binary = shutil.which("influxd") or SystemExit("influxd is not installed (apt-get install influxdb)")
+    port, rpc_port = _free_port(), _free_port()
+    config = directory / "influxd.conf"
+    config.write_text(
+        f'reporting-disabled = true\nbind-address = "127.0.0.1:{rpc_port}"\n'
+        f'[meta]\n  dir = "{directory / "meta"}"\n  logging-enabled = false\n'
+        f'[data]\n  dir = "{directory / "data"}"\n  wal-dir = "{directory / "wal"}"\n  query-log-enabled = false\n'
+        f'[http]\n  bind-address = "127.0.0.1:{port}"\n  log-enabled = false\n'
+        '[monitor]\n  store-enabled = false\n[logging]\n  level = "warn"\n'
+    )
+    with open(directory / "influxd.log", "wb") as log:
+        process = subprocess.Popen([str(binary), "-config", str(config)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_until(f"{url}/ping", 204, process, "influxd")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@contextmanager
+def cloud(directory: Path, influx_url: str, tokens: dict[str, str]) -> Iterator[str]:
+    port = _free_port()
+    environment = {
+        **os.environ,
+        "FLURFUNK_CLOUD_DATA_DIR": str(directory / "cloud"),
+        "FLURFUNK_CLOUD_SERIES_URL": influx_url.replace("http://", "influx-v1://") + "/flurfunk_api",
+        "FLURFUNK_CLOUD_GATEWAY_TOKENS": json.dumps(tokens),
+        "FLURFUNK_CLOUD_INGEST_RATE_PER_S": "1000",
+        "FLURFUNK_CLOUD_INGEST_BURST": "1000",
+    }
+    command = [sys.executable, "-m", "flurfunk.cli", "cloud", "serve", "--port", str(port)]
+    with open(directory / "cloud.log", "wb") as log:
+        process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_until(f"{url}/healthz", 200, process, "flurfunk cloud serve")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def make_readings(gateway: int, count: int) -> list[Reading]:
+    """Like a town's sensors: 1,000 assets per gateway, a reading per asset and quantity every 15 minutes."""
+    readings = []
+    for index in range(count):
+        asset = index % 1_000
+        step = index // 1_000
+        readings.append(
+            Reading(
+                device=f"{gateway:04x}{asset:012x}",
+                asset=f"bin-gw{gateway}-{asset:04d}",
+                quantity=QUANTITIES[asset % len(QUANTITIES)],
+                value=(asset * 7 + step) % 100 / 100,
+                time=T0 + timedelta(minutes=15 * step),
+                anomaly_score=0.01,
+            )
+        )
+    return readings
+
+
+def api_run(url: str, tokens: dict[str, str], bodies: dict[str, list[bytes]]) -> float:
+    """Seconds to post every gateway's batches, one thread per gateway as gateways run side by side."""
+
+    def post_all(gateway_id: str) -> int:
+        headers = {"Authorization": f"Bearer {tokens[gateway_id]}", "Content-Type": MEDIA_TYPE}
+        stored = 0
+        with httpx.Client(base_url=url, timeout=120) as client:
+            for body in bodies[gateway_id]:
+                response = client.post("/api/v1/ingest/batches", content=body, headers=headers)
+                if response.status_code != 200:
+                    raise SystemExit(f"ingest answered {response.status_code}: {response.text[:300]}")
+                stored += response.json()["stored"]
+        return stored
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        list(pool.map(post_all, bodies))
+    return time.perf_counter() - started
+
+
+def raw_run(influx_url: str, database: str, lines: list[str]) -> float:
+    with httpx.Client(timeout=120) as client:
+        client.post(f"{influx_url}/query", data={"q": f'CREATE DATABASE "{database}"'}).raise_for_status()
+        bodies = [
+            ("\n".join(lines[start : start + RAW_LINES_PER_REQUEST]) + "\n").encode()
+            for start in range(0, len(lines), RAW_LINES_PER_REQUEST)
+        ]
+        started = time.perf_counter()
+        params = {"db": database, "precision": "u"}
+        for body in bodies:
+            client.post(f"{influx_url}/write", params=params, content=body).raise_for_status()
+        return time.perf_counter() - started
+
+
+def count_points(influx_url: str, database: str) -> int:
+    answer = httpx.get(
+        f"{influx_url}/query", params={"db": database, "q": "SELECT count(value) FROM /.*/"}, timeout=60
+    ).json()
+    return sum(series["values"][0][1] for series in answer["results"][0].get("series", []))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--readings", type=int, default=200_000, help="readings in total (all gateways)")
+    parser.add_argument("--gateways", type=int, default=2, help="gateways posting side by side")
+    options = parser.parse_args()
+
+    per_gateway = options.readings // options.gateways
+    tokens = {f"gw-bench-{index}": secrets.token_urlsafe(24) for index in range(options.gateways)}
+    readings = {gateway_id: make_readings(index, per_gateway) for index, gateway_id in enumerate(tokens)}
+    bodies = {
+        gateway_id: [
+            encode_batch(
+                Batch(
+                    gateway_id=gateway_id,
+                    first_seq=start + 1,
+                    last_seq=start + READINGS_PER_BATCH,
+                    sent_at=T0,
+                    readings=tuple(gateway_readings[start : start + READINGS_PER_BATCH]),
+                )
+            )
+            for start in range(0, len(gateway_readings), READINGS_PER_BATCH)
+        ]
+        for gateway_id, gateway_readings in readings.items()
+    }
+    lines = [line(reading) for gateway_readings in readings.values() for reading in gateway_readings]
+    total = len(lines)
+
+    with tempfile.TemporaryDirectory(prefix="flurfunk-bench-ingest-") as scratch:
+        directory = Path(scratch)
+        with influxd(directory) as influx_url, cloud(directory, influx_url, tokens) as cloud_url:
+            raw_s = raw_run(influx_url, "flurfunk_raw", lines)
+            api_s = api_run(cloud_url, tokens, bodies)
+            stored_api, stored_raw = count_points(influx_url, "flurfunk_api"), count_points(influx_url, "flurfunk_raw")
+    if stored_api != total or stored_raw != total:
+        raise SystemExit(f"points stored: api {stored_api}, raw {stored_raw}, expected {total} each")
+
+    readings_per_s = total / api_s
+    raw_points_per_s = total / raw_s
+    ratio = readings_per_s / raw_points_per_s
+    print(f"readings: {total:,} from {options.gateways} gateways in batches of {READINGS_PER_BATCH:,} (CBOR, zlib)")
+    print(f"through the API into influxd: {api_s:.2f} s = {readings_per_s:,.0f} readings/s")
+    print(f"baseline, raw line protocol:  {raw_s:.2f} s = {raw_points_per_s:,.0f} points/s")
+    verdict = "meets" if ratio >= TARGET_RATIO else "below"
+    print(f"ratio to raw: {ratio:.3f} ({verdict} the target of {TARGET_RATIO})")
+    print(
+        json.dumps(
+            {
+                "readings_per_s": round(readings_per_s),
+                "raw_points_per_s": round(raw_points_per_s),
+                "ratio_to_raw": round(ratio, 3),
+                "readings": total,
+                "gateways": options.gateways,
+                "target_ratio": TARGET_RATIO,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
