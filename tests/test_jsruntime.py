@@ -4,6 +4,7 @@ errors and the process keeps decoding; reading maps turn codec output into contr
 from __future__ import annotations
 
 import contextlib
+import json
 import resource
 import threading
 import time
@@ -356,3 +357,18 @@ def test_the_test_codecs_load_with_their_maps() -> None:
         reading_map = load_reading_map(script.with_suffix(".toml"))
         loaded = JsCodec.from_file(script, reading_map=reading_map)
         assert "decodeUplink" in loaded.entries and reading_map.model is not None and reading_map.rules
+
+
+def test_flurfunk_decode_with_a_codec_prints_fields_and_readings() -> None:
+    from click.testing import CliRunner
+
+    from flurfunk.cli import main
+
+    script = str(CODECS / "dragino-lse01.js")  # its reading map beside it is found by name
+    result = CliRunner().invoke(main, ["decode", "--codec", script, "2", "ce2900f107a5099b6e2890"])
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.output)
+    assert printed["fields"]["water_SOIL"] == "19.57"
+    assert {"quantity": "soil_vwc", "value": 0.1957, "unit": "m³/m³"} in printed["measurements"]
+    failed = CliRunner().invoke(main, ["decode", "--codec", script, "3", "ce29"])
+    assert failed.exit_code == 1 and "unknown FPort" in failed.output
