@@ -81,6 +81,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "de": "Batterie des Sensors an {asset} ist schwach: {battery_pct:.0f} % (Schwelle {threshold_pct:.0f} %).",
         "en": "Battery of the sensor at {asset} is low: {battery_pct:.0f}% (threshold {threshold_pct:.0f}%).",
     },
+    "task.inspect.sensor_fault": {
+        "de": "Sensor an {asset} liefert vermutlich falsche Werte ({quantity}: {faults}); bitte Sensor prüfen.",
+        "en": "The sensor at {asset} probably reports false values ({quantity}: {faults}); please check the sensor.",
+    },
     "plan.skip.flagged": {
         "de": "{quantity} an {asset} nicht berücksichtigt: Messwert ist markiert ({flags}).",
         "en": "{quantity} at {asset} not acted on: the reading is flagged ({flags}).",

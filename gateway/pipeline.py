@@ -17,6 +17,7 @@ from typing import Protocol
 from pydantic import TypeAdapter
 
 import decoders
+from edge.anomaly import AnomalyScorer, default_scorer
 from flurfunk.contracts import Asset, AssetKind, Device, Eui64, Quantity, Reading, Uplink, utc_now
 from gateway.buffer import DurableBuffer
 from gateway.checks import (
@@ -132,8 +133,11 @@ class Pipeline:
         *,
         dedup: DuplicateFilter | None = None,
         clock: Callable[[], datetime] = utc_now,
+        scorer: AnomalyScorer | None = None,
     ) -> None:
         self.gateway_id = gateway_id
+        # The edge anomaly scorer: the shipped model bundle if there is one, else rules only.
+        self.scorer = scorer if scorer is not None else default_scorer()
         self._devices: dict[str, DeviceBinding] = {}
         for dev_eui, binding in devices.items():
             if _EUI64.validate_python(dev_eui) != binding.device.dev_eui:
@@ -207,8 +211,13 @@ class Pipeline:
             )
             return CHECK_ERROR
 
+    @property
+    def model_version(self) -> str:
+        """The anomaly model the gateway runs (reported to the cloud in GatewayStatus.model_version)."""
+        return self.scorer.model_version
+
     def _checked(self, readings: list[Reading], asset: Asset, uplink: Uplink, now: datetime) -> list[Reading]:
-        checked = [check_physical_range(reading) for reading in readings]
+        checked = self.scorer.score([check_physical_range(reading) for reading in readings])
         if not any(reading.quantity is Quantity.FILL_RATIO for reading in checked):
             checked += [fill for reading in checked if (fill := fill_reading(reading, asset)) is not None]
         if any(r.quantity is Quantity.DISTANCE_M for r in checked) and not has_fill_geometry(asset):

@@ -16,8 +16,9 @@ import numpy as np
 
 from cloud.scheduler.geo import distance_matrix_km
 from cloud.scheduler.routing import build_route, insertion_detours, nearest_neighbour, route_points, two_opt
+from edge.anomaly.flags import SENSOR_FAULT, fault_types_in
 from flurfunk.contracts import Asset, AssetKind, Depot, Quantity, Task, TaskKind
-from flurfunk.i18n import Language, text
+from flurfunk.i18n import MESSAGES, Language, text
 
 LOCAL_ZONE = ZoneInfo("Europe/Berlin")
 WORKDAY_START = time(6, 0)
@@ -179,6 +180,7 @@ def plan_day(
         battery_v = reader.usable(asset, values, Quantity.BATTERY_V, required=False)
         battery_pct = reader.usable(asset, values, Quantity.BATTERY_PCT, required=False)
         inspect = _battery_task(asset, battery_v, battery_pct, settings, window, language)
+        inspect = _with_sensor_faults(inspect, asset, values, window, language)
         if inspect is not None:
             tasks.append(inspect)
 
@@ -431,6 +433,38 @@ def _battery_task(
         )
     if not evidence:
         return None
+    return _task(asset, TaskKind.INSPECT, PRIORITY_INSPECT, reason, evidence, window)
+
+
+def _with_sensor_faults(
+    inspect: Task | None, asset: Asset, values: Mapping[Quantity, LatestValue], window: _Window, language: Language
+) -> Task | None:
+    """The inspect task, raised (or extended) when a latest reading is flagged as a sensor fault: such a reading
+    is not acted on, but the sensor needs a look."""
+    faulty = sorted((q, v) for q, v in values.items() if SENSOR_FAULT in v.flags)
+    if not faulty:
+        return inspect
+    quantity, latest_value = faulty[0]
+    faults = ", ".join(fault_types_in(latest_value.flags)) or ", ".join(sorted(latest_value.flags))
+    reason = text(
+        "task.inspect.sensor_fault",
+        language,
+        asset=asset.id,
+        quantity=text(f"plan.quantity.{quantity.value}", language)
+        if f"plan.quantity.{quantity.value}" in MESSAGES
+        else quantity.value,
+        faults=faults,
+    )
+    evidence: dict[str, float | str] = {
+        "fault_quantity": quantity.value,
+        "faults": faults,
+        "reading_value": latest_value.value,
+        "reading_time": _iso(latest_value.time),
+    }
+    if inspect is not None:
+        return inspect.model_copy(
+            update={"reason": f"{reason} {inspect.reason}"[:500], "evidence": {**inspect.evidence, **evidence}}
+        )
     return _task(asset, TaskKind.INSPECT, PRIORITY_INSPECT, reason, evidence, window)
 
 

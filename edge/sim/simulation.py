@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from edge.sim import physics
+from edge.sim.faults import FaultInjector
 from edge.sim.physics import STEP_S, RootZone
 from edge.sim.world import BIN_MODEL, SOIL_MODEL, WASTE_TYPES, WEATHER_MODEL, World
 from flurfunk.contracts import AssetKind, Quantity, RxInfo, Uplink
@@ -71,12 +72,15 @@ YOUNG_TREE_YEARS = 5  # the Bauhof waters a new tree for its first years (FACTS:
 class Simulation:
     """The district's sensors from `start` on; `advance(until)` returns their uplinks in time order."""
 
-    def __init__(self, world: World, seed: int, start: datetime, encode: Encoder) -> None:
+    def __init__(
+        self, world: World, seed: int, start: datetime, encode: Encoder, faults: FaultInjector | None = None
+    ) -> None:
         if start.tzinfo is None:
             raise ValueError("start must carry a time zone (UTC)")
         self.now: datetime = start.astimezone(UTC)
         self._world = world
         self._encode = encode
+        self._faults = faults  # falsifies reported values only, with its own generator: the physics stay the same
         self._rng = np.random.default_rng([seed, 0x5113])
         self._state_s = math.floor(self.now.timestamp() / STEP_S) * STEP_S
         self._events: list[tuple[float, int, int, int, float]] = []  # (at, order, group, index, litres)
@@ -327,6 +331,8 @@ class Simulation:
         frame_counters = (self._f_cnt[devices] % 2**32).tolist()
         for k, device_index in enumerate(devices.tolist()):
             device = self._devices[device_index]
+            if self._faults is not None:
+                values[k] = self._faults.apply(device.dev_eui, report_times[k], values[k])
             f_port, payload = self._encode(device.model_id, values[k])
             if not (isinstance(payload, bytes) and len(payload) <= 255 and 1 <= f_port <= 255):
                 raise ValueError(

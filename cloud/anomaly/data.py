@@ -1,0 +1,161 @@
+"""Labelled training data: readings of the virtual district with injected faults, or history from a SeriesStore
+with faults injected into it (real history carries no labels, so the faults are ours and known)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from cloud.store.series import SeriesStore
+from edge.anomaly.features import FAMILY_OF_QUANTITY, StreamingFeatures
+from edge.sim import Simulation, build_world
+from edge.sim.faults import FAMILY_QUANTITY, FaultInjector, FaultLabel, family_of, random_plan
+from edge.sim.world import BIN_MODEL, SOIL_MODEL, WEATHER_MODEL
+from flurfunk.contracts import Asset, AssetKind, Device, Quantity
+
+CLEAN = "clean"
+TILTED = "tilted"  # a knocked-over bin: not a sensor fault, left out of training and metrics
+MODEL_FAMILY = {BIN_MODEL: "bin", SOIL_MODEL: "soil", WEATHER_MODEL: "weather"}
+MAX_DAYS = 366
+
+
+@dataclass(frozen=True)
+class Record:
+    """One uplink's values as the device reported them, with the ground truth of its family's quantity."""
+
+    dev_eui: str
+    asset: str
+    family: str
+    time_s: float
+    values: Mapping[Quantity, float]
+    label: str
+
+
+@dataclass
+class FamilyData:
+    """Features, labels and device ids of one sensor family, in report order per device."""
+
+    features: list[np.ndarray] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    devices: list[str] = field(default_factory=list)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return (
+            np.array(self.features).reshape(-1, len(self.features[0]) if self.features else 0),
+            np.array(self.labels),
+            np.array(self.devices),
+        )
+
+
+def simulate_records(
+    seed: int, days: int, scale: float = 0.3, start: datetime | None = None, mean_gap_h: float = 60.0
+) -> list[Record]:
+    """Uplink values of a simulated district over `days`, faults injected, bins emptied daily when nearly full."""
+    if not 1 <= days <= MAX_DAYS:
+        raise ValueError(f"days must be between 1 and {MAX_DAYS}, got {days}")
+    start = start or datetime(2026, 3, 2, tzinfo=UTC)
+    world = build_world(seed, scale)
+    end = start + timedelta(days=days)
+    plan = random_plan(
+        ((d.dev_eui, MODEL_FAMILY[d.model_id], d.report_interval_s) for d in world.devices),
+        start.timestamp(),
+        end.timestamp(),
+        seed,
+        mean_gap_h=mean_gap_h,
+    )
+    injector = FaultInjector(plan, seed=seed)
+    captured: list[dict[Quantity, float]] = []
+
+    def capture(model_id: str, values: Mapping[Quantity, float]) -> tuple[int, bytes]:
+        captured.append(dict(values))
+        return 1, b""  # the values are what we need; the codecs are tested elsewhere
+
+    simulation = Simulation(world, seed, start, capture, faults=injector)
+    asset_of = {d.dev_eui: d.asset for d in world.devices}
+    bins = [a.id for a in world.assets if a.kind is AssetKind.BIN]
+    uplinks = []
+    moment = start
+    while moment < end:
+        moment += timedelta(hours=1)
+        uplinks.extend(simulation.advance(moment))
+        if moment.hour == 8:
+            for asset_id in bins:
+                if simulation.fill_ratio(asset_id) >= 0.85:
+                    simulation.empty_bin(asset_id, moment)
+    truth = {(label.dev_eui, label.time_s): label.fault for label in injector.labels}
+    records = []
+    for uplink, values in zip(uplinks, captured, strict=True):
+        family = family_of(values)
+        if family is None:
+            continue
+        time_s = uplink.received_at.timestamp()
+        label = truth.get((uplink.dev_eui, time_s), CLEAN)
+        if family == "bin" and values.get(Quantity.TILT, 0.0) >= 0.5 and label == CLEAN:
+            label = TILTED
+        records.append(Record(uplink.dev_eui, asset_of[uplink.dev_eui], family, time_s, values, label))
+    return records
+
+
+def store_records(
+    store: SeriesStore,
+    assets: Sequence[Asset],
+    devices: Sequence[Device],
+    start: datetime,
+    end: datetime,
+    seed: int,
+    mean_gap_h: float = 60.0,
+) -> list[Record]:
+    """History of each device's family quantity (and soil temperature) from the store, faults injected."""
+    kinds = {asset.id: asset.kind for asset in assets}
+    records: list[Record] = []
+    plan_devices = []
+    series: list[tuple[Device, str, list[tuple[float, dict[Quantity, float]]]]] = []
+    for device in devices:
+        family = MODEL_FAMILY.get(device.model_id)
+        if family is None or kinds.get(device.asset) is None:
+            continue
+        quantity = FAMILY_QUANTITY[family]
+        points = store.query(device.asset, quantity, start, end)
+        context = {}
+        if family == "soil":
+            context = {p.time: p.value for p in store.query(device.asset, Quantity.SOIL_TEMPERATURE_C, start, end)}
+        rows = []
+        for point in points:
+            values = {quantity: point.value}
+            if point.time in context:
+                values[Quantity.SOIL_TEMPERATURE_C] = context[point.time]
+            rows.append((point.time.timestamp(), values))
+        series.append((device, family, rows))
+        plan_devices.append((device.dev_eui, family, device.report_interval_s))
+    injector = FaultInjector(random_plan(plan_devices, start.timestamp(), end.timestamp(), seed, mean_gap_h), seed)
+    for device, family, rows in series:
+        before = len(injector.labels)
+        for time_s, values in rows:
+            reported = injector.apply(device.dev_eui, time_s, values)
+            label: FaultLabel | None = injector.labels[-1] if len(injector.labels) > before else None
+            before = len(injector.labels)
+            fault = label.fault if label is not None and label.time_s == time_s else CLEAN
+            records.append(Record(device.dev_eui, device.asset, family, time_s, reported, fault))
+    return records
+
+
+def featurise(records: Sequence[Record]) -> dict[str, FamilyData]:
+    """Features per family through the same streaming windows the gateway keeps (tilted bins feed the window
+    but are left out)."""
+    streams = StreamingFeatures(max_series=1_000_000)
+    data: dict[str, FamilyData] = {}
+    for record in sorted(records, key=lambda r: (r.time_s, r.dev_eui)):
+        quantity = FAMILY_QUANTITY[record.family]
+        assert FAMILY_OF_QUANTITY[quantity] == record.family
+        temperature = record.values.get(Quantity.SOIL_TEMPERATURE_C) if record.family == "soil" else None
+        features = streams.push(record.dev_eui, quantity, record.values[quantity], record.family, temperature)
+        if record.label == TILTED:
+            continue
+        family_data = data.setdefault(record.family, FamilyData())
+        family_data.features.append(features)
+        family_data.labels.append(record.label)
+        family_data.devices.append(record.dev_eui)
+    return data

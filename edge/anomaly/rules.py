@@ -1,0 +1,36 @@
+"""Hand rules that need no model: physical range, the firmware's zero, values stuck for hours, impossible rates."""
+
+from __future__ import annotations
+
+import numpy as np
+
+OUT_OF_RANGE = "out_of_range"
+DROPOUT = "dropout"
+STUCK_AT = "stuck_at"
+SPIKE = "spike"
+
+# What each family's primary quantity can physically read (sensor limits, not the weather's).
+RANGE: dict[str, tuple[float, float]] = {"bin": (0.0, 5.0), "soil": (0.0, 0.65), "weather": (-45.0, 55.0)}
+# Identical readings in a row that no healthy sensor of the family produces (noise moves the last digit).
+STUCK_RUN: dict[str, int] = {"bin": 6, "soil": 6, "weather": 18}
+# A step per reading the physics cannot make (bins and soil jump legitimately: emptying, watering).
+MAX_STEP: dict[str, float] = {"weather": 6.0}
+# Families whose firmware sends exactly 0 when the probe gives no value.
+ZERO_IS_DROPOUT = frozenset({"bin", "soil"})
+
+
+def rule_fault(family: str, history: np.ndarray, value: float) -> str | None:
+    """The fault a rule is sure of for `value` after `history` (oldest first), or None."""
+    low, high = RANGE[family]
+    if family in ZERO_IS_DROPOUT and value == 0.0:
+        return DROPOUT
+    if not low <= value <= high:
+        return OUT_OF_RANGE
+    n = history.shape[0]
+    run = STUCK_RUN[family]
+    if n >= run - 1 and bool(np.all(history[-(run - 1) :] == value)):
+        return STUCK_AT
+    max_step = MAX_STEP.get(family)
+    if max_step is not None and n and abs(value - float(history[-1])) > max_step:
+        return SPIKE
+    return None
