@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from cloud.api.deps import CloudContext, Context, DayPlanner, InventoryManager, Planner, town_scope
+from cloud.api.deps import CloudContext, Context, DayPlanner, InventoryManager, Planner, RequestedTowns
 from cloud.auth import Principal
 from cloud.store.operational import LatestState, Scope
 from flurfunk.contracts import Asset, Depot, Device, Quantity, Task
@@ -110,9 +110,7 @@ def plan(context: CloudContext, day: date, principal: Principal, scope: Scope | 
 
 
 @router.post("/plan/{day}")
-def plan_day_endpoint(
-    day: date, context: Context, principal: DayPlanner, municipality: str | None = None
-) -> dict[str, Any]:
+def plan_day_endpoint(day: date, context: Context, scope: RequestedTowns, principal: DayPlanner) -> dict[str, Any]:
     """Plan `day` for the caller's towns (or one of them): replaces that day's tasks still in `planned` and their
     routes; started tasks stay."""
-    return plan(context, day, principal, town_scope(principal, municipality))
+    return plan(context, day, principal, scope)

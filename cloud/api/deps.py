@@ -112,6 +112,14 @@ def town_scope(principal: Principal, municipality: str | None) -> Scope:
     return Scope(municipality)
 
 
+def requested_towns(
+    principal: Annotated[Principal, Depends(current_principal)], municipality: str | None = None
+) -> Scope:
+    """The `municipality` query parameter as a scope, checked before any role check so another town is 404."""
+    return town_scope(principal, municipality)
+
+
+RequestedTowns = Annotated[Scope, Depends(requested_towns)]
 Reader = Annotated[Principal, allowed(Permission.READ, open_read=True)]
 Member = Annotated[Principal, allowed(Permission.READ)]
 TaskChanger = Annotated[Principal, allowed(Permission.CHANGE_TASKS)]

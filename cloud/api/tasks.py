@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from cloud.api.deps import Context, TaskChanger
+from cloud.api.deps import Context, Member, TaskChanger, in_scope
 from cloud.api.feed import task_item
-from cloud.store.operational import UnknownTaskError
+from cloud.store.operational import StoredTask, UnknownTaskError
 from flurfunk.contracts import TASK_TRANSITIONS, InvalidTransitionError, TaskState
 
 logger = logging.getLogger("cloud.tasks")
@@ -25,9 +25,16 @@ class TaskChange(BaseModel):
     skip_reason: str | None = Field(default=None, min_length=1, max_length=500)
 
 
+def task_in_scope(task_id: str, context: Context, principal: Member) -> StoredTask:
+    return in_scope(context.store.task(task_id, principal.scope), f"task {task_id!r}")
+
+
 @router.patch("/{task_id}")
-def change_task(task_id: str, change: TaskChange, context: Context, principal: TaskChanger) -> dict[str, Any]:
+def change_task(
+    found: Annotated[StoredTask, Depends(task_in_scope)], change: TaskChange, context: Context, principal: TaskChanger
+) -> dict[str, Any]:
     """Move a task of the caller's towns to `state`; 409 names the edge when the state machine does not have it."""
+    task_id = found.task.id
     scope = principal.scope
     try:
         stored = context.store.transition_task(

@@ -47,7 +47,7 @@ class KeyBox:
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(descriptor, "w") as key_file:
                 key_file.write(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
-            logger.warning("created a new device-key master key at %s; back it up with the database", path)
+            logger.info("created a new device-key master key at %s; back it up with the database", path)
         try:
             return cls.from_base64(path.read_text())
         except OSError as error:
