@@ -265,9 +265,7 @@ def gateway_status(config_path: str | None, url: str | None, language: str, as_j
 @click.option("--test-days", default=14, show_default=True, type=click.IntRange(2, 366), help="Held-out days.")
 @click.option("--scale", default=0.3, show_default=True, type=click.FloatRange(0.05, 5.0), help="District size.")
 @click.option("--version", "bundle_version", default=None, help="Bundle version (default: sim-s<seed>-d<days>).")
-def train_anomaly(
-    out_dir: str, seed: int, days: int, test_days: int, scale: float, bundle_version: str | None
-) -> None:
+def train_anomaly(out_dir: str, seed: int, days: int, test_days: int, scale: float, bundle_version: str | None) -> None:
     """Train the edge anomaly models on simulated faults; write the bundle and report (JSON, PNG) to --out."""
     from pathlib import Path
 
