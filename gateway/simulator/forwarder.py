@@ -150,6 +150,7 @@ class ForwarderSimulator:
         self.padded_base64 = padded_base64
         self.local_host = local_host
         self.acked: list[Uplink] = []  # every uplink a PUSH_ACK confirmed, over all calls
+        self.sent: list[tuple[str, bytes]] = []  # (socket "up" or "down", datagram), all that went out
         self.received: list[tuple[str, bytes]] = []  # (socket "up" or "down", datagram), all that arrived
         self.downlinks: list[bytes] = []  # PULL_RESP datagrams
         self.pull_acks = 0
@@ -313,6 +314,7 @@ class ForwarderSimulator:
         sock = self._up if socket_name == "up" else self._down
         if sock is None or sock.transport is None:
             raise RuntimeError("the forwarder simulator is not started")
+        self.sent.append((socket_name, data))
         sock.transport.sendto(data)
 
 
