@@ -211,8 +211,10 @@ class InfluxV1SeriesStore:
     def _ensure_database(self) -> None:
         if self._database_ready:
             return
-        # CREATE DATABASE is idempotent in InfluxDB: it succeeds when the database exists already.
-        self._statement(f"CREATE DATABASE {_influxql_identifier(self.database)}", method="POST")
+        # CREATE DATABASE is idempotent in InfluxDB: it succeeds when the database exists already. A user without
+        # admin rights (production: the operator created the database and granted it) is refused with 403: go on,
+        # the write itself tells whether the database is there and writable.
+        self._statement(f"CREATE DATABASE {_influxql_identifier(self.database)}", method="POST", forbidden_ok=True)
         self._database_ready = True
 
     # -- reading -------------------------------------------------------------------------------------------------
@@ -289,13 +291,15 @@ class InfluxV1SeriesStore:
                 raise SeriesStoreUnavailableError(f"InfluxDB at {self.url} answered a row not understood: {row!r}")
         return rows
 
-    def _statement(self, statement: str, method: str = "GET") -> list[Any]:
-        """Run one InfluxQL statement; returns its series (possibly none)."""
+    def _statement(self, statement: str, method: str = "GET", forbidden_ok: bool = False) -> list[Any]:
+        """Run one InfluxQL statement; returns its series (possibly none; none, too, if forbidden and that is ok)."""
         params = {"db": self.database, "q": statement, "epoch": "u"}
         if method == "GET":
             response = self._request("GET", "/query", params=params)
         else:
             response = self._request("POST", "/query", data=params)
+        if response.status_code == 403 and forbidden_ok:
+            return []
         if response.status_code >= 500 or response.status_code in (401, 403):
             raise SeriesStoreUnavailableError(
                 f"InfluxDB at {self.url} did not answer {statement!r} (HTTP {response.status_code}): "
