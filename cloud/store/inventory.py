@@ -271,11 +271,10 @@ class Inventory:
         errors: list[RowError] = []
         with self._store.write_session() as session, session.begin():
             models = set(session.scalars(select(DeviceModelRow.id)))
-            asset_towns = dict(
-                session.execute(
-                    select(AssetRow.id, AssetRow.municipality).where(AssetRow.id.in_({r.asset for r in rows}))
-                ).tuples()
+            found = session.execute(
+                select(AssetRow.id, AssetRow.municipality).where(AssetRow.id.in_({r.asset for r in rows}))
             )
+            asset_towns = {asset_id: town for asset_id, town in found}
             registered = set(
                 session.scalars(select(DeviceRow.dev_eui).where(DeviceRow.dev_eui.in_({r.dev_eui for r in rows})))
             )
