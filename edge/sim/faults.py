@@ -155,6 +155,12 @@ class FaultInjector:
             self._by_device.setdefault(event.dev_eui, []).append(event)
         self._last_reported: dict[str, float] = {}
         self._stuck_value: dict[FaultEvent, float] = {}
+        self._native: dict[str, str] = {}
+
+    def note_native(self, dev_euis: set[str], fault: str) -> None:
+        """The simulation's own physics falsify these devices' next reading (a stray echo): label it `fault`."""
+        for dev_eui in dev_euis:
+            self._native[dev_eui] = fault
 
     def apply(self, dev_eui: str, time_s: float, values: Mapping[Quantity, float]) -> dict[Quantity, float]:
         """The values the faulty sensor reports instead of `values` at `time_s` (a copy; unchanged if healthy)."""
@@ -165,7 +171,10 @@ class FaultInjector:
             return reported
         quantity = FAMILY_QUANTITY[family]
         event = _active(events, time_s) if events else None
-        if event is not None and event.family == family:
+        native = self._native.pop(dev_eui, None)
+        if native is not None and (event is None or event.family != family):
+            self.labels.append(FaultLabel(dev_eui, quantity, time_s, native))
+        elif event is not None and event.family == family:
             truth = float(values[quantity])
             value, labelled = self._falsify(event, truth, time_s, reported)
             reported[quantity] = value

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from edge.sim import physics
-from edge.sim.faults import FaultInjector
+from edge.sim.faults import SPIKE, FaultInjector
 from edge.sim.physics import STEP_S, RootZone
 from edge.sim.world import BIN_MODEL, SOIL_MODEL, WASTE_TYPES, WEATHER_MODEL, World
 from flurfunk.contracts import AssetKind, Quantity, RxInfo, Uplink
@@ -384,6 +384,9 @@ class Simulation:
             )
             # A stray echo (a bag edge, the lid's rim) or a knocked-over bin reads anything.
             stray = (uniforms[rows, 1] < 0.004) | self._tilted[b]
+            if self._faults is not None:  # a stray echo is a spike the physics made: label it as such
+                echoes = devices[rows][(uniforms[rows, 1] < 0.004) & ~self._tilted[b]]
+                self._faults.note_native({self._devices[i].dev_eui for i in echoes.tolist()}, SPIKE)
             distance = np.where(stray, 0.03 + uniforms[rows, 2] * (self._bin_bottom[b] + 0.4), distance)
             battery = np.round(self._bin_battery_pct[b])
             for row, d, pct, tilt in zip(rows, distance, battery, self._tilted[b], strict=True):

@@ -1,0 +1,84 @@
+"""Edge anomaly bench: µs per reading on the gateway's scoring path (shipped bundle, LiteRT and numpy) against
+the rules-only path in the same run, model size, and held-out F1 per fault type.
+
+    .venv/bin/python bench/anomaly.py [--bundle DIR] [--days 7] [--scale 0.3] [--seed 1001]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cloud.anomaly.data import simulate_records
+from cloud.anomaly.train import evaluate
+from edge.anomaly import AnomalyScorer, load_bundle, shipped_bundle_path
+from edge.anomaly.runtime import litert_interpreter_class
+from flurfunk.contracts import Reading
+
+
+def _uplink_readings(records) -> list[list[Reading]]:
+    groups = []
+    for record in records:
+        time_ = datetime.fromtimestamp(record.time_s, UTC)
+        groups.append(
+            [Reading(device=record.dev_eui, asset=record.asset, quantity=q, value=v, time=time_)
+             for q, v in record.values.items()]
+        )  # fmt: skip
+    return groups
+
+
+def _us_per_reading(scorer: AnomalyScorer, groups: list[list[Reading]]) -> float:
+    readings = sum(len(group) for group in groups)
+    started = time.perf_counter()
+    for group in groups:
+        scorer.score(group)
+    return (time.perf_counter() - started) / readings * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bundle", type=Path, default=None)
+    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--scale", type=float, default=0.3)
+    parser.add_argument("--seed", type=int, default=1001)
+    args = parser.parse_args()
+    bundle_path = args.bundle or shipped_bundle_path()
+    if bundle_path is None:
+        raise SystemExit("no bundle: pass --bundle or ship one in edge/anomaly/models/")
+    bundle = load_bundle(bundle_path)
+    records = sorted(
+        simulate_records(args.seed, args.days, args.scale, start=datetime(2026, 8, 3, tzinfo=UTC)),
+        key=lambda r: (r.time_s, r.dev_eui),
+    )
+    groups = _uplink_readings(records)
+    n_readings = sum(len(g) for g in groups)
+    rules_us = _us_per_reading(AnomalyScorer(None), groups)
+    numpy_us = _us_per_reading(AnomalyScorer(bundle, backend="numpy"), groups)
+    litert_us = _us_per_reading(AnomalyScorer(bundle, backend="litert"), groups) if litert_interpreter_class() else None
+    model_bytes = sum(p.stat().st_size for p in bundle_path.glob("*.tflite"))
+    evaluation, _ = evaluate(AnomalyScorer(bundle, backend="numpy"), records)
+    print(f"bundle {bundle.version} ({bundle_path}); {len(groups)} uplinks, {n_readings} readings, {args.days} days")
+    print(f"baseline rules only : {rules_us:7.1f} µs per reading")
+    print(f"bundle, numpy path  : {numpy_us:7.1f} µs per reading")
+    if litert_us is not None:
+        print(f"bundle, LiteRT path : {litert_us:7.1f} µs per reading")
+    print(f"model files (.tflite): {model_bytes} bytes (target <= 100 KB)")
+    for fault, m in sorted(evaluation.per_type.items()):
+        print(f"{fault:15} P {m['precision']:.3f} R {m['recall']:.3f} F1 {m['f1']:.3f} n={m['support']:.0f}")
+    print(f"clean readings flagged: {evaluation.clean_flag_rate:.3%} of {evaluation.clean_readings}")
+    gateway_us = litert_us if litert_us is not None else numpy_us
+    print(json.dumps({
+        "f1_min": round(evaluation.f1_min, 4),
+        "clean_flag_rate": round(evaluation.clean_flag_rate, 5),
+        "us_per_reading": round(gateway_us, 2),
+        "us_per_reading_numpy": round(numpy_us, 2),
+        "us_per_reading_rules_only": round(rules_us, 2),
+        "model_bytes": model_bytes,
+    }))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

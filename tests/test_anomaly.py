@@ -1,0 +1,197 @@
+"""Edge anomaly checks: fault labels, features, rules, bundles, LiteRT vs numpy, the pipeline seam, inspect tasks."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cloud.anomaly.tflite import dense_softmax_tflite
+from cloud.scheduler.planning import LatestValue, plan_day
+from edge.anomaly import AnomalyScorer, BundleError, load_bundle, window_features
+from edge.anomaly.features import FEATURE_NAMES, N_FEATURES, StreamingFeatures
+from edge.anomaly.rules import rule_fault
+from edge.anomaly.runtime import LiteRtRunner, NumpyRunner, litert_interpreter_class
+from edge.sim.faults import (
+    DRIFT,
+    DROPOUT,
+    FROZEN_SOIL,
+    LID_REFLECTION,
+    SPIKE,
+    STUCK_AT,
+    FaultEvent,
+    FaultInjector,
+    random_plan,
+)
+from flurfunk.contracts import Asset, AssetKind, Depot, Quantity, Reading, TaskKind
+
+DEV = "a84041000181c061"
+HOUR = 3600.0
+
+
+def _series(injector: FaultInjector, quantity: Quantity, truth: list[float], extra: dict | None = None) -> list[float]:
+    return [injector.apply(DEV, i * HOUR, {quantity: v, **(extra or {})})[quantity] for i, v in enumerate(truth)]
+
+
+def test_injected_faults_change_exactly_the_labelled_readings() -> None:
+    truth = [0.5 + 0.001 * (i % 7) for i in range(40)]
+    events = [
+        FaultEvent(DEV, "bin", SPIKE, 4.5 * HOUR, 5.5 * HOUR, 0.5),
+        FaultEvent(DEV, "bin", STUCK_AT, 9.5 * HOUR, 14.5 * HOUR, 0.0),
+        FaultEvent(DEV, "bin", DROPOUT, 19.5 * HOUR, 21.5 * HOUR, 0.0),
+        FaultEvent(DEV, "bin", LID_REFLECTION, 24.5 * HOUR, 27.5 * HOUR, 0.07),
+        FaultEvent(DEV, "bin", DRIFT, 29.5 * HOUR, 39.5 * HOUR, 0.01),
+    ]
+    injector = FaultInjector(events, seed=3)
+    reported = _series(injector, Quantity.DISTANCE_M, truth)
+    labelled = {round(label.time_s / HOUR): label.fault for label in injector.labels}
+    assert labelled[5] == SPIKE and reported[5] == pytest.approx(truth[5] + 0.5)
+    assert all(labelled[i] == STUCK_AT and reported[i] == reported[9] for i in range(10, 15))
+    assert reported[20] == reported[21] == 0.0 and labelled[20] == DROPOUT
+    assert all(0.05 < reported[i] < 0.1 and labelled[i] == LID_REFLECTION for i in range(25, 28))
+    # Drift is labelled only once its offset exceeds the sensor's tolerance (2 cm): from the 2nd hour on.
+    assert 30 not in labelled and all(labelled[i] == DRIFT for i in range(32, 40))
+    clean = [i for i in range(40) if i not in labelled]
+    assert all(reported[i] == truth[i] for i in clean if not 29 < i < 40)
+
+
+def test_frozen_soil_reads_low_water_and_sub_zero_temperature() -> None:
+    injector = FaultInjector([FaultEvent(DEV, "soil", FROZEN_SOIL, 0.5 * HOUR, 3.5 * HOUR, 0.4)])
+    out = [injector.apply(DEV, i * HOUR, {Quantity.SOIL_VWC: 0.3, Quantity.SOIL_TEMPERATURE_C: 2.0}) for i in range(5)]
+    assert [o[Quantity.SOIL_VWC] for o in out] == [0.3, 0.12, 0.12, 0.12, 0.3]
+    assert all(o[Quantity.SOIL_TEMPERATURE_C] < 0 for o in out[1:4]) and out[4][Quantity.SOIL_TEMPERATURE_C] == 2.0
+    assert [label.fault for label in injector.labels] == [FROZEN_SOIL] * 3
+
+
+def test_a_fault_of_another_family_is_refused_and_plans_are_seeded() -> None:
+    with pytest.raises(ValueError, match="lid_reflection"):
+        FaultInjector([FaultEvent(DEV, "soil", LID_REFLECTION, 0, HOUR, 0.07)])
+    devices = [(DEV, "bin", 3600), ("a84041000181c062", "weather", 600)]
+    assert random_plan(devices, 0, 30 * 86400, seed=5) == random_plan(devices, 0, 30 * 86400, seed=5)
+    assert random_plan(devices, 0, 30 * 86400, seed=5) != random_plan(devices, 0, 30 * 86400, seed=6)
+
+
+finite = st.floats(allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(finite, max_size=40), finite, st.sampled_from(["bin", "soil", "weather"]), st.none() | finite)
+def test_any_finite_series_gives_finite_features(history: list[float], value: float, family: str, temp) -> None:
+    features = window_features(history, value, family, temp)
+    assert features.shape == (N_FEATURES,) and np.all(np.isfinite(features))
+
+
+def test_streaming_features_match_the_window_function_and_stay_bounded() -> None:
+    streams = StreamingFeatures(max_series=2)
+    values = [0.5, 0.51, 0.49, 0.5, 0.9]
+    for i, v in enumerate(values):
+        got = streams.push(DEV, Quantity.DISTANCE_M, v, "bin")
+        assert np.array_equal(got, window_features(values[:i], v, "bin"))
+    assert got[FEATURE_NAMES.index("step")] > 3  # a 40 cm jump, in 1 cm steps, signed log
+    streams.push("b", Quantity.DISTANCE_M, 1.0, "bin")
+    streams.push("c", Quantity.DISTANCE_M, 1.0, "bin")
+    assert len(streams) == 2 and streams.window(DEV, Quantity.DISTANCE_M) == ()
+
+
+def test_rules_name_dropout_range_stuck_and_impossible_steps() -> None:
+    assert rule_fault("soil", np.array([0.3]), 0.0) == "dropout"
+    assert rule_fault("bin", np.array([]), 7.0) == "out_of_range"
+    assert rule_fault("soil", np.full(5, 0.2512), 0.2512) == "stuck_at"
+    assert rule_fault("soil", np.full(4, 0.2512), 0.2512) is None
+    assert rule_fault("weather", np.array([12.0]), 25.0) == "spike"
+    assert rule_fault("weather", np.array([12.0]), 12.3) is None
+
+
+def _tiny_bundle(path: Path, threshold: float = 0.5, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    classes = ["clean", "spike", "stuck_at", "noise_burst"]
+    shapes = [(N_FEATURES, 16), (16, 8), (8, len(classes))]
+    weights = [rng.normal(0, 0.5, s).astype(np.float32) for s in shapes]
+    biases = [rng.normal(0, 0.1, s[1]).astype(np.float32) for s in shapes]
+    path.mkdir(parents=True, exist_ok=True)
+    np.savez(
+        path / "weather.npz",
+        **{f"w{i}": w for i, w in enumerate(weights)},
+        **{f"b{i}": b for i, b in enumerate(biases)},
+    )
+    (path / "weather.tflite").write_bytes(dense_softmax_tflite(weights, biases))
+    manifest = {
+        "format": "flurfunk-anomaly-bundle", "format_version": 1, "version": "test-1",
+        "feature_names": list(FEATURE_NAMES),
+        "families": {"weather": {"quantity": "air_temperature_c", "classes": classes, "threshold": threshold,
+                                 "feature_mean": [0.0] * N_FEATURES, "feature_scale": [1.0] * N_FEATURES,
+                                 "weights": "weather.npz", "tflite": "weather.tflite"}},
+    }  # fmt: skip
+    (path / "bundle.json").write_text(json.dumps(manifest))
+    return path
+
+
+@pytest.mark.skipif(litert_interpreter_class() is None, reason="neither ai_edge_litert nor tflite_runtime importable")
+def test_litert_and_numpy_paths_agree_to_1e_5(tmp_path: Path) -> None:
+    bundle = load_bundle(_tiny_bundle(tmp_path / "b"))
+    model = bundle.families["weather"]
+    rows = model.standardise(np.random.default_rng(1).normal(0, 2, (300, N_FEATURES)))
+    litert = LiteRtRunner(model.tflite_path).probabilities(rows)
+    numpy_path = NumpyRunner(model.weights, model.biases).probabilities(rows)
+    assert np.max(np.abs(litert - numpy_path)) <= 1e-5
+
+
+def test_broken_bundles_are_refused_with_the_field_named(tmp_path: Path) -> None:
+    with pytest.raises(BundleError, match="no bundle manifest"):
+        load_bundle(tmp_path)
+    path = _tiny_bundle(tmp_path / "b")
+    manifest = json.loads((path / "bundle.json").read_text())
+    manifest["families"]["weather"]["threshold"] = 2.0
+    (path / "bundle.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="threshold"):
+        load_bundle(path)
+    manifest["families"]["weather"]["threshold"] = 0.5
+    manifest["feature_names"] = ["x"]
+    (path / "bundle.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="feature_names"):
+        load_bundle(path)
+    (path / "bundle.json").write_text("{not json")
+    with pytest.raises(BundleError, match="not JSON"):
+        load_bundle(path)
+
+
+def _reading(value: float, minute: int, quantity: Quantity = Quantity.AIR_TEMPERATURE_C) -> Reading:
+    time = datetime(2026, 7, 6, tzinfo=UTC) + timedelta(minutes=10 * minute)
+    return Reading(device=DEV, asset="ws-1", quantity=quantity, value=value, time=time)
+
+
+def test_scorer_keeps_every_reading_and_marks_faults(tmp_path: Path) -> None:
+    scorer = AnomalyScorer(load_bundle(_tiny_bundle(tmp_path / "b", threshold=1.0)), backend="numpy")
+    assert scorer.model_version == "test-1"
+    outputs = [scorer.score([_reading(15.0 + 0.1 * (i % 3), i), _reading(60.0, i, Quantity.HUMIDITY_PCT)])
+               for i in range(20)]  # fmt: skip
+    assert all(len(out) == 2 and out[1].flags == () for out in outputs)
+    assert all(0.0 <= out[0].anomaly_score <= 1.0 for out in outputs)
+    jumped = scorer.score([_reading(40.0, 21)])[0]
+    assert jumped.value == 40.0 and {"sensor_fault", "fault_spike"} <= set(jumped.flags) and jumped.anomaly_score == 1
+    rules_only = AnomalyScorer(None)
+    assert rules_only.model_version == "rules-only"
+    stuck = [rules_only.score([_reading(0.25, i, Quantity.SOIL_VWC)])[0] for i in range(6)]
+    assert stuck[4].flags == () and stuck[5].flags == ("fault_stuck_at", "sensor_fault")
+
+
+def test_planner_raises_an_inspect_task_instead_of_acting_on_a_faulty_reading() -> None:
+    day = date(2026, 7, 7)
+    now = datetime(2026, 7, 7, 4, 0, tzinfo=UTC)
+    depot = Depot(municipality="Birstein", name="Bauhof", latitude=50.35, longitude=9.30)
+    tree = Asset(id="tree-1", kind=AssetKind.TREE, municipality="Birstein", village="Birstein", latitude=50.351,
+                 longitude=9.301, planting_year=2024)  # fmt: skip
+    faulty = LatestValue(0.02, now, flags=("fault_dropout", "sensor_fault"))
+    plan = plan_day(day, [depot], [tree], {"tree-1": {Quantity.SOIL_VWC: faulty}}, language="en", as_of=now)
+    assert [task.kind for task in plan.tasks] == [TaskKind.INSPECT]
+    assert "dropout" in plan.tasks[0].reason and plan.tasks[0].evidence["faults"] == "dropout"
+    assert plan.skipped and not plan.routes
+    healthy = plan_day(day, [depot], [tree], {"tree-1": {Quantity.SOIL_VWC: LatestValue(0.02, now)}}, as_of=now)
+    assert [task.kind for task in healthy.tasks] == [TaskKind.WATER]
+    assert math.isfinite(healthy.routes[0].km)
