@@ -1,0 +1,490 @@
+"""Tree and green-space watering by the FAO-56 daily root-zone water balance: ET0 (Penman–Monteith or
+Hargreaves), effective rain, soil sensors (tension or water content) and litres per site."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+
+# --- reference evapotranspiration (FAO-56, chapter 3) -------------------------------------------------------------
+
+SOLAR_CONSTANT_MJ = 0.0820  # MJ m⁻² min⁻¹
+STEFAN_BOLTZMANN_MJ = 4.903e-9  # MJ K⁻⁴ m⁻² day⁻¹
+ALBEDO = 0.23
+
+
+class WaterInputError(ValueError):
+    """Weather or site data the water balance cannot use (out of physical range, missing, inconsistent)."""
+
+
+def saturation_vapour_pressure_kpa(temperature_c: float) -> float:
+    """e°(T), FAO-56 eq. 11."""
+    return 0.6108 * math.exp(17.27 * temperature_c / (temperature_c + 237.3))
+
+
+def wind_at_2m(wind_ms: float, height_m: float) -> float:
+    """Wind speed at 2 m from a measurement at `height_m` (FAO-56 eq. 47, logarithmic profile)."""
+    if height_m <= 0.6:
+        raise WaterInputError(f"anemometer height must be above 0.6 m, got {height_m}")
+    return wind_ms * 4.87 / math.log(67.8 * height_m - 5.42)
+
+
+def pressure_at_elevation_kpa(elevation_m: float) -> float:
+    """Atmospheric pressure from elevation (FAO-56 eq. 7)."""
+    return 101.3 * ((293.0 - 0.0065 * elevation_m) / 293.0) ** 5.26
+
+
+def extraterrestrial_radiation_mj(latitude_deg: float, day_of_year: int) -> float:
+    """Ra for a day (FAO-56 eq. 21), MJ m⁻² day⁻¹."""
+    latitude = math.radians(latitude_deg)
+    inverse_distance = 1.0 + 0.033 * math.cos(2.0 * math.pi * day_of_year / 365.0)
+    declination = 0.409 * math.sin(2.0 * math.pi * day_of_year / 365.0 - 1.39)
+    sunset_angle = math.acos(max(-1.0, min(1.0, -math.tan(latitude) * math.tan(declination))))
+    return (
+        24.0
+        * 60.0
+        / math.pi
+        * SOLAR_CONSTANT_MJ
+        * inverse_distance
+        * (
+            sunset_angle * math.sin(latitude) * math.sin(declination)
+            + math.cos(latitude) * math.cos(declination) * math.sin(sunset_angle)
+        )
+    )
+
+
+def et0_penman_monteith(
+    *,
+    temperature_max_c: float,
+    temperature_min_c: float,
+    humidity_max_pct: float,
+    humidity_min_pct: float,
+    wind_ms: float,
+    wind_height_m: float,
+    solar_radiation_mj: float,
+    latitude_deg: float,
+    elevation_m: float,
+    day_of_year: int,
+    pressure_kpa: float | None = None,
+) -> float:
+    """Daily reference ET0 in mm by FAO-56 Penman–Monteith (eq. 6), with net radiation from eqs. 37–40."""
+    _check_temperatures(temperature_max_c, temperature_min_c)
+    if not (0 <= humidity_min_pct <= humidity_max_pct <= 100):
+        raise WaterInputError(f"need 0 <= RHmin <= RHmax <= 100 %, got {humidity_min_pct}, {humidity_max_pct}")
+    if not (0 <= wind_ms <= 60 and 0 <= solar_radiation_mj <= 45):
+        raise WaterInputError(f"wind {wind_ms} m/s or solar radiation {solar_radiation_mj} MJ/m² out of range")
+    t_mean = (temperature_max_c + temperature_min_c) / 2.0
+    pressure = pressure_kpa if pressure_kpa is not None else pressure_at_elevation_kpa(elevation_m)
+    psychrometric = 0.665e-3 * pressure
+    e_max = saturation_vapour_pressure_kpa(temperature_max_c)
+    e_min = saturation_vapour_pressure_kpa(temperature_min_c)
+    saturation = (e_max + e_min) / 2.0
+    actual = (e_min * humidity_max_pct / 100.0 + e_max * humidity_min_pct / 100.0) / 2.0
+    slope = 4098.0 * saturation_vapour_pressure_kpa(t_mean) / (t_mean + 237.3) ** 2
+    u2 = wind_at_2m(wind_ms, wind_height_m)
+
+    extraterrestrial = extraterrestrial_radiation_mj(latitude_deg, day_of_year)
+    clear_sky = (0.75 + 2e-5 * elevation_m) * extraterrestrial
+    net_short = (1.0 - ALBEDO) * solar_radiation_mj
+    relative_shortwave = min(solar_radiation_mj / clear_sky, 1.0) if clear_sky > 0 else 0.5
+    net_long = (
+        STEFAN_BOLTZMANN_MJ
+        * ((temperature_max_c + 273.16) ** 4 + (temperature_min_c + 273.16) ** 4)
+        / 2.0
+        * (0.34 - 0.14 * math.sqrt(actual))
+        * (1.35 * relative_shortwave - 0.35)
+    )
+    net_radiation = net_short - net_long  # soil heat flux G ≈ 0 for a day
+    numerator = 0.408 * slope * net_radiation + psychrometric * 900.0 / (t_mean + 273.0) * u2 * (saturation - actual)
+    return max(numerator / (slope + psychrometric * (1.0 + 0.34 * u2)), 0.0)
+
+
+def et0_hargreaves(
+    *, temperature_max_c: float, temperature_min_c: float, latitude_deg: float, day_of_year: int
+) -> float:
+    """Daily reference ET0 in mm by Hargreaves (FAO-56 eq. 52), for stations that measure only temperature."""
+    _check_temperatures(temperature_max_c, temperature_min_c)
+    t_mean = (temperature_max_c + temperature_min_c) / 2.0
+    radiation_mm = 0.408 * extraterrestrial_radiation_mj(latitude_deg, day_of_year)
+    return max(0.0023 * (t_mean + 17.8) * math.sqrt(temperature_max_c - temperature_min_c) * radiation_mm, 0.0)
+
+
+def _check_temperatures(temperature_max_c: float, temperature_min_c: float) -> None:
+    if not (-50 <= temperature_min_c <= temperature_max_c <= 60):
+        raise WaterInputError(f"need -50 <= Tmin <= Tmax <= 60 °C, got {temperature_min_c}, {temperature_max_c}")
+
+
+@dataclass(frozen=True)
+class DailyWeather:
+    """One day at a town's weather station; optional fields are what a temperature-only station lacks."""
+
+    day: date
+    temperature_max_c: float
+    temperature_min_c: float
+    rain_mm: float
+    humidity_max_pct: float | None = None
+    humidity_min_pct: float | None = None
+    wind_ms: float | None = None
+    wind_height_m: float = 2.0
+    solar_radiation_mj: float | None = None
+    pressure_kpa: float | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.rain_mm <= 500:
+            raise WaterInputError(f"{self.day}: daily rain must be 0-500 mm, got {self.rain_mm}")
+        _check_temperatures(self.temperature_max_c, self.temperature_min_c)
+
+
+def reference_et_mm(weather: DailyWeather, latitude_deg: float, elevation_m: float) -> float:
+    """ET0 for a day: Penman–Monteith when humidity, wind and radiation are measured, else Hargreaves."""
+    doy = weather.day.timetuple().tm_yday
+    if (
+        weather.humidity_max_pct is not None
+        and weather.humidity_min_pct is not None
+        and weather.wind_ms is not None
+        and weather.solar_radiation_mj is not None
+    ):
+        return et0_penman_monteith(
+            temperature_max_c=weather.temperature_max_c,
+            temperature_min_c=weather.temperature_min_c,
+            humidity_max_pct=weather.humidity_max_pct,
+            humidity_min_pct=weather.humidity_min_pct,
+            wind_ms=weather.wind_ms,
+            wind_height_m=weather.wind_height_m,
+            solar_radiation_mj=weather.solar_radiation_mj,
+            latitude_deg=latitude_deg,
+            elevation_m=elevation_m,
+            day_of_year=doy,
+            pressure_kpa=weather.pressure_kpa,
+        )
+    return et0_hargreaves(
+        temperature_max_c=weather.temperature_max_c,
+        temperature_min_c=weather.temperature_min_c,
+        latitude_deg=latitude_deg,
+        day_of_year=doy,
+    )
+
+
+def effective_rain_mm(rain_mm: float) -> float:
+    """Rain that reaches the root zone: the first 2 mm wet leaves and paving and evaporate, 80 % of the rest
+    soaks in (small daily amounts in summer never reach the roots)."""
+    return max(rain_mm - 2.0, 0.0) * 0.8
+
+
+# --- soil: van Genuchten retention per soil class -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SoilClass:
+    """Van Genuchten parameters (Carsel & Parrish 1988) and the tension taken as field capacity."""
+
+    name: str
+    residual_vwc: float
+    saturated_vwc: float
+    alpha_per_kpa: float
+    n: float
+    field_capacity_kpa: float
+
+    def tension_kpa(self, vwc: float | np.ndarray) -> np.ndarray:
+        """Soil water tension (kPa) at a volumetric water content; 0 at saturation, capped at 10,000 kPa."""
+        m = 1.0 - 1.0 / self.n
+        span = self.saturated_vwc - self.residual_vwc
+        effective = np.clip((np.asarray(vwc, dtype=float) - self.residual_vwc) / span, 1e-6, 1.0)
+        tension = (effective ** (-1.0 / m) - 1.0) ** (1.0 / self.n) / self.alpha_per_kpa
+        return np.minimum(tension, 10_000.0)
+
+    def vwc_at(self, tension_kpa: float | np.ndarray) -> np.ndarray:
+        """Volumetric water content at a tension (kPa)."""
+        m = 1.0 - 1.0 / self.n
+        tension = np.maximum(np.asarray(tension_kpa, dtype=float), 0.0)
+        return (
+            self.residual_vwc
+            + (self.saturated_vwc - self.residual_vwc) / (1.0 + (self.alpha_per_kpa * tension) ** self.n) ** m
+        )
+
+    @property
+    def field_capacity(self) -> float:
+        return float(self.vwc_at(self.field_capacity_kpa))
+
+    @property
+    def wilting_point(self) -> float:
+        return float(self.vwc_at(1500.0))
+
+
+# α converted from 1/cm to 1/kPa (1 kPa ≈ 10.2 cm of water). Coarse soils drain to field capacity at ~10 kPa.
+SOIL_CLASSES: dict[str, SoilClass] = {
+    soil.name: soil
+    for soil in (
+        SoilClass("loamy_sand", 0.057, 0.41, 0.124 * 10.2, 2.28, 10.0),
+        SoilClass("sandy_loam", 0.065, 0.41, 0.075 * 10.2, 1.89, 10.0),
+        SoilClass("loam", 0.078, 0.43, 0.036 * 10.2, 1.56, 33.0),
+        SoilClass("silt_loam", 0.067, 0.45, 0.020 * 10.2, 1.41, 33.0),
+        SoilClass("clay_loam", 0.095, 0.41, 0.019 * 10.2, 1.31, 33.0),
+    )
+}
+
+TENSION_GOOD_KPA = 32.0  # Berlin practice (FACTS.md): up to 32 kPa good,
+TENSION_CRITICAL_KPA = 80.0  # up to 80 kPa moderate, above that critical
+
+
+# --- sites and the daily balance ---------------------------------------------------------------------------------
+
+YOUNG_TREE_YEARS = 5
+
+
+@dataclass(frozen=True)
+class SiteClass:
+    """What makes two sites dry out alike: exposure, soil and age band."""
+
+    exposure: str  # "sun" or "shade"
+    soil: str  # a key of SOIL_CLASSES
+    young: bool
+
+
+@dataclass(frozen=True)
+class WateringSite:
+    """A tree pit or green space: its soil, root zone, the area water spreads over, its crop factor."""
+
+    asset: str
+    municipality: str
+    soil: str
+    exposure: str = "sun"
+    root_depth_m: float = 0.3
+    area_m2: float = 4.0
+    crop_factor: float = 1.0
+    planting_year: int | None = None
+    depletion_fraction: float = 0.5  # FAO-56 p: RAW = p·TAW
+    rain_catch: float = 1.0  # > 1 where paving drains into the pit
+
+    def __post_init__(self) -> None:
+        if self.soil not in SOIL_CLASSES:
+            raise WaterInputError(f"site {self.asset}: unknown soil class {self.soil!r} (know {sorted(SOIL_CLASSES)})")
+        if self.exposure not in ("sun", "shade"):
+            raise WaterInputError(f"site {self.asset}: exposure must be 'sun' or 'shade', got {self.exposure!r}")
+        if not (0.05 <= self.root_depth_m <= 3.0 and 0.1 <= self.area_m2 <= 10_000 and 0.1 <= self.crop_factor <= 2):
+            raise WaterInputError(f"site {self.asset}: root depth, area or crop factor out of range")
+
+    def is_young(self, day: date) -> bool:
+        return self.planting_year is not None and day.year - self.planting_year <= YOUNG_TREE_YEARS
+
+    def site_class(self, day: date) -> SiteClass:
+        return SiteClass(self.exposure, self.soil, self.is_young(day))
+
+    @property
+    def total_available_mm(self) -> float:
+        """TAW = (θfc − θwp)·Zr (FAO-56 eq. 82)."""
+        soil = SOIL_CLASSES[self.soil]
+        return (soil.field_capacity - soil.wilting_point) * self.root_depth_m * 1000.0
+
+    @property
+    def readily_available_mm(self) -> float:
+        return self.depletion_fraction * self.total_available_mm
+
+    def depletion_from_vwc(self, vwc: float) -> float:
+        soil = SOIL_CLASSES[self.soil]
+        return float(np.clip((soil.field_capacity - vwc) * self.root_depth_m * 1000.0, 0.0, self.total_available_mm))
+
+    def depletion_from_tension(self, tension_kpa: float) -> float:
+        return self.depletion_from_vwc(float(SOIL_CLASSES[self.soil].vwc_at(tension_kpa)))
+
+    def tension_at_depletion(self, depletion_mm: float) -> float:
+        soil = SOIL_CLASSES[self.soil]
+        return float(soil.tension_kpa(soil.field_capacity - depletion_mm / (self.root_depth_m * 1000.0)))
+
+    @property
+    def exposure_factor(self) -> float:
+        return 1.0 if self.exposure == "sun" else 0.7  # shade: less radiation reaches the crown
+
+
+@dataclass(frozen=True)
+class SoilObservation:
+    """A soil sensor's daily reading at a site: tension (kPa) or volumetric water content (m³/m³)."""
+
+    day: date
+    tension_kpa: float | None = None
+    vwc: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.tension_kpa is None) == (self.vwc is None):
+            raise WaterInputError(f"{self.day}: give exactly one of tension_kpa and vwc")
+        if self.tension_kpa is not None and not 0 <= self.tension_kpa <= 10_000:
+            raise WaterInputError(f"{self.day}: tension must be 0-10,000 kPa, got {self.tension_kpa}")
+        if self.vwc is not None and not 0 <= self.vwc <= 0.7:
+            raise WaterInputError(f"{self.day}: water content must be 0-0.7 m³/m³, got {self.vwc}")
+
+
+@dataclass(frozen=True)
+class TownWeather:
+    """A town's station position, its measured days (oldest first) and the forecast from tomorrow on."""
+
+    latitude_deg: float
+    elevation_m: float
+    measured: Sequence[DailyWeather]
+    forecast: Sequence[DailyWeather] = ()
+
+
+@dataclass(frozen=True)
+class WateringInput:
+    """What the water balance needs for a plan: sites, town weather, sensor readings and past waterings."""
+
+    sites: Sequence[WateringSite]
+    weather: Mapping[str, TownWeather]  # by municipality
+    soil: Mapping[str, Sequence[SoilObservation]] = field(default_factory=dict)  # by asset, oldest first
+    watered_litres: Mapping[str, Mapping[date, float]] = field(default_factory=dict)  # by asset and day
+    young_only: bool = False  # the Bauhof waters only trees in years 1–5 (old trees reach deeper water)
+
+
+@dataclass(frozen=True)
+class WaterNeed:
+    """The balance's verdict for one site on the plan day."""
+
+    asset: str
+    depletion_mm: float  # root-zone depletion expected at the end of the plan day
+    readily_available_mm: float
+    tension_kpa: float
+    litres: float  # 0 when no watering is due
+    postponed_by: str | None  # "rain" or "frost" when due but held back
+    sensed: bool  # corrected by the site's own sensor (else carried from its site class, or the model alone)
+    young: bool
+
+
+MAX_SITES = 100_000
+MAX_DAYS = 366
+
+
+def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
+    """Each site's water need on `day` from the daily balance up to yesterday, sensor corrections and the
+    forecast.
+
+    The balance (FAO-56 eq. 85) runs over the measured days: depletion += Kc·Ks·ET0 − effective rain − watering.
+    A site with a sensor reading takes the sensor's depletion on that day; the median correction (sensor minus
+    model) of the sensed sites of a site class is applied to the unsensored ones of the same class. Watering is
+    due when the depletion expected at the end of `day` reaches RAW; the amount refills to field capacity. Rain
+    of the next two forecast days that covers the need, or frost ahead, postpones it.
+    """
+    if len(watering.sites) > MAX_SITES:
+        raise WaterInputError(f"at most {MAX_SITES} sites, got {len(watering.sites)}")
+    sites_by_town: dict[str, list[WateringSite]] = defaultdict(list)
+    for site in watering.sites:
+        sites_by_town[site.municipality].append(site)
+
+    depletion: dict[str, float] = {}
+    sensed: set[str] = set()
+    today_et0: dict[str, float] = {}
+    forecasts: dict[str, Sequence[DailyWeather]] = {}
+    for town, sites in sites_by_town.items():
+        station = watering.weather.get(town)
+        if station is None:
+            raise WaterInputError(f"no weather for {town}: its sites cannot be balanced")
+        measured = [weather for weather in station.measured if weather.day < day][-MAX_DAYS:]
+        forecasts[town] = [weather for weather in station.forecast if weather.day >= day]
+        town_depletion, town_sensed = _run_balance(sites, measured, station, watering)
+        depletion |= town_depletion
+        sensed |= town_sensed
+        # Today's demand: the forecast for today if there is one, else yesterday's ET0 as persistence.
+        source = forecasts[town][0] if forecasts[town] and forecasts[town][0].day == day else None
+        if source is None and measured:
+            source = measured[-1]
+        today_et0[town] = reference_et_mm(source, station.latitude_deg, station.elevation_m) if source else 3.0
+
+    _carry_to_unsensored(day, watering.sites, depletion, sensed, watering)
+
+    needs: dict[str, WaterNeed] = {}
+    for site in watering.sites:
+        young = site.is_young(day)
+        raw = site.readily_available_mm
+        now = depletion[site.asset]
+        stress = 1.0 if now <= raw else (site.total_available_mm - now) / max(site.total_available_mm - raw, 1e-9)
+        demand = site.crop_factor * site.exposure_factor * stress * today_et0[site.municipality]
+        expected = min(now + demand, site.total_available_mm)
+        litres = 0.0
+        postponed: str | None = None
+        if expected >= raw and (young or not watering.young_only):
+            ahead = forecasts[site.municipality][:3]
+            rain_ahead = sum(effective_rain_mm(weather.rain_mm) * site.rain_catch for weather in ahead[:2])
+            if any(weather.temperature_min_c < 0.0 for weather in ahead):
+                postponed = "frost"
+            elif rain_ahead >= expected - 0.5 * raw and expected < site.total_available_mm * 0.9:
+                postponed = "rain"
+            else:
+                litres = round(expected * site.area_m2, 0)  # 1 mm on 1 m² is 1 L
+        needs[site.asset] = WaterNeed(
+            asset=site.asset,
+            depletion_mm=expected,
+            readily_available_mm=raw,
+            tension_kpa=site.tension_at_depletion(expected),
+            litres=litres,
+            postponed_by=postponed,
+            sensed=site.asset in sensed,
+            young=young,
+        )
+    return needs
+
+
+def _run_balance(
+    sites: Sequence[WateringSite], measured: Sequence[DailyWeather], station: TownWeather, watering: WateringInput
+) -> tuple[dict[str, float], set[str]]:
+    """Depletion at the end of the last measured day, per site of one town (vectorised over sites)."""
+    total = np.array([site.total_available_mm for site in sites])
+    raw = np.array([site.readily_available_mm for site in sites])
+    demand_factor = np.array([site.crop_factor * site.exposure_factor for site in sites])
+    catch = np.array([site.rain_catch for site in sites])
+    area = np.array([site.area_m2 for site in sites])
+    depletion = np.zeros(len(sites))  # the season starts at field capacity (winter rain)
+    observations = {site.asset: {obs.day: obs for obs in watering.soil.get(site.asset, ())} for site in sites}
+    sensed: set[str] = set()
+    for weather in measured:
+        et0 = reference_et_mm(weather, station.latitude_deg, station.elevation_m)
+        stress = np.where(depletion > raw, (total - depletion) / np.maximum(total - raw, 1e-9), 1.0)
+        irrigation = np.array([watering.watered_litres.get(site.asset, {}).get(weather.day, 0.0) for site in sites])
+        depletion = depletion + demand_factor * np.clip(stress, 0.0, 1.0) * et0
+        depletion = depletion - effective_rain_mm(weather.rain_mm) * catch - irrigation / area
+        depletion = np.clip(depletion, 0.0, total)
+        for k, site in enumerate(sites):
+            observation = observations[site.asset].get(weather.day)
+            if observation is not None:
+                depletion[k] = (
+                    site.depletion_from_vwc(observation.vwc)
+                    if observation.vwc is not None
+                    else site.depletion_from_tension(observation.tension_kpa or 0.0)
+                )
+                sensed.add(site.asset)
+    return {site.asset: float(depletion[k]) for k, site in enumerate(sites)}, sensed
+
+
+def _carry_to_unsensored(
+    day: date, sites: Sequence[WateringSite], depletion: dict[str, float], sensed: set[str], watering: WateringInput
+) -> None:
+    """Unsensored sites take the median sensor correction of their site class (as a share of TAW)."""
+    # The correction is the sensed sites' depletion relative to a model-only run: rerun without their sensors.
+    sensed_sites = [site for site in sites if site.asset in sensed]
+    if not sensed_sites:
+        return
+    model_only = WateringInput(
+        sites=sensed_sites, weather=watering.weather, soil={}, watered_litres=watering.watered_litres
+    )
+    by_town: dict[str, list[WateringSite]] = defaultdict(list)
+    for site in sensed_sites:
+        by_town[site.municipality].append(site)
+    uncorrected: dict[str, float] = {}
+    for town, town_sites in by_town.items():
+        station = watering.weather[town]
+        measured = [weather for weather in station.measured if weather.day < day][-MAX_DAYS:]
+        uncorrected |= _run_balance(town_sites, measured, station, model_only)[0]
+    corrections: dict[SiteClass, list[float]] = defaultdict(list)
+    for site in sensed_sites:
+        corrections[site.site_class(day)].append(
+            (depletion[site.asset] - uncorrected[site.asset]) / max(site.total_available_mm, 1e-9)
+        )
+    for site in sites:
+        if site.asset in sensed:
+            continue
+        shares = corrections.get(site.site_class(day))
+        if shares:
+            shifted = depletion[site.asset] + float(np.median(shares)) * site.total_available_mm
+            depletion[site.asset] = float(np.clip(shifted, 0.0, site.total_available_mm))

@@ -1,0 +1,207 @@
+"""The FAO-56 water balance: ET0 against the worked examples, a dry week by hand, sensors and postponing."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cloud.scheduler.water import (
+    SOIL_CLASSES,
+    DailyWeather,
+    SoilObservation,
+    TownWeather,
+    WateringInput,
+    WateringSite,
+    WaterInputError,
+    assess_watering,
+    et0_hargreaves,
+    et0_penman_monteith,
+    extraterrestrial_radiation_mj,
+    wind_at_2m,
+)
+
+TOWN = "Wächtersbach"
+MONDAY = date(2026, 7, 6)
+
+
+def test_fao56_example_18_penman_monteith_brussels() -> None:
+    # Brussels, 50°48' N, 100 m, 6 July: Tmax 21.5, Tmin 12.3 °C, RHmax 84, RHmin 63 %, wind 10 km/h at 10 m,
+    # Rs 22.07 MJ m⁻² day⁻¹ → u2 = 2.078 m/s, ET0 = 3.9 mm/day.
+    assert wind_at_2m(10 / 3.6, 10.0) == pytest.approx(2.078, abs=0.001)
+    et0 = et0_penman_monteith(
+        temperature_max_c=21.5,
+        temperature_min_c=12.3,
+        humidity_max_pct=84,
+        humidity_min_pct=63,
+        wind_ms=10 / 3.6,
+        wind_height_m=10.0,
+        solar_radiation_mj=22.07,
+        latitude_deg=50 + 48 / 60,
+        elevation_m=100,
+        day_of_year=187,
+    )
+    assert et0 == pytest.approx(3.9, abs=0.05)
+
+
+def test_fao56_example_20_hargreaves_lyon() -> None:
+    # Lyon, 45°43' N, 15 July: Tmax 26.6, Tmin 14.8 °C → Ra = 40.6 MJ m⁻² day⁻¹, ET0 = 5.0 mm/day.
+    assert extraterrestrial_radiation_mj(45 + 43 / 60, 196) == pytest.approx(40.6, abs=0.1)
+    assert et0_hargreaves(
+        temperature_max_c=26.6, temperature_min_c=14.8, latitude_deg=45 + 43 / 60, day_of_year=196
+    ) == pytest.approx(5.0, abs=0.05)
+
+
+def hot_day(day: date, rain_mm: float = 0.0, tmin: float = 14.8) -> DailyWeather:
+    return DailyWeather(day=day, temperature_max_c=26.6, temperature_min_c=tmin, rain_mm=rain_mm)
+
+
+def young_tree(asset: str = "t-1", **overrides: object) -> WateringSite:
+    values: dict[str, object] = dict(
+        asset=asset, municipality=TOWN, soil="loam", root_depth_m=0.3, area_m2=4.0, crop_factor=1.0,
+        planting_year=2024,
+    )  # fmt: skip
+    values |= overrides
+    return WateringSite(**values)  # type: ignore[arg-type]
+
+
+def lyon_week(forecast: list[DailyWeather] | None = None) -> dict[str, TownWeather]:
+    measured = [hot_day(MONDAY + timedelta(days=k)) for k in range(7)]
+    return {TOWN: TownWeather(45 + 43 / 60, 200.0, measured, forecast or [])}
+
+
+def test_a_dry_week_by_hand() -> None:
+    # Hargreaves for Lyon's July weather, 6-12 July: 5.13, 5.12, 5.11, 5.10, 5.09, 5.08, 5.07 mm (sum 35.7), and
+    # 5.06 mm on the plan day. Loam: θfc(33 kPa) = 0.1644, θwp(1500 kPa) = 0.0883, so a 1 m root zone holds
+    # TAW = 76.1 mm, RAW = 38.1 mm: a week of 35.7 mm stays below RAW (Ks = 1); with the plan day's 5.06 mm the
+    # depletion reaches 40.8 mm >= RAW, and refilling 4 m² takes 40.8 · 4 = 163 L.
+    deep = young_tree(root_depth_m=1.0)
+    assert deep.total_available_mm == pytest.approx(76.1, abs=0.1)
+    need = assess_watering(MONDAY + timedelta(days=7), WateringInput(sites=[deep], weather=lyon_week()))["t-1"]
+    assert need.depletion_mm == pytest.approx(40.8, abs=0.1)
+    assert need.litres == pytest.approx(163, abs=1)
+    assert need.postponed_by is None and need.young
+
+
+def test_a_dry_week_in_a_shallow_pit_slows_down_past_raw() -> None:
+    # 0.3 m of loam: TAW = 22.8 mm, RAW = 11.4 mm. By hand, Dr after each day (Ks = (TAW − Dr)/(TAW − RAW) once
+    # Dr > RAW): 5.13, 10.25, 15.37 (still Ks = 1 at the start of day 3), then Ks 0.65 → 18.69, 0.36 → 20.52,
+    # 0.20 → 21.54, 0.11 → 22.10; the plan day's 5.06 mm at Ks 0.06 gives 22.41 mm, far past 80 kPa.
+    site = young_tree()
+    assert site.total_available_mm == pytest.approx(22.8, abs=0.1)
+    monday_only = {TOWN: TownWeather(45 + 43 / 60, 200.0, lyon_week()[TOWN].measured)}
+    needs = [assess_watering(MONDAY + timedelta(days=k), WateringInput([site], monday_only))["t-1"] for k in (3, 7)]
+    assert needs[0].depletion_mm == pytest.approx(15.37 + 5.10 * (22.8 - 15.37) / 11.4, abs=0.1)
+    assert needs[1].depletion_mm == pytest.approx(22.41, abs=0.05)
+    assert needs[1].tension_kpa > 80.0
+    assert needs[1].litres == pytest.approx(22.41 * 4.0, abs=1.0)
+
+
+def test_rain_ahead_postpones_and_frost_ahead_too() -> None:
+    site = young_tree()
+    plan_day = MONDAY + timedelta(days=3)  # three dry days: past RAW, not yet at TAW
+    rainy = [hot_day(plan_day + timedelta(days=k), rain_mm=12.0) for k in range(3)]
+    weather = {TOWN: TownWeather(50.3, 150.0, lyon_week()[TOWN].measured[:3], rainy)}
+    assert assess_watering(plan_day, WateringInput([site], weather))["t-1"].postponed_by == "rain"
+    frosty = [hot_day(plan_day + timedelta(days=k), tmin=-2.0) for k in range(3)]
+    weather = {TOWN: TownWeather(50.3, 150.0, lyon_week()[TOWN].measured[:3], frosty)}
+    need = assess_watering(plan_day, WateringInput([site], weather))["t-1"]
+    assert need.postponed_by == "frost" and need.litres == 0
+
+
+def test_sensors_correct_the_balance_and_carry_to_their_site_class() -> None:
+    sensed = young_tree("t-sensed")
+    same_class = young_tree("t-same")
+    other_class = young_tree("t-shade", exposure="shade")
+    loam = SOIL_CLASSES["loam"]
+    # After the dry week the sensor says the pit is still wet (a leaking hydrant, say): 20 kPa.
+    last = MONDAY + timedelta(days=6)
+    watering = WateringInput(
+        sites=[sensed, same_class, other_class],
+        weather=lyon_week(),
+        soil={"t-sensed": [SoilObservation(last, tension_kpa=20.0)]},
+    )
+    needs = assess_watering(MONDAY + timedelta(days=7), watering)
+    expected = sensed.depletion_from_vwc(float(loam.vwc_at(20.0))) + 5.0
+    assert needs["t-sensed"].sensed and needs["t-sensed"].depletion_mm == pytest.approx(expected, abs=0.2)
+    assert needs["t-same"].depletion_mm == pytest.approx(needs["t-sensed"].depletion_mm, abs=0.2)
+    assert needs["t-shade"].depletion_mm > needs["t-same"].depletion_mm + 5  # no sensor of its class: model only
+    vwc_watering = WateringInput(
+        sites=[sensed], weather=lyon_week(), soil={"t-sensed": [SoilObservation(last, vwc=float(loam.vwc_at(20.0)))]}
+    )
+    assert assess_watering(MONDAY + timedelta(days=7), vwc_watering)["t-sensed"].depletion_mm == pytest.approx(
+        expected, abs=0.2
+    )
+
+
+def test_watering_and_rain_refill_the_root_zone() -> None:
+    site = young_tree()
+    measured = [hot_day(MONDAY + timedelta(days=k), rain_mm=30.0 if k == 5 else 0.0) for k in range(7)]
+    weather = {TOWN: TownWeather(45.7, 200.0, measured)}
+    need = assess_watering(MONDAY + timedelta(days=7), WateringInput([site], weather))["t-1"]
+    assert need.litres == 0 and need.depletion_mm < 11.4
+    watered = {"t-1": {MONDAY + timedelta(days=6): 100.0}}
+    dry = {TOWN: TownWeather(45.7, 200.0, [hot_day(MONDAY + timedelta(days=k)) for k in range(7)])}
+    need = assess_watering(MONDAY + timedelta(days=7), WateringInput([site], dry, watered_litres=watered))["t-1"]
+    assert need.depletion_mm == pytest.approx(5.0, abs=0.3)  # refilled yesterday, only today's demand left
+
+
+def test_old_trees_are_left_to_their_deep_roots_when_only_young_ones_are_watered() -> None:
+    old = young_tree("t-old", planting_year=1980)
+    needs = assess_watering(MONDAY + timedelta(days=7), WateringInput([old], lyon_week(), young_only=True))
+    assert needs["t-old"].litres == 0 and not needs["t-old"].young
+
+
+def test_bad_inputs_are_named() -> None:
+    with pytest.raises(WaterInputError, match="soil class"):
+        young_tree(soil="peat")
+    with pytest.raises(WaterInputError, match="exactly one"):
+        SoilObservation(MONDAY)
+    with pytest.raises(WaterInputError, match="Tmin <= Tmax"):
+        DailyWeather(MONDAY, temperature_max_c=10.0, temperature_min_c=20.0, rain_mm=0.0)
+    with pytest.raises(WaterInputError, match="no weather"):
+        assess_watering(MONDAY, WateringInput([young_tree()], {}))
+    with pytest.raises(WaterInputError, match="anemometer"):
+        wind_at_2m(3.0, 0.5)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.sampled_from(sorted(SOIL_CLASSES)),
+    st.floats(0.0, 1.0),
+)
+def test_tension_and_water_content_are_inverse(soil_name: str, share: float) -> None:
+    soil = SOIL_CLASSES[soil_name]
+    vwc = soil.wilting_point + share * (soil.saturated_vwc - soil.wilting_point) * 0.999
+    tension = float(soil.tension_kpa(vwc))
+    assert float(soil.vwc_at(tension)) == pytest.approx(vwc, abs=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.floats(-10, 40),
+    st.floats(0, 20),
+    st.floats(10, 100),
+    st.floats(0, 1),
+    st.floats(0, 15),
+    st.floats(0, 30),
+    st.integers(1, 365),
+)
+def test_penman_monteith_is_finite_and_not_negative(
+    tmin: float, spread: float, rh_max: float, rh_share: float, wind: float, solar: float, doy: int
+) -> None:
+    et0 = et0_penman_monteith(
+        temperature_max_c=tmin + spread,
+        temperature_min_c=tmin,
+        humidity_max_pct=rh_max,
+        humidity_min_pct=rh_max * rh_share,
+        wind_ms=wind,
+        wind_height_m=2.0,
+        solar_radiation_mj=solar,
+        latitude_deg=50.3,
+        elevation_m=150.0,
+        day_of_year=doy,
+    )
+    assert 0.0 <= et0 < 20.0
