@@ -68,6 +68,24 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "task.kind.maintain": {"de": "Wartung", "en": "Maintain"},
     "task.kind.inspect": {"de": "Prüfen", "en": "Inspect"},
     # scheduler (cloud/scheduler): opportunistic collection, battery checks, readings not acted on
+    "task.collect.forecast": {
+        "de": "Behälter {asset} ist zu {fill_pct:.0f} % gefüllt und erreicht bis zur nächsten Tour voraussichtlich "
+        "{forecast_pct:.0f} % (Zuwachs {rate_pct:.0f} % pro Tag).",
+        "en": "Bin {asset} is {fill_pct:.0f}% full and expected to reach {forecast_pct:.0f}% by the next run "
+        "(filling {rate_pct:.0f}% a day).",
+    },
+    "task.collect.forecast_optional": {
+        "de": "Behälter {asset} ist zu {fill_pct:.0f} % gefüllt, bis zur nächsten Tour voraussichtlich "
+        "{forecast_pct:.0f} %; liegt am Weg (Umweg {detour_m:.0f} m) und wird mitgeleert.",
+        "en": "Bin {asset} is {fill_pct:.0f}% full, expected {forecast_pct:.0f}% by the next run; on the way "
+        "(detour {detour_m:.0f} m), emptied along the route.",
+    },
+    "task.water.balance": {
+        "de": "Wurzelraum bei {asset} trocknet aus: {depletion_mm:.0f} mm verbraucht, leicht verfügbar sind "
+        "{raw_mm:.0f} mm (Saugspannung ≈ {tension_kpa:.0f} kPa); {litres:.0f} l gießen.",
+        "en": "Root zone at {asset} is drying out: {depletion_mm:.0f} mm used of {raw_mm:.0f} mm readily available "
+        "(tension ≈ {tension_kpa:.0f} kPa); water {litres:.0f} L.",
+    },
     "task.collect.opportunistic": {
         "de": "Behälter {asset} ist zu {fill_pct:.0f} % gefüllt und liegt am Weg (Umweg {detour_m:.0f} m); "
         "wird mitgeleert.",
