@@ -317,3 +317,19 @@ def test_any_order_of_batches_and_replays_ends_with_the_newest_value(
     assert series.count() - before == len(written)
     latest = client.app.state.cloud.store.latest([asset])[asset][Quantity.FILL_RATIO]
     assert (latest.time, latest.value) == (max(written), written[max(written)])
+
+
+@pytest.mark.parametrize(
+    ("when", "reason"),
+    [(datetime(1999, 12, 31, 23, 59, tzinfo=UTC), "before 2000"), (datetime(2200, 1, 1, tzinfo=UTC), "ahead")],
+)
+def test_a_reading_with_an_impossible_time_refuses_the_whole_batch(
+    client: TestClient, series: SwitchableSeries, when: datetime, reason: str
+) -> None:
+    response = post(client, encode_batch(make_batch([reading(0.4, T0), reading(0.5, when)], last_seq=9)))
+    assert response.status_code == 400
+    assert response.json()["detail"]["field"] == "readings[1].time"
+    assert reason in response.json()["detail"]["reason"]
+    assert series.count() == 0
+    gateways = client.get("/api/v1/summary", headers=admin()).json()["gateways"]
+    assert all(g["acked_seq"] == 0 for g in gateways if g["id"] == "gw-birstein")  # nothing acknowledged
