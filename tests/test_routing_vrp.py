@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import http.server
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ from cloud.scheduler.routing_vrp import (
     RouteDepot,
     RoutingInputError,
     RoutingProblem,
+    RoutingSettings,
     RoutingSolution,
     Stop,
     TravelTable,
@@ -236,6 +239,50 @@ def test_a_road_table_file_replaces_coordinates(tmp_path: Path) -> None:
     assert solution.distance_m == 1000 + 2000 + 1000 + 2000
     distances_m, durations_s = travel_matrices(problem)
     assert distances_m[1, 2] == 9000 and durations_s[1, 2] == 1125
+
+
+def test_settings_read_the_road_table_from_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    table_file = tmp_path / "table.json"
+    table_file.write_text(json.dumps({"distances": [[0, 7]], "durations": [[0, 1]], "place_ids": ["a"]}))
+    assert RoutingSettings().travel_table([bauhof()]) is None
+    with pytest.raises(TravelTableError, match="distances row 0 must have 1 entries"):
+        RoutingSettings(osrm_table=str(table_file)).travel_table([bauhof()])
+    table_file.write_text(
+        json.dumps({"distances": [[0, 7], [7, 0]], "durations": [[0, 1], [1, 0]], "place_ids": ["a", "b"]})
+    )
+    monkeypatch.setenv("FLURFUNK_ROUTING_OSRM_TABLE", str(table_file))
+    table = RoutingSettings().travel_table([bauhof()])
+    assert table is not None and table.distances_m[0, 1] == 7
+
+
+def test_settings_ask_an_osrm_server_for_the_problems_places() -> None:
+    requested: list[str] = []
+
+    class OsrmTable(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            requested.append(self.path)
+            body = json.dumps({"code": "Ok", "distances": [[0, 1500], [1400, 0]], "durations": [[0, 120], [110, 0]]})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), OsrmTable)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        settings_ = RoutingSettings(osrm_table=f"http://127.0.0.1:{server.server_port}")
+        table = settings_.travel_table([bauhof(), bin_stop("bin", east=1)])
+    finally:
+        server.shutdown()
+    assert table is not None and table.place_ids == ("bauhof", "bin")
+    assert table.distances_m.tolist() == [[0, 1500], [1400, 0]]
+    assert requested == [
+        f"/table/v1/driving/{LON:.6f},{LAT:.6f};{LON + 0.01:.6f},{LAT:.6f}?annotations=duration,distance"
+    ]
 
 
 def test_coordinates_give_road_factor_times_great_circle_metres() -> None:

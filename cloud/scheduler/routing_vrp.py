@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cloud.scheduler.geo import distance_matrix_km
 
@@ -622,6 +624,38 @@ class _MaxCpuTime:
         return now - self._started > self._limit_s
 
 
+class RoutingSettings(BaseSettings):
+    """How the route engine measures travel and how long it searches; env prefix `FLURFUNK_ROUTING_`."""
+
+    model_config = SettingsConfigDict(env_prefix="FLURFUNK_ROUTING_", extra="forbid")
+
+    road_factor: float = Field(default=1.3, ge=1.0, le=5.0, description="road km per great-circle km")
+    speed_kmh: float = Field(default=30.0, ge=1.0, le=130.0, description="average speed between stops")
+    osrm_table: str = Field(
+        default="",
+        description="road table: a file with an OSRM table response (and `place_ids`), or an OSRM server's base URL "
+        "(http://host:5000, asked for the places of each problem); empty: coordinates × road_factor",
+    )
+    osrm_profile: str = Field(default="driving", pattern=r"^[a-z][a-z0-9_-]{0,30}$")
+    time_limit_s: float = Field(default=10.0, gt=0, le=3600)
+    seed: int = Field(default=1, ge=0)
+    max_iterations: int | None = Field(default=None, ge=1, description="also stop after this many iterations")
+
+    def travel_table(self, places: Sequence[RouteDepot | Stop]) -> TravelTable | None:
+        """The configured road table for these places, or None when travel comes from coordinates."""
+        if not self.osrm_table:
+            return None
+        if self.osrm_table.startswith(("http://", "https://")):
+            coordinates = []
+            for place in places:
+                if place.latitude is None or place.longitude is None:
+                    raise RoutingInputError(f"{place.id!r} has no coordinates to ask the OSRM server about")
+                coordinates.append((place.latitude, place.longitude))
+            url = osrm_table_url(self.osrm_table, coordinates, self.osrm_profile)
+            return load_osrm_table(url, [place.id for place in places])
+        return load_osrm_table(self.osrm_table)
+
+
 def parse_osrm_table(document: bytes | str, place_ids: Sequence[str] | None = None) -> TravelTable:
     """A road table from an OSRM table API response (`{"durations": [[...]], "distances": [[...]]}`).
 
@@ -751,6 +785,7 @@ __all__ = [
     "RouteDepot",
     "RoutingInputError",
     "RoutingProblem",
+    "RoutingSettings",
     "RoutingSolution",
     "Stop",
     "TravelTable",
