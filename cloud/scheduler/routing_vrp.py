@@ -1,7 +1,11 @@
 """Routes for the works yard's vehicles with PyVRP: several depots and vehicles, capacity, time windows, optional stops
 with prizes, must-go stops and disposal trips (reloads). `routing.build_route` stays the fast one-vehicle fallback.
 
-Entry: `solve_routes(problem, time_limit_s, seed) -> RoutingSolution`.
+Entry: `solve_routes(problem, time_limit_s, seed, *, max_iterations=None, clock="wall") -> RoutingSolution`, where
+`RoutingProblem(depots=(RouteDepot…), vehicles=(Vehicle…), stops=(Stop…), road_factor, speed_kmh, travel_table)`.
+The solution lists, per used vehicle, its `VehicleRoute` (ordered `Visit`s with arrival/service times and load,
+`Reload`s, distance_m/km, duration_s, pickup/delivery), and the `Unserved` optional stops with an `UnservedReason`.
+`RoutingSettings` (env `FLURFUNK_ROUTING_*`) holds the road factor, speed, time limit, seed and the OSRM table source.
 
 - Units are integers, as PyVRP wants them: metres, seconds (since the day's midnight, local time) and load units
   (litres or kg; the problem decides, one unit for all its stops and vehicles).
@@ -17,7 +21,10 @@ Entry: `solve_routes(problem, time_limit_s, seed) -> RoutingSolution`.
   water tanker) in mid-shift to empty (pickups) or refill (deliveries), at most `max_reloads` times.
 - Determinism: the same problem and seed give the same solution whenever an iteration limit (`max_iterations`)
   stops the search before the time limit; a search stopped by the clock alone depends on the machine's speed.
-- Unserved optional stops come back with a reason: not worth the detour, capacity, time window, or no vehicle.
+  A vehicle ends its shift at `end_depot_id` (default: its start depot) with what it carries: set the end depot to
+  the disposal site when trucks must not park loaded.
+- Unserved optional stops come back with a reason: not worth the detour, capacity, time window, or no vehicle. The
+  reason is found by trying the stop in its cheapest insertion places (and in an idle vehicle), not proven.
 """
 
 from __future__ import annotations
