@@ -152,6 +152,7 @@ def featurise(records: Sequence[Record]) -> dict[str, FamilyData]:
         assert FAMILY_OF_QUANTITY[quantity] == record.family
         temperature = record.values.get(Quantity.SOIL_TEMPERATURE_C) if record.family == "soil" else None
         features = streams.push(record.dev_eui, quantity, record.values[quantity], record.family, temperature)
+        assert features is not None
         if record.label == TILTED:
             continue
         family_data = data.setdefault(record.family, FamilyData())

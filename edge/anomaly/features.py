@@ -157,15 +157,23 @@ class StreamingFeatures:
         return tuple(self._windows.get((device, quantity), ()))
 
     def push(
-        self, device: str, quantity: Quantity, value: float, family: str, context_temperature_c: float | None = None
-    ) -> np.ndarray:
+        self,
+        device: str,
+        quantity: Quantity,
+        value: float,
+        family: str,
+        context_temperature_c: float | None = None,
+        *,
+        compute: bool = True,
+    ) -> np.ndarray | None:
+        """The reading's features (None when `compute` is false: the rules-only path only needs the window)."""
         key = (device, quantity)
         window = self._windows.pop(key, None)  # re-inserted last: dict order is recency order
         if window is None:
             window = deque(maxlen=WINDOW)
             while len(self._windows) >= self.max_series:
                 del self._windows[next(iter(self._windows))]
-        features = window_features(window, value, family, context_temperature_c)
+        features = window_features(window, value, family, context_temperature_c) if compute else None
         window.append(float(value))
         self._windows[key] = window
         return features

@@ -49,7 +49,12 @@ class AnomalyScorer:
             return reading
         history = self._features.history(reading.device, reading.quantity)
         features = self._features.push(
-            reading.device, reading.quantity, reading.value, family, context_temperature if family == "soil" else None
+            reading.device,
+            reading.quantity,
+            reading.value,
+            family,
+            context_temperature if family == "soil" else None,
+            compute=family in self._models,
         )
         flags: list[str] = []
         score = 0.0
@@ -57,7 +62,7 @@ class AnomalyScorer:
         if fault is not None:
             score = 1.0
             flags = [SENSOR_FAULT, OUT_OF_RANGE if fault == OUT_OF_RANGE else fault_flag(fault)]
-        elif family in self._models:
+        elif features is not None:
             model, runner = self._models[family]
             probabilities = runner.probabilities(model.standardise(features)[np.newaxis, :])[0]
             score = float(min(max(1.0 - float(probabilities[0]), 0.0), 1.0))
