@@ -204,4 +204,4 @@ def test_penman_monteith_is_finite_and_not_negative(
         elevation_m=150.0,
         day_of_year=doy,
     )
-    assert 0.0 <= et0 < 20.0
+    assert 0.0 <= et0 < 30.0  # 40 °C, dry, stormy: about 20 mm, the top of what is measured anywhere

@@ -14,8 +14,10 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from cloud.scheduler.fill import BinHistory, FillHistoryError, FillModel, fit_fill_model
 from cloud.scheduler.geo import distance_matrix_km
 from cloud.scheduler.routing import build_route, insertion_detours, nearest_neighbour, route_points, two_opt
+from cloud.scheduler.water import WateringInput, WaterNeed, assess_watering
 from edge.anomaly.flags import SENSOR_FAULT, fault_types_in
 from flurfunk.contracts import Asset, AssetKind, Depot, Quantity, Task, TaskKind
 from flurfunk.i18n import MESSAGES, Language, text
@@ -83,6 +85,13 @@ class PlanSettings:
     stale_after: timedelta = timedelta(hours=6)  # latest values older than this are not acted on
     fixed_collection_interval_days: int = 7  # baseline
     fixed_watering_interval_days: int = 7  # baseline
+    # With fill histories (forecasts): a bin goes when it is expected to reach `forecast_must_fill` before the
+    # end of the next run; from `forecast_may_fill` on it is an optional stop whose prize (km of detour it is
+    # worth) grows linearly with the expected fill up to `max_prize_km` at the must level.
+    forecast_must_fill: float = 1.0
+    forecast_may_fill: float = 0.7
+    max_prize_km: float = 1.5
+    prize_lookahead_days: float = 0.0  # judge optional bins by their fill this much after the next run ends
 
     def __post_init__(self) -> None:
         if not self.collection_weekdays or not set(self.collection_weekdays) <= set(range(7)):
@@ -104,6 +113,11 @@ class PlanSettings:
             raise SchedulerError(f"stale_after must be positive, got {self.stale_after}")
         if self.fixed_collection_interval_days < 1 or self.fixed_watering_interval_days < 1:
             raise SchedulerError("fixed round intervals must be at least one day")
+        if not 0 < self.forecast_may_fill < self.forecast_must_fill <= 1.2 or self.max_prize_km < 0:
+            raise SchedulerError(
+                f"need 0 < forecast_may_fill ({self.forecast_may_fill}) < forecast_must_fill "
+                f"({self.forecast_must_fill}) <= 1.2 and max_prize_km >= 0"
+            )
 
 
 @dataclass(frozen=True)
@@ -137,12 +151,19 @@ def plan_day(
     language: Language = "de",
     *,
     as_of: datetime | None = None,
+    bin_history: Mapping[str, BinHistory] | None = None,
+    watering: WateringInput | None = None,
 ) -> DayPlan:
     """Tasks and routes for `day` from each asset's latest values.
 
     Readings older than `settings.stale_after` before `as_of` (default: the start of the day's work, 06:00 local)
     or carrying any flag are not acted on and come back in `DayPlan.skipped`. Tasks of a town without a depot are
     planned but not routed (route_id None).
+
+    A bin with a fill history in `bin_history` is planned by its forecast (`cloud.scheduler.fill`): must-go when
+    expected to reach `settings.forecast_must_fill` before the next run ends, an optional stop with a prize on
+    round days from `forecast_may_fill` on. A tree or green space among `watering.sites` is planned by the FAO-56
+    water balance (`cloud.scheduler.water`) instead of the soil-moisture threshold.
     """
     due_from, due_until = work_window(day)
     reference = _require_aware(as_of, "as_of") if as_of is not None else due_from
@@ -159,10 +180,32 @@ def plan_day(
 
     round_day = day.weekday() in settings.collection_weekdays
     must_threshold = settings.collect_threshold if round_day else settings.overflow_threshold
+    histories = bin_history or {}
+    prized: dict[str, list[tuple[Asset, _BinForecast]]] = defaultdict(list)
+    # On a round day a bin goes if it would pass the must level before the next round; on other days only if it
+    # would pass it before the next working day ends: an emergency run waits as long as it can, to gather more.
+    next_run_end = _next_run_end(day, settings) if round_day else _next_workday_end(day)
+    needs: dict[str, WaterNeed] = assess_watering(day, watering) if watering is not None else {}
     for asset_id in sorted(assets_by_id):
         asset = assets_by_id[asset_id]
         values = latest.get(asset_id, {})
-        if asset.kind is AssetKind.BIN:
+        if asset.kind is AssetKind.BIN and asset_id in histories:
+            forecast = _forecast_bin(
+                asset, histories[asset_id], reference, next_run_end, settings.prize_lookahead_days, reader
+            )
+            if forecast is None:
+                pass
+            elif forecast.fill_now >= settings.overflow_threshold or forecast.fill_next >= settings.forecast_must_fill:
+                pending[(TaskKind.COLLECT, asset.id)] = _forecast_task(asset, forecast, None, window, language)
+                must_collect[asset.municipality].append(asset)
+            elif round_day and forecast.fill_later >= settings.forecast_may_fill:
+                prized[asset.municipality].append((asset, forecast))
+        elif asset.kind in _WATERED_KINDS and asset_id in needs:
+            need = needs[asset_id]
+            if need.litres > 0:
+                pending[(TaskKind.WATER, asset.id)] = _balance_task(asset, need, window, language)
+                to_water[asset.municipality].append(asset)
+        elif asset.kind is AssetKind.BIN:
             fill = reader.usable(asset, values, Quantity.FILL_RATIO, required=True)
             if fill is not None and fill.value >= must_threshold:
                 pending[(TaskKind.COLLECT, asset.id)] = _collect_task(
@@ -194,8 +237,11 @@ def plan_day(
             pending[(TaskKind.COLLECT, asset.id)] = _opportunistic_task(
                 asset, fill, detour_km, settings, window, language
             )
+        with_prize = _choose_prized(depot, must_collect[town] + [a for a, _, _ in chosen], prized[town], settings)
+        for asset, forecast, detour_km in with_prize:
+            pending[(TaskKind.COLLECT, asset.id)] = _forecast_task(asset, forecast, detour_km, window, language)
         stops_by_kind = {
-            TaskKind.COLLECT: must_collect[town] + [asset for asset, _, _ in chosen],
+            TaskKind.COLLECT: must_collect[town] + [asset for asset, _, _ in chosen] + [a for a, _, _ in with_prize],
             TaskKind.WATER: to_water[town],
         }
         for kind in _ROUTED_KINDS:
@@ -519,6 +565,150 @@ def _choose_opportunistic(
         asset, fill = ordered_candidates[node - len(ordered_must) - 1]
         chosen.append((asset, fill, float(detours[best])))
     return chosen
+
+
+@dataclass(frozen=True)
+class _BinForecast:
+    fill_now: float  # expected at the start of the day's work
+    fill_next: float  # expected at the end of the next run, if not emptied today
+    daily_rate: float
+    fill_later: float  # expected `prize_lookahead_days` after that: what an optional stop's prize grows with
+
+
+def _next_run_end(day: date, settings: PlanSettings) -> datetime:
+    """The end of the next collection run after `day` (a bin not emptied today waits until then)."""
+    following = day + timedelta(days=1)
+    while following.weekday() not in settings.collection_weekdays:
+        following += timedelta(days=1)
+    return work_window(following)[1]
+
+
+def _next_workday_end(day: date) -> datetime:
+    following = day + timedelta(days=1)
+    while following.weekday() >= 5:
+        following += timedelta(days=1)
+    return work_window(following)[1]
+
+
+def _forecast_bin(
+    asset: Asset,
+    history: BinHistory,
+    reference: datetime,
+    next_run_end: datetime,
+    lookahead_days: float,
+    reader: _Reader,
+) -> _BinForecast | None:
+    if history.times_s.size == 0:
+        reader._skip(asset, "plan.skip.missing", quantity=text("plan.quantity.fill_ratio", reader.language))
+        return None
+    age = reference - datetime.fromtimestamp(float(history.times_s[-1]), UTC)
+    if age > reader.settings.stale_after:
+        hour = timedelta(hours=1)
+        reader._skip(
+            asset,
+            "plan.skip.stale",
+            quantity=text("plan.quantity.fill_ratio", reader.language),
+            age_h=age / hour,
+            limit_h=reader.settings.stale_after / hour,
+        )
+        return None
+    try:
+        model: FillModel = fit_fill_model(history)
+    except FillHistoryError as error:
+        reader.skipped.append((asset.id, str(error)))
+        return None
+    fill_now = model.fill_at(reference.timestamp())
+    fill_next = model.fill_at(next_run_end.timestamp())
+    fill_later = model.fill_at(next_run_end.timestamp() + lookahead_days * 86400.0) if lookahead_days else fill_next
+    return _BinForecast(fill_now, fill_next, model.daily_rate, fill_later)
+
+
+def _choose_prized(
+    depot: Depot,
+    on_route: Sequence[Asset],
+    candidates: Sequence[tuple[Asset, _BinForecast]],
+    settings: PlanSettings,
+) -> list[tuple[Asset, _BinForecast, float]]:
+    """Optional bins worth their detour: each is worth `prize_km` of extra road, growing with the fill expected at
+    the next run; greedily insert the one with the best prize minus detour while that stays positive. A town
+    without a must-go bin drives no round for optional ones."""
+    if not on_route or not candidates:
+        return []
+    span = settings.forecast_must_fill - settings.forecast_may_fill
+    ordered_route = sorted(on_route, key=lambda asset: asset.id)
+    ordered_candidates = sorted(candidates, key=lambda entry: entry[0].id)
+    prizes = np.array(
+        [
+            settings.max_prize_km * min(max((f.fill_later - settings.forecast_may_fill) / span, 0.0), 1.0)
+            for _, f in ordered_candidates
+        ]
+    )
+    points = [(depot.latitude, depot.longitude)]
+    points += [(asset.latitude, asset.longitude) for asset in ordered_route]
+    points += [(asset.latitude, asset.longitude) for asset, _ in ordered_candidates]
+    distances = distance_matrix_km(points, settings.road_factor)
+    head = len(ordered_route) + 1
+    order = list(two_opt(distances, nearest_neighbour(distances[:head, :head])))
+    remaining = list(range(head, len(points)))
+    chosen: list[tuple[Asset, _BinForecast, float]] = []
+    while remaining:
+        detours, positions = insertion_detours(distances, np.array(order, dtype=np.intp), np.array(remaining))
+        gains = prizes[np.array(remaining) - head] - detours
+        best = int(np.argmax(gains))  # ties go to the lower asset id
+        if gains[best] <= 0:
+            break
+        node = remaining.pop(best)
+        order.insert(int(positions[best]), node)
+        asset, forecast = ordered_candidates[node - head]
+        chosen.append((asset, forecast, float(detours[best])))
+    return chosen
+
+
+def _forecast_task(
+    asset: Asset, forecast: _BinForecast, detour_km: float | None, window: _Window, language: Language
+) -> Task:
+    values = {
+        "asset": asset.id,
+        "fill_pct": forecast.fill_now * 100,
+        "forecast_pct": forecast.fill_next * 100,
+        "rate_pct": forecast.daily_rate * 100,
+    }
+    if detour_km is None:
+        reason = text("task.collect.forecast", language, **values)
+    else:
+        reason = text("task.collect.forecast_optional", language, detour_m=detour_km * 1000, **values)
+    evidence: dict[str, float | str] = {
+        "fill_ratio": round(forecast.fill_now, 3),
+        "fill_ratio_next_run": round(forecast.fill_next, 3),
+        "fill_rate_per_day": round(forecast.daily_rate, 4),
+    }
+    if detour_km is not None:
+        evidence["detour_km"] = round(detour_km, 3)
+    return _task(asset, TaskKind.COLLECT, _fill_priority(forecast.fill_next), reason, evidence, window)
+
+
+def _balance_task(asset: Asset, need: WaterNeed, window: _Window, language: Language) -> Task:
+    if asset.kind is AssetKind.GREEN_SPACE:
+        priority = PRIORITY_GREEN_SPACE
+    else:
+        priority = PRIORITY_YOUNG_TREE if need.young else PRIORITY_OLD_TREE
+    reason = text(
+        "task.water.balance",
+        language,
+        asset=asset.id,
+        depletion_mm=need.depletion_mm,
+        raw_mm=need.readily_available_mm,
+        tension_kpa=need.tension_kpa,
+        litres=need.litres,
+    )
+    evidence: dict[str, float | str] = {
+        "depletion_mm": round(need.depletion_mm, 1),
+        "readily_available_mm": round(need.readily_available_mm, 1),
+        "tension_kpa": round(need.tension_kpa, 1),
+        "litres": need.litres,
+        "sensed": "sensor" if need.sensed else "site class",
+    }
+    return _task(asset, TaskKind.WATER, priority, reason, evidence, window)
 
 
 def _route(day: date, town: str, kind: TaskKind, depot: Depot, stops: Sequence[Asset], road_factor: float) -> Route:

@@ -7,7 +7,7 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 
@@ -337,6 +337,16 @@ class WateringInput:
     soil: Mapping[str, Sequence[SoilObservation]] = field(default_factory=dict)  # by asset, oldest first
     watered_litres: Mapping[str, Mapping[date, float]] = field(default_factory=dict)  # by asset and day
     young_only: bool = False  # the Bauhof waters only trees in years 1–5 (old trees reach deeper water)
+    # Days until the next watering run after today: a site is due today when it would pass its trigger before
+    # then. The trigger is RAW, or a tension (kPa) if given and reached first (fine soils pass 80 kPa before RAW).
+    horizon_days: int = 1
+    trigger_tension_kpa: float | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.horizon_days <= 14:
+            raise WaterInputError(f"horizon_days must be 1-14, got {self.horizon_days}")
+        if self.trigger_tension_kpa is not None and not 0 < self.trigger_tension_kpa <= 1500:
+            raise WaterInputError(f"trigger_tension_kpa must be in (0, 1500], got {self.trigger_tension_kpa}")
 
 
 @dataclass(frozen=True)
@@ -376,6 +386,7 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
     depletion: dict[str, float] = {}
     sensed: set[str] = set()
     today_et0: dict[str, float] = {}
+    ahead_et0: dict[str, list[float]] = {}
     forecasts: dict[str, Sequence[DailyWeather]] = {}
     for town, sites in sites_by_town.items():
         station = watering.weather.get(town)
@@ -391,6 +402,13 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
         if source is None and measured:
             source = measured[-1]
         today_et0[town] = reference_et_mm(source, station.latitude_deg, station.elevation_m) if source else 3.0
+        coming = {weather.day: weather for weather in forecasts[town]}
+        ahead_et0[town] = []
+        for offset in range(1, watering.horizon_days):
+            known = coming.get(day + timedelta(days=offset))
+            ahead_et0[town].append(
+                reference_et_mm(known, station.latitude_deg, station.elevation_m) if known else today_et0[town]
+            )
 
     _carry_to_unsensored(day, watering.sites, depletion, sensed, watering)
 
@@ -404,7 +422,14 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
         expected = min(now + demand, site.total_available_mm)
         litres = 0.0
         postponed: str | None = None
-        if expected >= raw and (young or not watering.young_only):
+        # Before the next run the site keeps drying (rain ahead is weighed by the postponing rule below).
+        projected = expected
+        for et0 in ahead_et0[site.municipality]:
+            projected = min(projected + site.crop_factor * site.exposure_factor * et0, site.total_available_mm)
+        trigger = raw
+        if watering.trigger_tension_kpa is not None:
+            trigger = min(trigger, site.depletion_from_tension(watering.trigger_tension_kpa))
+        if projected >= trigger and (young or not watering.young_only):
             ahead = forecasts[site.municipality][:3]
             rain_ahead = sum(effective_rain_mm(weather.rain_mm) * site.rain_catch for weather in ahead[:2])
             if any(weather.temperature_min_c < 0.0 for weather in ahead):

@@ -324,3 +324,38 @@ def ultrasonic_distance_m(
 def lithium_cell_voltage(resting_v: np.ndarray, air_temperature_c: np.ndarray) -> np.ndarray:
     """A Li-SOCl2 cell's loaded voltage: flat while charged, sagging in the cold."""
     return resting_v - 0.004 * np.maximum(-np.asarray(air_temperature_c), 0.0)
+
+
+# --- calibrated bin sites (see README "How the simulation is calibrated") -------------------------------------
+
+# Deposits per weekday by the kind of place a bin stands (Monday first, mean about 1): commuters at bus stops on
+# workdays, families at playgrounds and walkers at the village edge at weekends, the market square on Saturday.
+SITE_WEEKDAY_FACTOR: dict[str, tuple[float, ...]] = {
+    "street": (1.30, 1.00, 0.90, 0.90, 1.00, 1.10, 0.80),
+    "bus_stop": (1.20, 1.15, 1.15, 1.15, 1.20, 0.65, 0.50),
+    "playground": (0.80, 0.80, 0.85, 0.85, 1.00, 1.40, 1.30),
+    "village_edge": (0.75, 0.75, 0.75, 0.80, 0.95, 1.40, 1.60),
+    "market_square": (0.90, 0.90, 0.90, 0.90, 1.00, 1.60, 0.80),
+}
+EVENT_FILL_FACTOR = 3.0  # a village fête, Kirmes or market: bins near it fill three times as fast for its days
+
+
+def site_fill_increment(
+    daily_rate: np.ndarray,
+    weekday_factor: np.ndarray,
+    waste_types: np.ndarray,
+    local_hour: int,
+    doy: float,
+    burst: np.ndarray,
+    dt_s: float,
+) -> np.ndarray:
+    """How much each bin's fill ratio rises in one step, with each bin's own weekday factor for today."""
+    return (
+        daily_rate
+        * season_factor(waste_types, doy)
+        * weekday_factor
+        * HOURLY_FACTOR[local_hour]
+        * burst
+        * dt_s
+        / 86400.0
+    )

@@ -1,0 +1,625 @@
+"""Eight summer weeks of the six towns run twice: Flurfunk's daily plans against the fixed rounds towns drive today.
+
+Run: `.venv/bin/python bench/operations.py` (about two to four minutes). The ground truth is the calibrated
+simulation (edge/sim physics and world; README "How the simulation is calibrated"): bins fill by site, weekday,
+hour and events; soil dries by the root-zone physics under the region's weather with a three-week hot dry spell.
+Both runs see the same weather, the same deposits and the same sensor noise; only the crews' work differs. The
+planner gets what a real deployment has: hourly ultrasonic readings (noisy, stray echoes), daily soil-moisture
+readings from a third of the trees, the weather stations' days and a three-day forecast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cloud.scheduler.fill import BinHistory
+from cloud.scheduler.planning import PlanSettings, plan_day
+from cloud.scheduler.routing import build_route
+from cloud.scheduler.water import (
+    SOIL_CLASSES,
+    DailyWeather,
+    SoilObservation,
+    TownWeather,
+    WateringInput,
+    WateringSite,
+)
+from edge.sim import physics
+from edge.sim.physics import STEP_S, RootZone
+from edge.sim.world import WASTE_TYPES, World, bin_usage, build_world, fill_events
+from flurfunk.contracts import Asset, AssetKind, TaskKind
+
+SEED = 7
+SCALE = 4.2  # 1,512 bins, 504 street trees, 101 green spaces
+START = date(2026, 6, 29)  # a Monday; eight weeks to 23 August
+WARMUP_DAYS = 21  # fixed rounds before the start give the planner its first three weeks of history
+DAYS = 56
+DRY_SPELL = (14, 35)  # days after START: three weeks without rain, 2.5 K warmer
+HISTORY_DAYS = 21
+STEPS_PER_DAY = 86400 // STEP_S
+DAY_START_UTC_H = 4  # 06:00 CEST: the day's work starts, plans are made
+WORK_STEP = 4 * 3600 // STEP_S  # crews empty and water at 10:00 CEST
+CEST_H = 2
+TRUCK_LOOSE_L = 40_000  # a 20 m³ rear loader compacts about 2:1
+TANKER_L = 5_000
+FIXED_WATER_L = 100.0
+SENSED_SHARE = 0.33
+WIND_SENSOR_HEIGHT_M = 3.0
+YOUNG_YEARS = 5
+STRESS_KPA = 80.0
+TRIGGER_KPA = 60.0  # water before the pit passes this: margin below the 80 kPa of "critical"
+
+_SOIL_SHARES = {"sandy_loam": 0.3, "loam": 0.5, "silt_loam": 0.2}
+
+
+@dataclass
+class Tally:
+    km: float = 0.0
+    collection_km: float = 0.0
+    watering_km: float = 0.0
+    trips: int = 0
+    overflow_bin_days: int = 0
+    fill_at_emptying: list[float] = field(default_factory=list)
+    emptyings: int = 0
+    water_l: float = 0.0
+    stress_days: int = 0
+    stress_days_dry_spell: int = 0
+    stress_days_old: int = 0
+    plan_s: list[float] = field(default_factory=list)
+
+
+class Weather:
+    """The region's weather for the whole run, 10-minute steps per town, and its daily summaries."""
+
+    def __init__(self, world: World, first_day: date, days: int, seed: int) -> None:
+        rng = np.random.default_rng([seed, 0x3EA7])
+        towns = world.towns
+        stations = {a.municipality: a for a in world.assets if a.kind is AssetKind.WEATHER_STATION}
+        self.latitude = np.array([stations[t.municipality].latitude for t in towns])
+        longitude = np.array([stations[t.municipality].longitude for t in towns])
+        self.altitude = np.array([t.altitude_m for t in towns], dtype=float)
+        steps = days * STEPS_PER_DAY
+        origin = datetime.combine(first_day, datetime.min.time(), UTC) + timedelta(hours=DAY_START_UTC_H)
+        self.origin = origin
+        n = len(towns)
+        self.temperature = np.empty((steps, n))
+        self.humidity = np.empty((steps, n))
+        self.pressure = np.empty((steps, n))
+        self.rain = np.empty((steps, n))
+        self.wind = np.empty((steps, n))
+        self.solar = np.empty((steps, n))
+        state = physics.initial_weather(n, rng.standard_normal(physics.WEATHER_SHOCKS_PER_STEP + 2 * n))
+        dry_from = (START - first_day).days + DRY_SPELL[0]
+        dry_to = (START - first_day).days + DRY_SPELL[1]
+        for k in range(steps):
+            state = physics.advance_weather(state, rng.standard_normal(physics.WEATHER_SHOCKS_PER_STEP + 2 * n))
+            moment = origin + timedelta(seconds=(k + 1) * STEP_S)
+            observed = physics.observe_weather(state, moment, self.latitude, longitude, self.altitude)
+            if dry_from <= k // STEPS_PER_DAY < dry_to:
+                observed = replace(physics.without_rain(observed), air_temperature_c=observed.air_temperature_c + 2.5)
+            self.temperature[k] = observed.air_temperature_c
+            self.humidity[k] = observed.humidity_pct
+            self.pressure[k] = observed.pressure_hpa
+            self.rain[k] = observed.rain_mm
+            self.wind[k] = observed.wind_speed_ms
+            self.solar[k] = observed.solar_radiation_w_m2
+        self.daily = [[self._summary(first_day, d, t) for d in range(days)] for t in range(n)]
+
+    def _summary(self, first_day: date, day_index: int, town: int) -> DailyWeather:
+        # The station's local day 06:00-06:00 stands in for the calendar day; close enough for a daily balance.
+        rows = slice(day_index * STEPS_PER_DAY, (day_index + 1) * STEPS_PER_DAY)
+        return DailyWeather(
+            day=first_day + timedelta(days=day_index),
+            temperature_max_c=float(self.temperature[rows, town].max()),
+            temperature_min_c=float(self.temperature[rows, town].min()),
+            rain_mm=float(self.rain[rows, town].sum()),
+            humidity_max_pct=float(min(self.humidity[rows, town].max(), 100.0)),
+            humidity_min_pct=float(self.humidity[rows, town].min()),
+            wind_ms=float(self.wind[rows, town].mean()),
+            wind_height_m=WIND_SENSOR_HEIGHT_M,
+            solar_radiation_mj=float(self.solar[rows, town].sum() * STEP_S / 1e6),
+            pressure_kpa=float(self.pressure[rows, town].mean() / 10.0),
+        )
+
+
+@dataclass
+class Sites:
+    """Trees and green spaces: the truth (root zone per site) and what the planner knows (nominal site data)."""
+
+    assets: list[Asset]
+    town: np.ndarray
+    zone: RootZone
+    soil: list[str]
+    young: np.ndarray
+    is_tree: np.ndarray
+    sensed: np.ndarray
+    sensor_offset: np.ndarray
+    shade: np.ndarray
+    planner_sites: list[WateringSite]
+
+
+def make_sites(world: World, seed: int) -> Sites:
+    rng = np.random.default_rng([seed, 0x7EE5])
+    assets = [a for a in world.assets if a.kind in (AssetKind.TREE, AssetKind.GREEN_SPACE)]
+    n = len(assets)
+    town_index = {t.municipality: i for i, t in enumerate(world.towns)}
+    is_tree = np.array([a.kind is AssetKind.TREE for a in assets])
+    young = is_tree & np.array([(a.planting_year or 1900) >= START.year - YOUNG_YEARS for a in assets])
+    soil_names = list(_SOIL_SHARES)
+    soils = [soil_names[int(k)] for k in rng.choice(3, size=n, p=list(_SOIL_SHARES.values()))]
+    shade = rng.random(n) < 0.3
+    # A young street tree's roots fill a planting pit of ~0.5 m (FLL pits: 12 m³ and more, few roots below).
+    depth = np.where(young, rng.uniform(0.4, 0.6, n), np.where(is_tree, rng.uniform(0.6, 1.0, n), 0.15))
+    area = np.where(young, rng.uniform(4.0, 6.0, n), np.where(is_tree, rng.uniform(8.0, 15.0, n), 60.0))
+    crop = np.where(young, rng.uniform(1.0, 1.2, n), np.where(is_tree, rng.uniform(0.9, 1.1, n), 0.9))
+    crop = crop * np.where(shade, 0.7, 1.0)
+    field_capacity = np.array([SOIL_CLASSES[s].field_capacity for s in soils])
+    wilting = np.array([SOIL_CLASSES[s].wilting_point for s in soils])
+    saturation = np.array([SOIL_CLASSES[s].saturated_vwc for s in soils])
+    zone = RootZone(
+        field_capacity=field_capacity,
+        wilting_point=wilting,
+        saturation=saturation,
+        depth_mm=depth * 1000.0,
+        crop_factor=crop,
+        depletion_fraction=np.full(n, 0.5),
+        rain_catch=np.where(is_tree, 1.3, 1.0),
+        area_m2=area,
+    )
+    sensed = is_tree & (rng.random(n) < SENSED_SHARE)
+    planner_sites = [
+        WateringSite(
+            asset=a.id,
+            municipality=a.municipality,
+            soil=soils[k],
+            exposure="shade" if shade[k] else "sun",
+            root_depth_m=0.5 if young[k] else 0.8,
+            area_m2=5.0 if young[k] else 10.0,
+            crop_factor=1.1 if young[k] else 1.0,
+            planting_year=a.planting_year,
+            rain_catch=1.3,
+        )
+        for k, a in enumerate(assets)
+        if is_tree[k]
+    ]
+    return Sites(
+        assets=assets,
+        town=np.array([town_index[a.municipality] for a in assets]),
+        zone=zone,
+        soil=soils,
+        young=young,
+        is_tree=is_tree,
+        sensed=sensed,
+        sensor_offset=rng.normal(0.0, 0.008, n),
+        shade=shade,
+        planner_sites=planner_sites,
+    )
+
+
+class District:
+    """The ground truth of one run: bin fills and root-zone water, advanced day by day with the crews' work."""
+
+    def __init__(self, world: World, weather: Weather, sites: Sites, seed: int) -> None:
+        self.world = world
+        self.weather = weather
+        self.sites = sites
+        self.bins = [a for a in world.assets if a.kind is AssetKind.BIN]
+        usage = bin_usage(world)
+        self.rate = usage.daily_rate
+        self.site_weekday = np.array([physics.SITE_WEEKDAY_FACTOR[s] for s in usage.sites])  # bins × 7
+        self.types = np.array([WASTE_TYPES.index(b.waste_type or "residual") for b in self.bins])
+        self.capacity = np.array([b.capacity_l or 240 for b in self.bins], dtype=float)
+        town_index = {t.municipality: i for i, t in enumerate(world.towns)}
+        self.bin_town = np.array([town_index[b.municipality] for b in self.bins])
+        village_of = [(b.municipality, b.village) for b in self.bins]
+        self.events = defaultdict(list)  # day index -> bins with an event
+        for event in fill_events(world, WARMUP_DAYS + DAYS):
+            members = [i for i, v in enumerate(village_of) if v == (event.municipality, event.village)]
+            for offset in range(event.days):
+                self.events[event.first_day + offset].extend(members)
+        rng = np.random.default_rng([seed, 0xD15C])
+        self.fill = rng.uniform(0.0, 0.5, len(self.bins))
+        self.vwc = sites.zone.field_capacity - 0.3 * (sites.zone.field_capacity - sites.zone.wilting_point)
+        self.rng = np.random.default_rng([seed, 0x51AE])
+        hours = (WARMUP_DAYS + DAYS) * 24
+        self.readings = np.zeros((len(self.bins), hours))
+        self.reading_times = np.array(
+            [(weather.origin + timedelta(hours=h + 1)).timestamp() for h in range(hours)], dtype=float
+        )
+        self.soil_daily: list[np.ndarray] = []
+        self.tension_daily: list[np.ndarray] = []
+
+    def copy(self) -> District:
+        twin = object.__new__(District)
+        twin.__dict__ = dict(self.__dict__)
+        twin.fill = self.fill.copy()
+        twin.vwc = self.vwc.copy()
+        twin.readings = self.readings.copy()
+        twin.rng = np.random.default_rng()
+        twin.rng.bit_generator.state = self.rng.bit_generator.state
+        twin.soil_daily = list(self.soil_daily)
+        twin.tension_daily = list(self.tension_daily)
+        return twin
+
+    def run_day(
+        self, day_index: int, emptied: np.ndarray, litres: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One day (06:00-06:00) with the crews' work at 10:00: fills at emptying, overflowed bins, mean tension."""
+        weather = self.weather
+        n_bins = len(self.bins)
+        overflowed = self.fill >= 1.0
+        fills_at_emptying = np.empty(0)
+        vwc_sum = np.zeros_like(self.vwc)
+        event_factor = np.ones(n_bins)
+        event_factor[self.events.get(day_index, [])] = physics.EVENT_FILL_FACTOR
+        zone = self.sites.zone
+        first = day_index * STEPS_PER_DAY
+        for step in range(STEPS_PER_DAY):
+            k = first + step
+            moment = weather.origin + timedelta(seconds=k * STEP_S)
+            local_hour = (moment.hour + CEST_H) % 24
+            weekday = (moment + timedelta(hours=CEST_H)).weekday()
+            if step == WORK_STEP:
+                fills_at_emptying = self.fill[emptied].copy()
+                self.fill[emptied] = 0.01
+                self.vwc = physics.add_irrigation(self.vwc, zone, litres)
+            burst = self.rng.gamma(0.5, 2.0, size=n_bins)
+            self.fill = np.minimum(
+                self.fill
+                + physics.site_fill_increment(
+                    self.rate * event_factor,
+                    self.site_weekday[:, weekday],
+                    self.types,
+                    local_hour,
+                    physics.day_of_year(moment),
+                    burst,
+                    STEP_S,
+                ),
+                physics.MAX_FILL,
+            )
+            overflowed |= self.fill >= 1.0
+            town = self.sites.town
+            et0 = physics.reference_et_mm(weather.temperature[k, town], weather.solar[k, town], STEP_S)
+            self.vwc = physics.step_root_zone(self.vwc, zone, et0, weather.rain[k, town], STEP_S)
+            vwc_sum += self.vwc
+            if (step + 1) % (3600 // STEP_S) == 0:
+                hour = (k + 1) // (3600 // STEP_S) - 1
+                noise = self.rng.normal(0.0, 0.01, n_bins)
+                stray = self.rng.random(n_bins) < 0.004
+                echo = self.rng.uniform(0.0, 1.3, n_bins)
+                self.readings[:, hour] = np.where(stray, echo, np.minimum(self.fill, 1.15) + noise)
+        vwc_mean = vwc_sum / STEPS_PER_DAY
+        tension = np.array(
+            [float(SOIL_CLASSES[s].tension_kpa(v)) for s, v in zip(self.sites.soil, vwc_mean, strict=True)]
+        )
+        self.soil_daily.append(vwc_mean)
+        self.tension_daily.append(tension)
+        return fills_at_emptying, overflowed, tension
+
+    def history(self, day_index: int) -> dict[str, BinHistory]:
+        end = day_index * 24
+        start = max(0, end - HISTORY_DAYS * 24)
+        times = self.reading_times[start:end]
+        return {b.id: BinHistory(b.id, times, self.readings[i, start:end]) for i, b in enumerate(self.bins)}
+
+
+def fixed_rounds(world: World, bins: list[Asset]) -> tuple[dict[str, int], dict[tuple[str, int], float]]:
+    """Each village's weekday (Mon-Fri, balanced by bins per town) and the km of each town's weekday round."""
+    weekday_of_village: dict[tuple[str, str], int] = {}
+    for town in world.towns:
+        counts: dict[str, int] = defaultdict(int)
+        for b in bins:
+            if b.municipality == town.municipality:
+                counts[b.village or ""] += 1
+        load = [0] * 5
+        for village, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+            weekday = int(np.argmin(load))
+            weekday_of_village[(town.municipality, village)] = weekday
+            load[weekday] += count
+    weekday_of_bin = {b.id: weekday_of_village[(b.municipality, b.village or "")] for b in bins}
+    km: dict[tuple[str, int], float] = {}
+    for town in world.towns:
+        for weekday in range(5):
+            stops = [b for b in bins if b.municipality == town.municipality and weekday_of_bin[b.id] == weekday]
+            km[(town.municipality, weekday)] = build_route(town.depot, stops, 1.3)[1]
+    return weekday_of_bin, km
+
+
+def forecast_for(weather: Weather, town: int, day_index: int, first_day: date, rng: np.random.Generator):
+    """A three-day forecast: the coming truth with rain off by a factor of ~1.6 either way, and one rain in
+    five missed or invented."""
+    forecast = []
+    for ahead in range(3):
+        index = day_index + ahead
+        if index >= len(weather.daily[town]):
+            break
+        truth = weather.daily[town][index]
+        rain = truth.rain_mm * float(rng.lognormal(0.0, 0.5))
+        if rng.random() < 0.2:
+            rain = 0.0 if rain > 0 else float(rng.exponential(4.0))
+        forecast.append(replace(truth, rain_mm=min(rain, 400.0)))
+    return forecast
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--days", type=int, default=DAYS)
+    parser.add_argument("--scale", type=float, default=SCALE)
+    parser.add_argument("--collection-days", default="0,1,2,3,4", help="weekdays the planner may send trucks")
+    parser.add_argument("--watering-days", default="0,3", help="weekdays the planner may send the water tanker")
+    parser.add_argument("--lookahead", type=float, default=3.0, help="days ahead an optional bin's prize looks")
+    parser.add_argument("--must-fill", type=float, default=1.0)
+    parser.add_argument("--may-fill", type=float, default=0.7)
+    parser.add_argument("--prize-km", type=float, default=1.5)
+    args = parser.parse_args()
+    collection_days = tuple(int(d) for d in args.collection_days.split(","))
+    watering_days = tuple(int(d) for d in args.watering_days.split(","))
+    days = args.days
+    world = build_world(SEED, args.scale)
+    first_day = START - timedelta(days=WARMUP_DAYS)
+    began = time.perf_counter()
+    weather = Weather(world, first_day, WARMUP_DAYS + days + 3, SEED)
+    sites = make_sites(world, SEED)
+    district = District(world, weather, sites, SEED)
+    bins = district.bins
+    n_bins = len(bins)
+    bin_index = {b.id: i for i, b in enumerate(bins)}
+    site_index = {a.id: i for i, a in enumerate(sites.assets)}
+    weekday_of_bin, fixed_km = fixed_rounds(world, bins)
+    fixed_weekday = np.array([weekday_of_bin[b.id] for b in bins])
+    young_trees = [a for k, a in enumerate(sites.assets) if sites.young[k]]
+    water_round_km = {
+        t.municipality: build_route(t.depot, [a for a in young_trees if a.municipality == t.municipality], 1.3)[1]
+        for t in world.towns
+    }
+    town_names = [t.municipality for t in world.towns]
+    print(
+        f"world: {n_bins} bins, {int(sites.is_tree.sum())} trees ({int(sites.young.sum())} young), "
+        f"{int((~sites.is_tree).sum())} green spaces, {len(town_names)} towns; weather and set-up "
+        f"{time.perf_counter() - began:.1f} s",
+        flush=True,
+    )
+
+    def fixed_day(state: District, day_index: int, tally: Tally | None) -> None:
+        day = first_day + timedelta(days=day_index)
+        weekday = day.weekday()
+        emptied = np.flatnonzero(fixed_weekday == weekday) if weekday < 5 else np.empty(0, dtype=int)
+        litres = np.zeros(len(sites.assets))
+        watering_towns = [t for i, t in enumerate(town_names) if weekday == i % 5 and day.month in range(5, 10)]
+        for town in watering_towns:
+            litres[(sites.town == town_names.index(town)) & sites.young] = FIXED_WATER_L
+        fills, overflowed, tension = state.run_day(day_index, emptied, litres)
+        if tally is None:
+            return
+        _count(tally, fills, overflowed, tension, litres, day_index)
+        if weekday < 5:
+            for town in town_names:
+                members = emptied[district.bin_town[emptied] == town_names.index(town)]
+                if members.size:
+                    tally.collection_km += fixed_km[(town, weekday)]
+                    load = float((state_fill_volume(fills, members, emptied)).sum())
+                    tally.trips += max(1, math.ceil(load / TRUCK_LOOSE_L))
+        for town in watering_towns:
+            tally.watering_km += water_round_km[town]
+            town_litres = float(litres[sites.town == town_names.index(town)].sum())
+            tally.trips += max(1, math.ceil(town_litres / TANKER_L))
+
+    def state_fill_volume(fills: np.ndarray, members: np.ndarray, emptied: np.ndarray) -> np.ndarray:
+        position = {int(b): k for k, b in enumerate(emptied)}
+        return np.array([fills[position[int(b)]] * district.capacity[int(b)] for b in members])
+
+    def _count(
+        tally: Tally, fills: np.ndarray, overflowed: np.ndarray, tension: np.ndarray, litres: np.ndarray, d: int
+    ) -> None:
+        tally.overflow_bin_days += int(overflowed.sum())
+        tally.fill_at_emptying.extend(fills.tolist())
+        tally.emptyings += fills.size
+        tally.water_l += float(litres.sum())
+        stressed = tension > STRESS_KPA
+        tally.stress_days += int((stressed & sites.young).sum())
+        tally.stress_days_old += int((stressed & sites.is_tree & ~sites.young).sum())
+        if DRY_SPELL[0] <= d - WARMUP_DAYS < DRY_SPELL[1]:
+            tally.stress_days_dry_spell += int((stressed & sites.young).sum())
+
+    for day_index in range(WARMUP_DAYS):
+        fixed_day(district, day_index, None)
+    print(f"warm-up: {WARMUP_DAYS} days of fixed rounds, {time.perf_counter() - began:.1f} s", flush=True)
+
+    fixed_state = district.copy()
+    fixed = Tally()
+    for day_index in range(WARMUP_DAYS, WARMUP_DAYS + days):
+        fixed_day(fixed_state, day_index, fixed)
+    fixed.km = fixed.collection_km + fixed.watering_km
+    print(f"fixed rounds: {days} days, {time.perf_counter() - began:.1f} s", flush=True)
+
+    flur_state = district.copy()
+    flur = Tally()
+    settings = PlanSettings(
+        collection_weekdays=collection_days,
+        prize_lookahead_days=args.lookahead,
+        forecast_must_fill=args.must_fill,
+        forecast_may_fill=args.may_fill,
+        max_prize_km=args.prize_km,
+    )
+    forecast_rng = np.random.default_rng([SEED, 0xF0CA])
+    watered: dict[str, dict[date, float]] = defaultdict(dict)
+    young_sites = [s for s in sites.planner_sites if sites.young[site_index[s.asset]]]
+    planned_assets = [*bins, *young_trees]
+    for day_index in range(WARMUP_DAYS, WARMUP_DAYS + days):
+        day = first_day + timedelta(days=day_index)
+        emptied = np.empty(0, dtype=int)
+        litres = np.zeros(len(sites.assets))
+        plan = None
+        if day.weekday() < 5:
+            watering = None
+            if day.weekday() in watering_days:
+                horizon = next(k for k in range(1, 8) if (day.weekday() + k) % 7 in watering_days)
+                watering = _watering_input(
+                    weather, sites, young_sites, flur_state, day_index, first_day, watered, forecast_rng, town_names,
+                    horizon,
+                )  # fmt: skip
+            started = time.perf_counter()
+            plan = plan_day(
+                day, world.depots, planned_assets, {}, settings, bin_history=flur_state.history(day_index),
+                watering=watering,
+            )  # fmt: skip
+            flur.plan_s.append(time.perf_counter() - started)
+            collect = sorted(bin_index[t.asset] for t in plan.tasks if t.kind is TaskKind.COLLECT)
+            emptied = np.array(collect, dtype=int)
+            for task in plan.tasks:
+                if task.kind is TaskKind.WATER:
+                    amount = float(task.evidence["litres"])
+                    litres[site_index[task.asset]] = amount
+                    watered[task.asset][day] = amount
+            for route in plan.routes:
+                if route.kind is TaskKind.COLLECT:
+                    flur.collection_km += route.km
+                else:
+                    flur.watering_km += route.km
+        fills, overflowed, tension = flur_state.run_day(day_index, emptied, litres)
+        _count(flur, fills, overflowed, tension, litres, day_index)
+        if plan is not None:
+            for route in plan.routes:
+                if route.kind is TaskKind.COLLECT:
+                    members = np.array([bin_index[s] for s in route.stops], dtype=int)
+                    load = float(state_fill_volume(fills, members, emptied).sum())
+                    flur.trips += max(1, math.ceil(load / TRUCK_LOOSE_L))
+                else:
+                    flur.trips += max(1, math.ceil(sum(litres[site_index[s]] for s in route.stops) / TANKER_L))
+        if (day_index - WARMUP_DAYS) % 7 == 6:
+            print(
+                f"  week {(day_index - WARMUP_DAYS) // 7 + 1}: {flur.collection_km + flur.watering_km:.0f} km, "
+                f"{time.perf_counter() - began:.0f} s",
+                flush=True,
+            )
+    flur.km = flur.collection_km + flur.watering_km
+
+    stop_day_s, stop_count = _time_a_full_day(world, flur_state, WARMUP_DAYS + days - 1, first_day, planned_assets)
+    _report(flur, fixed, n_bins, days, stop_day_s, stop_count, time.perf_counter() - began)
+
+
+def _watering_input(
+    weather: Weather,
+    sites: Sites,
+    young_sites: list[WateringSite],
+    state: District,
+    day_index: int,
+    first_day: date,
+    watered: dict[str, dict[date, float]],
+    rng: np.random.Generator,
+    town_names: list[str],
+    horizon_days: int,
+) -> WateringInput:
+    towns = {}
+    for t, name in enumerate(town_names):
+        towns[name] = TownWeather(
+            latitude_deg=float(weather.latitude[t]),
+            elevation_m=float(weather.altitude[t]),
+            measured=weather.daily[t][:day_index],
+            forecast=forecast_for(weather, t, day_index, first_day, rng),
+        )
+    soil: dict[str, list[SoilObservation]] = {}
+    index = {a.id: k for k, a in enumerate(sites.assets)}
+    for site in young_sites:
+        k = index[site.asset]
+        if sites.sensed[k]:
+            observations = []
+            for d in range(max(0, day_index - 3), day_index):
+                vwc = float(np.clip(state.soil_daily[d][k] + sites.sensor_offset[k], 0.0, 0.6))
+                observations.append(SoilObservation(first_day + timedelta(days=d), vwc=vwc))
+            soil[site.asset] = observations
+    return WateringInput(
+        sites=young_sites,
+        weather=towns,
+        soil=soil,
+        watered_litres=watered,
+        young_only=True,
+        horizon_days=horizon_days,
+        trigger_tension_kpa=TRIGGER_KPA,
+    )
+
+
+def _time_a_full_day(
+    world: World, state: District, day_index: int, first_day: date, assets: list[Asset]
+) -> tuple[float, int]:
+    """Plan a day on which every bin is due (a post-holiday Monday): the planner's time for ~1,500 stops."""
+    day = first_day + timedelta(days=day_index)
+    while day.weekday() >= 5:
+        day -= timedelta(days=1)
+    everything = PlanSettings(
+        collection_weekdays=(0, 1, 2, 3, 4), forecast_must_fill=0.02, forecast_may_fill=0.01, overflow_threshold=0.9
+    )
+    started = time.perf_counter()
+    plan = plan_day(day, world.depots, assets, {}, everything, bin_history=state.history(day_index))
+    elapsed = time.perf_counter() - started
+    return elapsed, sum(len(route.stops) for route in plan.routes)
+
+
+def _report(
+    flur: Tally, fixed: Tally, n_bins: int, days: int, stop_day_s: float, stop_count: int, total_s: float
+) -> None:
+    bin_days = n_bins * days
+    rows = [
+        ("road km (collection + watering)", f"{flur.km:,.0f}", f"{fixed.km:,.0f}"),
+        ("  collection km", f"{flur.collection_km:,.0f}", f"{fixed.collection_km:,.0f}"),
+        ("  watering km", f"{flur.watering_km:,.0f}", f"{fixed.watering_km:,.0f}"),
+        ("vehicle trips", f"{flur.trips:,}", f"{fixed.trips:,}"),
+        ("bin emptyings", f"{flur.emptyings:,}", f"{fixed.emptyings:,}"),
+        (
+            "bin-days over 100 % full",
+            f"{flur.overflow_bin_days:,} ({flur.overflow_bin_days / bin_days:.2%})",
+            f"{fixed.overflow_bin_days:,} ({fixed.overflow_bin_days / bin_days:.2%})",
+        ),
+        (
+            "median fill at emptying",
+            f"{np.median(flur.fill_at_emptying):.0%}",
+            f"{np.median(fixed.fill_at_emptying):.0%}",
+        ),
+        ("litres of water", f"{flur.water_l:,.0f}", f"{fixed.water_l:,.0f}"),
+        ("young-tree-days above 80 kPa", f"{flur.stress_days:,}", f"{fixed.stress_days:,}"),
+        ("  of which in the dry spell", f"{flur.stress_days_dry_spell:,}", f"{fixed.stress_days_dry_spell:,}"),
+        ("old-tree-days above 80 kPa (not watered)", f"{flur.stress_days_old:,}", f"{fixed.stress_days_old:,}"),
+        ("time to plan one day (median)", f"{np.median(flur.plan_s):.2f} s", "-"),
+        (f"time to plan a {stop_count:,}-stop day", f"{stop_day_s:.2f} s", "-"),
+    ]
+    print(f"\n{days} days from {START}, {n_bins} bins; dry spell days {DRY_SPELL[0]}-{DRY_SPELL[1]}")
+    print(f"{'':44}{'Flurfunk':>18}{'fixed rounds':>18}")
+    for label, ours, theirs in rows:
+        print(f"{label:44}{ours:>18}{theirs:>18}")
+    print(f"km saved: {1 - flur.km / fixed.km:.1%}; water saved: {1 - flur.water_l / fixed.water_l:.1%}")
+    print(f"bench wall time {total_s:.0f} s")
+    print(
+        json.dumps(
+            {
+                "km": round(flur.km, 1),
+                "km_fixed": round(fixed.km, 1),
+                "overflows": flur.overflow_bin_days,
+                "overflows_fixed": fixed.overflow_bin_days,
+                "median_fill_at_emptying": round(float(np.median(flur.fill_at_emptying)), 3),
+                "median_fill_at_emptying_fixed": round(float(np.median(fixed.fill_at_emptying)), 3),
+                "water_l": round(flur.water_l),
+                "water_l_fixed": round(fixed.water_l),
+                "stress_days": flur.stress_days,
+                "stress_days_fixed": fixed.stress_days,
+                "trips": flur.trips,
+                "trips_fixed": fixed.trips,
+                "plan_day_s": round(stop_day_s, 2),
+                "plan_day_stops": stop_count,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
