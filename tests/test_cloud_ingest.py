@@ -213,10 +213,10 @@ def test_malformed_batches_get_a_400_naming_the_field(client: TestClient, body: 
 
 def test_an_invalid_reading_is_named_by_its_path(client: TestClient, series: SwitchableSeries) -> None:
     document = cbor2.loads(zlib.decompress(encode_batch(make_batch([reading(0.4, T0), reading(0.5, T0)]))))
-    document["readings"][1]["quantity"] = "fill_level_percent"
+    document["readings"]["value"][1] = float("inf")
     response = post(client, zlib.compress(cbor2.dumps(document)))
     assert response.status_code == 400
-    assert response.json()["detail"]["field"] == "readings[1].quantity"
+    assert response.json()["detail"]["field"] == "readings[1].value"
     assert series.count() == 0
 
 

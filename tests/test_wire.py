@@ -51,20 +51,70 @@ def test_version_field_is_checked() -> None:
     assert caught.value.field == "v"
 
 
-def test_an_invalid_reading_is_named_by_index_and_field() -> None:
-    document = _document(_batch())
-    document["readings"].append({**document["readings"][0], "quantity": "banana"})
-    with pytest.raises(BatchFormatError) as caught:
-        decode_batch(_encode(document))
-    assert caught.value.field == "readings[1].quantity"
+def _two_readings() -> dict:
+    first = Reading(device="0011223344556677", asset="wae-bin-001", quantity=Quantity.FILL_RATIO, value=0.8, time=NOW)
+    second = first.model_copy(update={"asset": "wae-bin-002", "quantity": Quantity.BATTERY_PCT, "value": 90.0})
+    return _document(_batch(readings=(first, second)))
 
 
-def test_a_bad_timestamp_is_named() -> None:
-    document = _document(_batch())
-    document["readings"][0]["time"] = "yesterday"
-    with pytest.raises(BatchFormatError, match="epoch microseconds") as caught:
+def test_readings_travel_as_columns_with_each_name_once() -> None:
+    document = _two_readings()
+    assert document["devices"] == ["0011223344556677"]
+    assert document["assets"] == ["wae-bin-001", "wae-bin-002"]
+    assert document["readings"]["device"] == [0, 0]
+    assert document["readings"]["asset"] == [0, 1]
+
+
+def test_an_invalid_name_is_named_by_its_table_entry() -> None:
+    document = _two_readings()
+    document["quantities"][1] = "banana"
+    with pytest.raises(BatchFormatError, match="not a valid quantity") as caught:
         decode_batch(_encode(document))
-    assert caught.value.field == "readings[0].time"
+    assert caught.value.field == "quantities[1]"
+
+
+@pytest.mark.parametrize(
+    "column, entry, message",
+    [
+        ("quantity", 7, "not in the table"),
+        ("value", float("nan"), "finite number"),
+        ("value", "0.5", "finite number"),
+        ("anomaly_score", -1.0, "must not be negative"),
+        ("flags", ["Sensor Fault"], "snake_case"),
+        ("time", "yesterday", "epoch microseconds"),
+    ],
+)
+def test_an_invalid_reading_is_named_by_index_and_field(column: str, entry: object, message: str) -> None:
+    document = _two_readings()
+    document["readings"][column][1] = entry
+    with pytest.raises(BatchFormatError, match=message) as caught:
+        decode_batch(_encode(document))
+    assert caught.value.field == f"readings[1].{column}"
+
+
+def test_columns_of_unequal_length_are_refused() -> None:
+    document = _two_readings()
+    document["readings"]["value"].append(0.1)
+    with pytest.raises(BatchFormatError, match="has 3 entries, expected 2") as caught:
+        decode_batch(_encode(document))
+    assert caught.value.field == "readings.value"
+
+
+def test_too_many_readings_are_refused_before_any_is_read() -> None:
+    document = _two_readings()
+    for column in document["readings"].values():
+        column.extend(column[:1] * 30_000)
+    with pytest.raises(BatchFormatError, match="more than the limit"):
+        decode_batch(_encode(document))
+
+
+def test_decoded_readings_equal_validated_ones_field_for_field() -> None:
+    decoded = decode_batch(encode_batch(_batch())).readings[0]
+    validated = Reading.model_validate(decoded.model_dump())
+    assert decoded == validated
+    assert decoded.model_dump() == validated.model_dump()
+    assert list(decoded.model_dump()) == list(Reading.model_fields)
+    assert decoded.model_fields_set == validated.model_fields_set
 
 
 def test_oversized_compressed_body_is_refused_before_reading() -> None:
