@@ -228,3 +228,20 @@ def test_hostile_datagrams_are_counted_and_the_server_keeps_serving(
     logged = [getattr(r, "reason", None) for r in caplog.records]
     assert sorted(set(logged) - {None}) == sorted({reason for _, reason in HOSTILE})
     assert all(logged.count(reason) == 1 for _, reason in HOSTILE)  # three times each, logged once
+
+
+def test_run_serves_until_cancelled(tmp_path: Path) -> None:
+    async def main() -> None:
+        with SessionStore(tmp_path / "sessions.sqlite", [SESSION]) as store:
+            source = SemtechUdpSource(LOCAL, FrameOpener(store), Recorder())
+            task = asyncio.create_task(source.run())
+            await eventually(lambda: source._transport is not None)
+            async with ForwarderSimulator(source.address, GATEWAY, {}) as forwarder:
+                assert await forwarder.pull()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            with pytest.raises(RuntimeError, match="not started"):
+                source.address  # noqa: B018
+
+    asyncio.run(main())

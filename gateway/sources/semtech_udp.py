@@ -376,6 +376,14 @@ class SemtechUdpSource:
             self._transport.close()
             self._transport = None
 
+    async def run(self) -> None:
+        """Serve until cancelled (the service's source task), then stop."""
+        await self.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.stop()
+
     async def __aenter__(self) -> SemtechUdpSource:
         await self.start()
         return self
