@@ -58,7 +58,6 @@ SENSED_SHARE = 0.33
 WIND_SENSOR_HEIGHT_M = 3.0
 YOUNG_YEARS = 5
 STRESS_KPA = 80.0
-TRIGGER_KPA = 60.0  # water before the pit passes this: margin below the 80 kPa of "critical"
 
 _SOIL_SHARES = {"sandy_loam": 0.3, "loam": 0.5, "silt_loam": 0.2}
 
@@ -356,11 +355,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--days", type=int, default=DAYS)
     parser.add_argument("--scale", type=float, default=SCALE)
-    parser.add_argument("--collection-days", default="0,1,2,3,4", help="weekdays the planner may send trucks")
-    parser.add_argument("--watering-days", default="0,3", help="weekdays the planner may send the water tanker")
-    parser.add_argument("--lookahead", type=float, default=3.0, help="days ahead an optional bin's prize looks")
+    parser.add_argument(
+        "--collection-days", default="2", help="weekdays of the regular round (others: extra runs only)"
+    )
+    parser.add_argument("--watering-days", default="2", help="weekdays the planner may send the water tanker")
+    parser.add_argument("--lookahead", type=float, default=0.0, help="days ahead an optional bin's prize looks")
     parser.add_argument("--must-fill", type=float, default=1.0)
-    parser.add_argument("--may-fill", type=float, default=0.7)
+    parser.add_argument("--emergency-fill", type=float, default=1.1)
+    parser.add_argument("--emergency-prize-km", type=float, default=2.0)
+    parser.add_argument("--trigger-kpa", type=float, default=75.0)
+    parser.add_argument("--headroom", type=float, default=0.5, help="refill to this share of RAW below capacity")
+    parser.add_argument("--may-fill", type=float, default=0.85)
     parser.add_argument("--prize-km", type=float, default=1.5)
     args = parser.parse_args()
     collection_days = tuple(int(d) for d in args.collection_days.split(","))
@@ -451,6 +456,8 @@ def main() -> None:
         forecast_must_fill=args.must_fill,
         forecast_may_fill=args.may_fill,
         max_prize_km=args.prize_km,
+        emergency_fill=args.emergency_fill,
+        emergency_prize_km=args.emergency_prize_km,
     )
     forecast_rng = np.random.default_rng([SEED, 0xF0CA])
     watered: dict[str, dict[date, float]] = defaultdict(dict)
@@ -467,7 +474,7 @@ def main() -> None:
                 horizon = next(k for k in range(1, 8) if (day.weekday() + k) % 7 in watering_days)
                 watering = _watering_input(
                     weather, sites, young_sites, flur_state, day_index, first_day, watered, forecast_rng, town_names,
-                    horizon,
+                    horizon, args.trigger_kpa, args.headroom,
                 )  # fmt: skip
             started = time.perf_counter()
             plan = plan_day(
@@ -506,6 +513,14 @@ def main() -> None:
     flur.km = flur.collection_km + flur.watering_km
 
     stop_day_s, stop_count = _time_a_full_day(world, flur_state, WARMUP_DAYS + days - 1, first_day, planned_assets)
+    young_count = int(sites.young.sum())
+    dry_days = max(0, min(days, DRY_SPELL[1]) - DRY_SPELL[0])
+    for name, tally in (("fixed rounds", fixed), ("Flurfunk", flur)):
+        normal = (tally.stress_days - tally.stress_days_dry_spell) / max(young_count * (days - dry_days), 1)
+        dry = tally.stress_days_dry_spell / max(young_count * dry_days, 1)
+        print(
+            f"{name}: young trees above 80 kPa on {normal:.0%} of tree-days in normal weeks, {dry:.0%} in the dry spell"
+        )
     _report(flur, fixed, n_bins, days, stop_day_s, stop_count, time.perf_counter() - began)
 
 
@@ -520,6 +535,8 @@ def _watering_input(
     rng: np.random.Generator,
     town_names: list[str],
     horizon_days: int,
+    trigger_kpa: float,
+    headroom: float,
 ) -> WateringInput:
     towns = {}
     for t, name in enumerate(town_names):
@@ -546,7 +563,8 @@ def _watering_input(
         watered_litres=watered,
         young_only=True,
         horizon_days=horizon_days,
-        trigger_tension_kpa=TRIGGER_KPA,
+        trigger_tension_kpa=trigger_kpa,
+        headroom_share_of_raw=headroom,
     )
 
 

@@ -92,6 +92,13 @@ class PlanSettings:
     forecast_may_fill: float = 0.7
     max_prize_km: float = 1.5
     prize_lookahead_days: float = 0.0  # judge optional bins by their fill this much after the next run ends
+    # Off round days an extra run goes out only for bins expected past this before the next working day ends
+    # (None: forecast_must_fill); above 1 it lets a bin overflow a little rather than send a truck for it alone.
+    emergency_fill: float | None = None
+    # Off round days, with this set, urgent bins are not must-go one by one: a village gets an extra run when its
+    # urgent bins' prizes (this many km each, more the further past full they are expected) outweigh the round
+    # trip to it; a lone urgent bin far out waits for the round.
+    emergency_prize_km: float | None = None
 
     def __post_init__(self) -> None:
         if not self.collection_weekdays or not set(self.collection_weekdays) <= set(range(7)):
@@ -182,9 +189,14 @@ def plan_day(
     must_threshold = settings.collect_threshold if round_day else settings.overflow_threshold
     histories = bin_history or {}
     prized: dict[str, list[tuple[Asset, _BinForecast]]] = defaultdict(list)
+    urgent: dict[str, list[tuple[Asset, _BinForecast]]] = defaultdict(list)
+    gather_urgent = not round_day and settings.emergency_prize_km is not None
     # On a round day a bin goes if it would pass the must level before the next round; on other days only if it
     # would pass it before the next working day ends: an emergency run waits as long as it can, to gather more.
     next_run_end = _next_run_end(day, settings) if round_day else _next_workday_end(day)
+    must_fill = settings.forecast_must_fill
+    if not round_day and settings.emergency_fill is not None:
+        must_fill = settings.emergency_fill
     needs: dict[str, WaterNeed] = assess_watering(day, watering) if watering is not None else {}
     for asset_id in sorted(assets_by_id):
         asset = assets_by_id[asset_id]
@@ -195,7 +207,9 @@ def plan_day(
             )
             if forecast is None:
                 pass
-            elif forecast.fill_now >= settings.overflow_threshold or forecast.fill_next >= settings.forecast_must_fill:
+            elif gather_urgent and forecast.fill_next >= must_fill:
+                urgent[asset.municipality].append((asset, forecast))
+            elif (round_day and forecast.fill_now >= settings.overflow_threshold) or forecast.fill_next >= must_fill:
                 pending[(TaskKind.COLLECT, asset.id)] = _forecast_task(asset, forecast, None, window, language)
                 must_collect[asset.municipality].append(asset)
             elif round_day and forecast.fill_later >= settings.forecast_may_fill:
@@ -226,6 +240,14 @@ def plan_day(
         inspect = _with_sensor_faults(inspect, asset, values, window, language)
         if inspect is not None:
             tasks.append(inspect)
+
+    for town, candidates in urgent.items():
+        depot = depot_by_town.get(town)
+        if depot is None:
+            continue
+        for asset, forecast in _emergency_villages(depot, candidates, must_fill, settings):
+            pending[(TaskKind.COLLECT, asset.id)] = _forecast_task(asset, forecast, None, window, language)
+            must_collect[town].append(asset)
 
     routes: list[Route] = []
     for town in sorted(set(must_collect) | set(to_water)):
@@ -621,6 +643,24 @@ def _forecast_bin(
     fill_next = model.fill_at(next_run_end.timestamp())
     fill_later = model.fill_at(next_run_end.timestamp() + lookahead_days * 86400.0) if lookahead_days else fill_next
     return _BinForecast(fill_now, fill_next, model.daily_rate, fill_later)
+
+
+def _emergency_villages(
+    depot: Depot, urgent: Sequence[tuple[Asset, _BinForecast]], must_fill: float, settings: PlanSettings
+) -> list[tuple[Asset, _BinForecast]]:
+    """The urgent bins of the villages worth an extra run: prizes summed per village against its round trip."""
+    by_village: dict[str, list[tuple[Asset, _BinForecast]]] = defaultdict(list)
+    for asset, forecast in urgent:
+        by_village[asset.village].append((asset, forecast))
+    base_prize = settings.emergency_prize_km or 0.0
+    chosen: list[tuple[Asset, _BinForecast]] = []
+    for village in sorted(by_village):
+        members = sorted(by_village[village], key=lambda entry: entry[0].id)
+        prize = sum(base_prize * min(1.0 + 5.0 * max(f.fill_next - must_fill, 0.0), 3.0) for _, f in members)
+        round_trip_km = build_route(depot, [asset for asset, _ in members], settings.road_factor)[1]
+        if prize >= round_trip_km:
+            chosen.extend(members)
+    return chosen
 
 
 def _choose_prized(

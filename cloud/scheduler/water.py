@@ -341,10 +341,14 @@ class WateringInput:
     # then. The trigger is RAW, or a tension (kPa) if given and reached first (fine soils pass 80 kPa before RAW).
     horizon_days: int = 1
     trigger_tension_kpa: float | None = None
+    # Refill to this share of RAW below field capacity, not to capacity itself: the room left holds the next rain.
+    headroom_share_of_raw: float = 0.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.horizon_days <= 14:
             raise WaterInputError(f"horizon_days must be 1-14, got {self.horizon_days}")
+        if not 0.0 <= self.headroom_share_of_raw <= 0.8:
+            raise WaterInputError(f"headroom_share_of_raw must be 0-0.8, got {self.headroom_share_of_raw}")
         if self.trigger_tension_kpa is not None and not 0 < self.trigger_tension_kpa <= 1500:
             raise WaterInputError(f"trigger_tension_kpa must be in (0, 1500], got {self.trigger_tension_kpa}")
 
@@ -437,7 +441,8 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
             elif rain_ahead >= expected - 0.5 * raw and expected < site.total_available_mm * 0.9:
                 postponed = "rain"
             else:
-                litres = round(expected * site.area_m2, 0)  # 1 mm on 1 m² is 1 L
+                refill_mm = max(expected - watering.headroom_share_of_raw * raw, 0.0)
+                litres = round(refill_mm * site.area_m2, 0)  # 1 mm on 1 m² is 1 L
         needs[site.asset] = WaterNeed(
             asset=site.asset,
             depletion_mm=expected,
