@@ -81,9 +81,16 @@ class PipelineReport:
         return sum(self.dropped.values())
 
 
-class DuplicateFilter:
-    """Remembers recent (dev_eui, f_cnt, payload) keys: a frame heard twice within `window` is a duplicate.
+DedupKey = tuple[str, int, bytes]
 
+
+class DuplicateFilter:
+    """Remembers the (dev_eui, f_cnt, payload) keys of stored frames: a frame heard again within `window` is a
+    duplicate.
+
+    Checking and remembering are separate steps: the pipeline remembers a key only once its uplink is settled
+    (stored, or dropped for a reason a retry cannot change). A frame the full buffer refused must not be taken
+    for a duplicate when its source sends it again, or it would be acknowledged though it was never stored.
     Memory is bounded by `capacity` keys of a few dozen bytes each; the oldest are forgotten first.
     """
 
@@ -92,23 +99,26 @@ class DuplicateFilter:
             raise ValueError(f"capacity must be at least 1, got {capacity}")
         self.window = window
         self.capacity = capacity
-        self._seen: OrderedDict[tuple[str, int, bytes], datetime] = OrderedDict()
+        self._seen: OrderedDict[DedupKey, datetime] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._seen)
 
-    def is_duplicate(self, uplink: Uplink) -> bool:
-        """Whether this frame was heard within the window; remembers it if not."""
+    @staticmethod
+    def key_of(uplink: Uplink) -> DedupKey:
         # A short digest stands for the payload: the same device and f_cnt with a different payload is a new frame.
-        key = (uplink.dev_eui, uplink.f_cnt, hashlib.blake2b(uplink.payload, digest_size=8).digest())
-        heard_at = uplink.received_at
+        return (uplink.dev_eui, uplink.f_cnt, hashlib.blake2b(uplink.payload, digest_size=8).digest())
+
+    def is_duplicate(self, key: DedupKey, heard_at: datetime) -> bool:
+        """Whether a frame with this key was remembered within the window around `heard_at` (remembers nothing)."""
         first_heard = self._seen.get(key)
-        if first_heard is not None and abs(heard_at - first_heard) <= self.window:
-            return True
+        return first_heard is not None and abs(heard_at - first_heard) <= self.window
+
+    def remember(self, key: DedupKey, heard_at: datetime) -> None:
+        """Remember a settled frame; forgets the oldest keys beyond the capacity and those out of the window."""
         self._seen[key] = heard_at
         self._seen.move_to_end(key)
         self._forget_old(heard_at)
-        return False
 
     def _forget_old(self, now: datetime) -> None:
         while len(self._seen) > self.capacity:
@@ -161,15 +171,21 @@ class Pipeline:
         flagged: Counter[str] = Counter()
         duplicates = 0
         to_store: list[tuple[Uplink, list[Reading]]] = []
+        heard_now: dict[DedupKey, datetime] = {}  # keys of this call, remembered once their uplinks are settled
+        window = self._dedup.window
         now = self._clock()
         for uplink in uplinks:
             if not isinstance(uplink, Uplink):
                 log.warning("uplink dropped reason=%s: got %s", INVALID_UPLINK, type(uplink).__name__)
                 dropped[INVALID_UPLINK] += 1
                 continue
-            if self._dedup.is_duplicate(uplink):
+            key = self._dedup.key_of(uplink)
+            heard_at = uplink.received_at
+            earlier = heard_now.get(key)
+            if (earlier is not None and abs(heard_at - earlier) <= window) or self._dedup.is_duplicate(key, heard_at):
                 duplicates += 1
                 continue
+            heard_now[key] = heard_at
             outcome = self._readings_of(uplink, now)
             if isinstance(outcome, str):
                 dropped[outcome] += 1
@@ -178,7 +194,11 @@ class Pipeline:
                 flagged.update(reading.flags)
             to_store.append((uplink, outcome))
 
-        accepted, stored_readings = self._store(to_store, dropped)
+        accepted, stored_readings, refused = self._store(to_store, dropped)
+        # Only now, with the commit done: a key of an uplink the buffer refused stays unknown, so a retry is stored.
+        for key, heard_at in heard_now.items():
+            if key not in refused:
+                self._dedup.remember(key, heard_at)
         self._dropped_totals.update(dropped)
         return PipelineReport(
             accepted=accepted,
@@ -243,13 +263,19 @@ class Pipeline:
             extra={"event": "asset_without_geometry", "gateway_id": self.gateway_id, "asset": asset.id},
         )
 
-    def _store(self, to_store: list[tuple[Uplink, list[Reading]]], dropped: Counter[str]) -> tuple[int, int]:
-        """Append all groups in one commit; when they do not fit, store one by one and count what is refused."""
+    def _store(
+        self, to_store: list[tuple[Uplink, list[Reading]]], dropped: Counter[str]
+    ) -> tuple[int, int, set[DedupKey]]:
+        """Append all groups in one commit; when they do not fit, store one by one and count what is refused.
+
+        Returns the uplinks accepted, the readings stored and the dedup keys of uplinks the full buffer refused.
+        """
         groups = [(uplink, readings) for uplink, readings in to_store if readings]
         without_readings = len(to_store) - len(groups)  # a status-only frame is fine but stores nothing
+        refused: set[DedupKey] = set()
         try:
             self._buffer.append_many([readings for _, readings in groups])
-            return without_readings + len(groups), sum(len(readings) for _, readings in groups)
+            return without_readings + len(groups), sum(len(readings) for _, readings in groups), refused
         except (BufferFullError, EntryTooLargeError):
             pass
         accepted, stored_readings = without_readings, 0
@@ -266,6 +292,7 @@ class Pipeline:
                     extra=self._context(uplink, reason=BUFFER_FULL),
                 )
                 dropped[BUFFER_FULL] += 1
+                refused.add(self._dedup.key_of(uplink))
                 continue
             except EntryTooLargeError as error:
                 self._log_drop(uplink, ENTRY_TOO_LARGE, str(error))
@@ -273,7 +300,7 @@ class Pipeline:
                 continue
             accepted += 1
             stored_readings += len(readings)
-        return accepted, stored_readings
+        return accepted, stored_readings, refused
 
     def _context(self, uplink: Uplink, **more: object) -> dict[str, object]:
         return {"gateway_id": self.gateway_id, "dev_eui": uplink.dev_eui, "f_cnt": uplink.f_cnt, **more}

@@ -181,9 +181,9 @@ def test_without_upstreams_flurfunk_answers_pull_data_itself(tmp_path: Path) -> 
     asyncio.run(main())
 
 
-def test_a_full_buffer_means_no_push_ack(tmp_path: Path) -> None:
-    # One attempt only: the pipeline's duplicate filter remembers uplinks the full buffer refused, so a retry
-    # would pass as a "duplicate" and be acked (reported to the integrator; pipeline.py is not this part's).
+def test_a_full_buffer_means_no_push_ack_even_when_the_forwarder_retries(tmp_path: Path) -> None:
+    # Every attempt of the forwarder must be refused: the pipeline's duplicate filter once remembered uplinks the
+    # full buffer refused, so the first retry passed as a "duplicate" and was acked though never stored.
     world, uplinks = _world_uplinks(hours=1)
     sessions = simulated_sessions(world.devices, seed=3)
     assets = {asset.id: asset for asset in world.assets}
@@ -198,11 +198,15 @@ def test_a_full_buffer_means_no_push_ack(tmp_path: Path) -> None:
             config = SemtechUdpConfig(host="127.0.0.1", port=0)
             async with (
                 SemtechUdpSource(config, FrameOpener(store), pipeline_handler(pipeline)) as source,
-                ForwarderSimulator(source.address, GATEWAY, sessions, ack_timeout_s=0.2, attempts=1) as forwarder,
+                ForwarderSimulator(source.address, GATEWAY, sessions, ack_timeout_s=0.2, attempts=3) as forwarder,
             ):
                 outcome = await forwarder.send_uplinks(uplinks[:8])
                 assert outcome.acked == [] and len(outcome.unacked) == 8
-                assert source.stats().push_acks == 0 and source.stats().dropped["not_durable"] == 1
+                assert outcome.datagrams == 3  # the forwarder tried three times, each refused
+                stats = source.stats()
+                assert stats.push_acks == 0 and stats.dropped["not_durable"] == 3
+                assert pipeline.dropped_totals["buffer_full"] >= 3
                 assert store.last_f_cnt(sessions[uplinks[0].dev_eui]) is None  # counters rolled back
+                assert buffer.stats().entries == 0
 
     asyncio.run(main())

@@ -169,20 +169,36 @@ def test_same_counter_with_other_payload_or_after_the_window_is_a_new_frame(buff
     assert (report.accepted, report.duplicates) == (4, 0)
 
 
+def remember(dedup: DuplicateFilter, frame: Uplink) -> None:
+    dedup.remember(dedup.key_of(frame), frame.received_at)
+
+
+def seen_before(dedup: DuplicateFilter, frame: Uplink) -> bool:
+    return dedup.is_duplicate(dedup.key_of(frame), frame.received_at)
+
+
 def test_duplicate_filter_memory_is_bounded() -> None:
     dedup = DuplicateFilter(window=timedelta(days=1), capacity=100)
     for f_cnt in range(1_000):
-        assert not dedup.is_duplicate(uplink(f_cnt=f_cnt))
+        assert not seen_before(dedup, uplink(f_cnt=f_cnt))
+        remember(dedup, uplink(f_cnt=f_cnt))
     assert len(dedup) == 100
-    assert dedup.is_duplicate(uplink(f_cnt=999))
-    assert not dedup.is_duplicate(uplink(f_cnt=0))  # long forgotten
+    assert seen_before(dedup, uplink(f_cnt=999))
+    assert not seen_before(dedup, uplink(f_cnt=0))  # long forgotten
+
+
+def test_duplicate_filter_checking_remembers_nothing() -> None:
+    dedup = DuplicateFilter()
+    assert not seen_before(dedup, uplink(f_cnt=3))
+    assert not seen_before(dedup, uplink(f_cnt=3))
+    assert len(dedup) == 0
 
 
 def test_old_keys_leave_the_duplicate_filter_once_the_window_has_passed() -> None:
     dedup = DuplicateFilter(window=timedelta(minutes=10), capacity=1_000)
     for f_cnt in range(50):
-        dedup.is_duplicate(uplink(f_cnt=f_cnt))
-    dedup.is_duplicate(uplink(f_cnt=50, received_at=NOW + timedelta(minutes=30)))
+        remember(dedup, uplink(f_cnt=f_cnt))
+    remember(dedup, uplink(f_cnt=50, received_at=NOW + timedelta(minutes=30)))
     assert len(dedup) == 1
 
 
@@ -259,6 +275,42 @@ def test_a_full_buffer_drops_with_reason_and_keeps_what_it_has(tmp_path: Path) -
         assert later.dropped == {"buffer_full": 1}
         assert pipeline.dropped_totals == {"buffer_full": 2}
         assert [entry.seq for entry in small.pending(100)] == [1, 2]
+
+
+def test_an_uplink_the_full_buffer_refused_is_stored_when_sent_again(tmp_path: Path) -> None:
+    # The bug: the filter remembered the frame before the buffer refused it, so the source's retry passed as a
+    # "duplicate" and was acknowledged though it was never stored.
+    with DurableBuffer(tmp_path / "probe.db", quota_bytes=10_000_000) as probe:
+        make_pipeline(probe).handle_many([uplink(payload=mm(0.7))])
+        entry_bytes = probe.stats().bytes
+    with DurableBuffer(tmp_path / "buffer.db", quota_bytes=entry_bytes) as small:
+        pipeline = make_pipeline(small)
+        assert pipeline.handle_many([uplink(f_cnt=1, payload=mm(0.7))]).accepted == 1
+        refused = pipeline.handle_many([uplink(f_cnt=2, payload=mm(0.8))])
+        assert (refused.accepted, refused.duplicates, refused.dropped) == (0, 0, {"buffer_full": 1})
+        retried = pipeline.handle_many([uplink(f_cnt=2, payload=mm(0.8))])
+        assert (retried.duplicates, retried.dropped) == (0, {"buffer_full": 1})  # refused again, not "a duplicate"
+        small.ack(small.pending(100)[-1].seq)  # the cloud took the first entry: room again
+        stored_now = pipeline.handle_many([uplink(f_cnt=2, payload=mm(0.8))])
+        assert (stored_now.accepted, stored_now.duplicates) == (1, 0)
+        assert value_of(stored(small), Quantity.DISTANCE_M).value == pytest.approx(0.8)
+        again = pipeline.handle_many([uplink(f_cnt=2, payload=mm(0.8))])
+        assert (again.accepted, again.duplicates) == (0, 1)  # once stored, a repeat is a duplicate
+
+
+def test_a_failing_disk_leaves_no_key_behind(buffer: DurableBuffer) -> None:
+    pipeline = make_pipeline(buffer)
+    original = buffer.append_many
+
+    def broken(groups: object) -> object:
+        raise OSError("disk I/O error")
+
+    buffer.append_many = broken  # type: ignore[method-assign]
+    with pytest.raises(OSError):
+        pipeline.handle_many([uplink(f_cnt=5)])
+    buffer.append_many = original  # type: ignore[method-assign]
+    report = pipeline.handle_many([uplink(f_cnt=5)])
+    assert (report.accepted, report.duplicates) == (1, 0)
 
 
 def test_one_call_stores_one_entry_per_uplink_in_order(buffer: DurableBuffer) -> None:
