@@ -154,6 +154,87 @@ class Reading(_Contract):
     def unit(self) -> str:
         return self.quantity.unit
 
+    @classmethod
+    def from_trusted(
+        cls,
+        device: str,
+        asset: str,
+        quantity: Quantity | str,
+        value: float,
+        time: datetime,
+        anomaly_score: float = 0.0,
+        flags: tuple[str, ...] = (),
+    ) -> Reading:
+        """A Reading built without pydantic's machinery, for producers that make many (decoders, the wire format).
+
+        It keeps every rule of the validated constructor with checks that cost little (a device EUI-64 is checked
+        once per process and remembered), so the result equals `Reading(...)` for the same arguments and anything
+        that constructor refuses raises ValueError here too (tests/test_contracts.py compares them). It is ~10x
+        cheaper; the difference: `value` and `anomaly_score` must be numbers, `time` a datetime (no strings).
+        """
+        if device.__class__ is not str or device not in _CHECKED_DEVICES:
+            if not isinstance(device, str):
+                raise ValueError(f"device must be an EUI-64 text, got {device!r}")
+            device = _normalise_eui(device)
+            if len(_CHECKED_DEVICES) >= _MAX_CHECKED_DEVICES:
+                _CHECKED_DEVICES.clear()  # a gateway has hundreds of devices; the bound only guards the memory
+            _CHECKED_DEVICES.add(device)
+        if asset.__class__ is not str or not 0 < len(asset) <= 64:
+            raise ValueError(f"asset must be a text of 1..64 characters, got {asset!r}")
+        if quantity.__class__ is not Quantity:
+            quantity = Quantity(quantity)
+        if value.__class__ is not float:
+            value = _trusted_number(value, "value")
+        if not -math.inf < value < math.inf:
+            raise ValueError(f"value must be a finite number, got {value!r}")
+        if anomaly_score.__class__ is not float:
+            anomaly_score = _trusted_number(anomaly_score, "anomaly_score")
+        if not 0.0 <= anomaly_score < math.inf:
+            raise ValueError(f"anomaly_score must be a finite number >= 0, got {anomaly_score!r}")
+        zone = getattr(time, "tzinfo", None)
+        if zone is not UTC:
+            if not isinstance(time, datetime) or zone is None:
+                raise ValueError(f"time must be a datetime with a time zone (UTC), got {time!r}")
+            time = time.astimezone(UTC)
+        if flags:
+            flags = cls._flags_are_names(tuple(flags))
+        elif flags != ():
+            flags = ()
+        reading = _new_object(cls)
+        _set_dict(
+            reading,
+            {
+                "device": device,
+                "asset": asset,
+                "quantity": quantity,
+                "value": value,
+                "time": time,
+                "anomaly_score": anomaly_score,
+                "flags": flags,
+            },
+        )
+        _set_fields_set(reading, set(_READING_FIELDS))
+        _set_extra(reading, None)
+        _set_private(reading, None)
+        return reading
+
+
+def _trusted_number(value: object, name: str) -> float:
+    if not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
+# Reading.from_trusted fills the slots pydantic's own constructor fills, through their descriptors (the cheapest way).
+_new_object = object.__new__
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+_READING_FIELDS = frozenset(Reading.model_fields)
+_CHECKED_DEVICES: set[str] = set()
+_MAX_CHECKED_DEVICES = 100_000
+
 
 class GatewayStatus(_Contract):
     """What a gateway reports about itself with every batch."""

@@ -225,33 +225,14 @@ def _decode_readings(document: dict[str, Any]) -> tuple[Reading, ...]:
             raise BatchFormatError(f"readings[{index}].{field}", str(error)) from error
         time = _from_epoch_us(columns["time"][index], f"readings[{index}].time")
         readings.append(
-            _trusted_reading(
-                {
-                    "device": fields["device"],
-                    "asset": fields["asset"],
-                    "quantity": fields["quantity"],
-                    "value": fields["value"],
-                    "time": time,
-                    "anomaly_score": fields["anomaly_score"],
-                    "flags": fields["flags"],
-                }
+            Reading.from_trusted(
+                fields["device"],
+                fields["asset"],
+                fields["quantity"],
+                fields["value"],
+                time,
+                fields["anomaly_score"],
+                fields["flags"],
             )
         )
     return tuple(readings)
-
-
-_READING_FIELDS = frozenset(Reading.model_fields)
-
-
-def _trusted_reading(fields: dict[str, Any]) -> Reading:
-    """A Reading from fields already checked against the same rules as its validators.
-
-    This is what `Reading.model_construct` does, without its per-call generality, which cost more than all the
-    checks of a reading together; the round-trip property tests compare the result with validated Readings.
-    """
-    reading = Reading.__new__(Reading)
-    object.__setattr__(reading, "__dict__", fields)
-    object.__setattr__(reading, "__pydantic_fields_set__", set(_READING_FIELDS))
-    object.__setattr__(reading, "__pydantic_extra__", None)
-    object.__setattr__(reading, "__pydantic_private__", None)
-    return reading

@@ -137,3 +137,53 @@ def test_asset_and_device_ids_are_checked() -> None:
         Asset(id="bin 1", kind=AssetKind.BIN, municipality="Bad Orb", village="Bad Orb", latitude=50.2, longitude=9.3)
     with pytest.raises(ValidationError, match="model_id"):
         Device(dev_eui="0011223344556677", model_id="Dragino LDDS75", asset="b1", report_interval_s=3600)
+
+
+# --- Reading.from_trusted: the fast constructor equals the validated one --------------------------------------
+
+_READING_ARGUMENTS = st.fixed_dictionaries(
+    {
+        "device": st.one_of(
+            st.from_regex(r"\A[0-9a-f]{16}\Z"),
+            st.from_regex(r"\A[0-9A-F]{2}(-[0-9A-F]{2}){7}\Z"),  # normalised by both
+            st.text(max_size=20),  # mostly refused by both
+        ),
+        "asset": st.text(max_size=70),
+        "quantity": st.sampled_from(list(Quantity))
+        | st.sampled_from([q.value for q in Quantity])
+        | st.text(max_size=8),
+        "value": st.floats() | st.integers(-(2**53), 2**53),
+        "time": st.datetimes(timezones=st.none() | st.just(UTC) | st.timezones()),
+        "anomaly_score": st.floats(),
+        "flags": st.lists(st.sampled_from(["spike", "drift", "Bad Flag", "stuck_at", ""]), max_size=3).map(tuple),
+    }
+)
+
+
+@given(_READING_ARGUMENTS)
+def test_from_trusted_equals_the_validated_reading_or_refuses_alike(arguments: dict) -> None:
+    try:
+        validated = Reading(**arguments)
+    except ValidationError:
+        with pytest.raises(ValueError):
+            Reading.from_trusted(**arguments)
+        return
+    fast = Reading.from_trusted(**arguments)
+    assert fast == validated
+    assert type(fast.value) is float and fast.time.tzinfo is UTC and type(fast.quantity) is Quantity
+    assert fast.model_dump() == validated.model_dump()
+    assert Reading.model_validate_json(fast.model_dump_json()) == fast
+
+
+def test_from_trusted_says_what_was_wrong() -> None:
+    base = {"device": "0011223344556677", "asset": "b1", "quantity": Quantity.RAIN_MM, "value": 1.0, "time": NOW}
+    with pytest.raises(ValueError, match="finite"):
+        Reading.from_trusted(**{**base, "value": float("inf")})
+    with pytest.raises(ValueError, match="time zone"):
+        Reading.from_trusted(**{**base, "time": NOW.replace(tzinfo=None)})
+    with pytest.raises(ValueError, match="EUI-64"):
+        Reading.from_trusted(**{**base, "device": "0011"})
+    with pytest.raises(ValueError, match="asset"):
+        Reading.from_trusted(**{**base, "asset": ""})
+    with pytest.raises(ValueError, match="number"):
+        Reading.from_trusted(**{**base, "value": "1.0"})
