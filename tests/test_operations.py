@@ -129,3 +129,13 @@ def test_calibrated_bin_usage_is_seeded_and_spans_the_site_kinds() -> None:
     events = fill_events(world, 56)
     assert events == fill_events(build_world(seed=5, scale=2.0), 56)
     assert 6 <= len(events) <= 30 and all(1 <= event.days <= 3 for event in events)
+
+
+def test_routes_can_be_ordered_by_pyvrp_and_are_no_longer_than_two_opt() -> None:
+    bins = [a_bin(f"b-{k}", east_m=float(k * 137 % 900)) for k in range(8)]
+    histories = {b.id: history(b.id, 0.9, 0.2) for b in bins}
+    quick = plan_day(MONDAY, [DEPOT], bins, {}, DAILY_ROUNDS, bin_history=histories)
+    vrp_settings = PlanSettings(collection_weekdays=(0, 1, 2, 3, 4), vrp_time_limit_s=2.0, vrp_max_iterations=500)
+    vrp = plan_day(MONDAY, [DEPOT], bins, {}, vrp_settings, bin_history=histories)
+    assert sorted(vrp.routes[0].stops) == sorted(quick.routes[0].stops) == sorted(b.id for b in bins)
+    assert vrp.routes[0].km <= quick.routes[0].km + 0.01

@@ -99,6 +99,11 @@ class PlanSettings:
     # urgent bins' prizes (this many km each, more the further past full they are expected) outweigh the round
     # trip to it; a lone urgent bin far out waits for the round.
     emergency_prize_km: float | None = None
+    # With a time limit, each route is ordered by PyVRP (cloud.scheduler.routing_vrp) instead of nearest neighbour
+    # and 2-opt; `vrp_max_iterations` makes it deterministic for the seed whenever it stops before the clock.
+    vrp_time_limit_s: float | None = None
+    vrp_seed: int = 1
+    vrp_max_iterations: int | None = None
 
     def __post_init__(self) -> None:
         if not self.collection_weekdays or not set(self.collection_weekdays) <= set(range(7)):
@@ -268,7 +273,7 @@ def plan_day(
         }
         for kind in _ROUTED_KINDS:
             if stops_by_kind[kind]:
-                routes.append(_route(day, town, kind, depot, stops_by_kind[kind], settings.road_factor))
+                routes.append(_route(day, town, kind, depot, stops_by_kind[kind], settings.road_factor, settings))
 
     route_of_stop = {(route.kind, stop): route.id for route in routes for stop in route.stops}
     for (kind, asset_id), task in pending.items():
@@ -751,8 +756,19 @@ def _balance_task(asset: Asset, need: WaterNeed, window: _Window, language: Lang
     return _task(asset, TaskKind.WATER, priority, reason, evidence, window)
 
 
-def _route(day: date, town: str, kind: TaskKind, depot: Depot, stops: Sequence[Asset], road_factor: float) -> Route:
-    ordered, km = build_route(depot, stops, road_factor)
+def _route(
+    day: date,
+    town: str,
+    kind: TaskKind,
+    depot: Depot,
+    stops: Sequence[Asset],
+    road_factor: float,
+    settings: PlanSettings | None = None,
+) -> Route:
+    if settings is not None and settings.vrp_time_limit_s is not None and len(stops) > 3:
+        ordered, km = _vrp_route(depot, stops, settings)
+    else:
+        ordered, km = build_route(depot, stops, road_factor)
     return Route(
         id=route_id(day, kind, town),
         municipality=town,
@@ -762,6 +778,34 @@ def _route(day: date, town: str, kind: TaskKind, depot: Depot, stops: Sequence[A
         km=km,
         polyline=route_points(depot, ordered),
     )
+
+
+def _vrp_route(depot: Depot, stops: Sequence[Asset], settings: PlanSettings) -> tuple[list[Asset], float]:
+    """One vehicle's order through `stops` by PyVRP; imported late, as PyVRP is a heavy import."""
+    from cloud.scheduler.routing_vrp import (
+        MAX_LOAD,
+        MAX_TIME_S,
+        RouteDepot,
+        RoutingProblem,
+        Stop,
+        Vehicle,
+        solve_routes,
+    )
+
+    by_id = {asset.id: asset for asset in stops}
+    problem = RoutingProblem(
+        depots=(RouteDepot("depot", depot.latitude, depot.longitude),),
+        vehicles=(Vehicle("truck", "depot", MAX_LOAD, shift_start_s=0, shift_end_s=MAX_TIME_S),),
+        stops=tuple(Stop(asset.id, asset.latitude, asset.longitude) for asset in sorted(stops, key=lambda a: a.id)),
+        road_factor=max(settings.road_factor, 1.0),
+    )
+    solution = solve_routes(
+        problem, settings.vrp_time_limit_s or 1.0, settings.vrp_seed, max_iterations=settings.vrp_max_iterations
+    )
+    if not solution.routes:
+        return build_route(depot, stops, settings.road_factor)
+    route = solution.routes[0]
+    return [by_id[visit.stop_id] for visit in route.visits], route.km
 
 
 def _unique_assets(assets: Iterable[Asset]) -> dict[str, Asset]:
