@@ -174,6 +174,23 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "Source {detail} is not connected.",
     },
     "gateway.status.none": {"de": "keine", "en": "none"},
+    "gateway.status.semtech_udp": {
+        "de": "Paketweiterleiter (UDP {listening}): {rxpk} Funkpakete, {uplinks} Uplinks gespeichert, "
+        "{push_acks} PUSH_ACK, {upstream} Datagramme an Netzwerkserver weitergereicht",
+        "en": "Packet forwarders (UDP {listening}): {rxpk} radio packets, {uplinks} uplinks stored, "
+        "{push_acks} PUSH_ACKs, {upstream} datagrams relayed to network servers",
+    },
+    "gateway.status.forwarder": {
+        "de": "  Weiterleiter {eui}: zuletzt vor {age_s:.0f} s gehört, letzte Statistik: {rxnb} empfangen, "
+        "{rxok} mit gültiger CRC, {ackr} % bestätigt",
+        "en": "  Forwarder {eui}: last heard {age_s:.0f} s ago, last stat: {rxnb} received, {rxok} with a good CRC, "
+        "{ackr} % acknowledged",
+    },
+    "gateway.status.problem.forwarder_silent": {
+        "de": "Paketweiterleiter {detail} meldet sich seit über 5 Minuten nicht: Konzentrator und Stromversorgung "
+        "prüfen.",
+        "en": "Packet forwarder {detail} has been silent for over 5 minutes: check the concentrator and its power.",
+    },
 }
 
 
