@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -217,6 +218,43 @@ class Reading(_Contract):
         _set_extra(reading, None)
         _set_private(reading, None)
         return reading
+
+    @classmethod
+    def from_trusted_values(
+        cls, device: str, asset: str, time: datetime, values: Iterable[tuple[Quantity, float]]
+    ) -> list[Reading]:
+        """`from_trusted` for the (quantity, value) pairs of one uplink: device, asset and time are checked once."""
+        readings: list[Reading] = []
+        for quantity, value in values:
+            if not readings:
+                first = cls.from_trusted(device, asset, quantity, value, time)
+                device, asset, time = first.device, first.asset, first.time
+                readings.append(first)
+                continue
+            if quantity.__class__ is not Quantity:
+                quantity = Quantity(quantity)
+            if value.__class__ is not float:
+                value = _trusted_number(value, "value")
+            if not -math.inf < value < math.inf:
+                raise ValueError(f"value must be a finite number, got {value!r}")
+            reading = _new_object(cls)
+            _set_dict(
+                reading,
+                {
+                    "device": device,
+                    "asset": asset,
+                    "quantity": quantity,
+                    "value": value,
+                    "time": time,
+                    "anomaly_score": 0.0,
+                    "flags": (),
+                },
+            )
+            _set_fields_set(reading, set(_READING_FIELDS))
+            _set_extra(reading, None)
+            _set_private(reading, None)
+            readings.append(reading)
+        return readings
 
 
 def _trusted_number(value: object, name: str) -> float:

@@ -187,3 +187,15 @@ def test_from_trusted_says_what_was_wrong() -> None:
         Reading.from_trusted(**{**base, "asset": ""})
     with pytest.raises(ValueError, match="number"):
         Reading.from_trusted(**{**base, "value": "1.0"})
+
+
+@given(_READING_ARGUMENTS, st.lists(st.tuples(st.sampled_from(list(Quantity)), st.floats() | st.integers(-99, 99))))
+def test_from_trusted_values_equals_validated_readings_or_refuses_alike(arguments: dict, values: list) -> None:
+    shared = {key: arguments[key] for key in ("device", "asset", "time")}
+    try:
+        expected = [Reading(**shared, quantity=quantity, value=value) for quantity, value in values]
+    except ValidationError:
+        with pytest.raises(ValueError):
+            Reading.from_trusted_values(**shared, values=values)
+        return
+    assert Reading.from_trusted_values(**shared, values=values) == expected
