@@ -62,7 +62,7 @@ def create_app(
     store.set_gateway_tokens(settings.gateway_tokens)
     inventory = Inventory(store, device_keybox(settings))
     inventory.ensure_device_models(builtin_device_models())
-    series_store = series if series is not None else open_series_store(settings.series_url)
+    series_store = series if series is not None else open_series_store(settings.series_url, token=settings.series_token)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
