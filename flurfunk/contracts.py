@@ -214,7 +214,7 @@ class Reading(_Contract):
                 "flags": flags,
             },
         )
-        _set_fields_set(reading, set(_READING_FIELDS))
+        _set_fields_set(reading, _ALL_FIELDS_SET)
         _set_extra(reading, None)
         _set_private(reading, None)
         return reading
@@ -224,21 +224,26 @@ class Reading(_Contract):
         cls, device: str, asset: str, time: datetime, values: Iterable[tuple[Quantity, float]]
     ) -> list[Reading]:
         """`from_trusted` for the (quantity, value) pairs of one uplink: device, asset and time are checked once."""
-        readings: list[Reading] = []
-        for quantity, value in values:
-            if not readings:
-                first = cls.from_trusted(device, asset, quantity, value, time)
-                device, asset, time = first.device, first.asset, first.time
-                readings.append(first)
-                continue
-            if quantity.__class__ is not Quantity:
-                quantity = Quantity(quantity)
+        remaining = iter(values)
+        for quantity, value in remaining:
+            first = cls.from_trusted(device, asset, quantity, value, time)
+            break
+        else:
+            return []
+        device, asset, time = first.device, first.asset, first.time
+        readings = [first]
+        append, new, set_dict = readings.append, _new_object, _set_dict  # locals: this loop is a decoder's hot path
+        set_fields_set, set_extra, set_private, fields_set = _set_fields_set, _set_extra, _set_private, _ALL_FIELDS_SET
+        quantity_type, inf = Quantity, math.inf
+        for quantity, value in remaining:
+            if quantity.__class__ is not quantity_type:
+                quantity = quantity_type(quantity)
             if value.__class__ is not float:
                 value = _trusted_number(value, "value")
-            if not -math.inf < value < math.inf:
+            if not -inf < value < inf:
                 raise ValueError(f"value must be a finite number, got {value!r}")
-            reading = _new_object(cls)
-            _set_dict(
+            reading = new(cls)
+            set_dict(
                 reading,
                 {
                     "device": device,
@@ -250,10 +255,10 @@ class Reading(_Contract):
                     "flags": (),
                 },
             )
-            _set_fields_set(reading, set(_READING_FIELDS))
-            _set_extra(reading, None)
-            _set_private(reading, None)
-            readings.append(reading)
+            set_fields_set(reading, fields_set)
+            set_extra(reading, None)
+            set_private(reading, None)
+            append(reading)
         return readings
 
 
@@ -269,7 +274,8 @@ _set_dict = BaseModel.__dict__["__dict__"].__set__
 _set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
 _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
 _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
-_READING_FIELDS = frozenset(Reading.model_fields)
+# Every fast-built reading shares one "fields set" (all fields): pydantic copies it before it changes one (model_copy).
+_ALL_FIELDS_SET = set(Reading.model_fields)
 _CHECKED_DEVICES: set[str] = set()
 _MAX_CHECKED_DEVICES = 100_000
 

@@ -199,3 +199,12 @@ def test_from_trusted_values_equals_validated_readings_or_refuses_alike(argument
             Reading.from_trusted_values(**shared, values=values)
         return
     assert Reading.from_trusted_values(**shared, values=values) == expected
+
+
+def test_fast_readings_stay_independent_when_one_is_copied_with_changes() -> None:
+    first, second = Reading.from_trusted_values(
+        "0011223344556677", "b1", NOW, [(Quantity.RAIN_MM, 1.0), (Quantity.AIR_TEMPERATURE_C, 20.0)]
+    )
+    changed = first.model_copy(update={"value": 2.0})
+    assert (changed.value, first.value, second.value) == (2.0, 1.0, 20.0)
+    assert first.model_fields_set == second.model_fields_set == set(Reading.model_fields)
