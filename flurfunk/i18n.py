@@ -186,6 +186,75 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "  Forwarder {eui}: last heard {age_s:.0f} s ago, last stat: {rxnb} received, {rxok} with a good CRC, "
         "{ackr} % acknowledged",
     },
+    # alerts (cloud/alerts): {group} village or town, {members} the assets/devices/gateways, {value} the number
+    "alert.threshold": {
+        "de": "{count} Messstelle(n) in {group} außerhalb der Grenze (zuletzt {value}): {members}",
+        "en": "{count} sensor(s) in {group} beyond the limit (last {value}): {members}",
+    },
+    "alert.tree_dry": {
+        "de": "Junge Bäume trocknen aus in {group}: {members} (Bodensaugspannung {value} kPa) – bitte wässern.",
+        "en": "Young trees drying out in {group}: {members} (soil tension {value} kPa) – please water.",
+    },
+    "alert.bin_full": {"de": "Behälter voll in {group}: {members}.", "en": "Bins full in {group}: {members}."},
+    "alert.overflow": {
+        "de": "Behälter laufen vor der nächsten geplanten Leerung über in {group}: {members}.",
+        "en": "Bins will overflow before their next planned collection in {group}: {members}.",
+    },
+    "alert.frost": {
+        "de": "Frost in {group} ({value} °C): Bewässerung aussetzen.",
+        "en": "Frost in {group} ({value} °C): suspend watering.",
+    },
+    "alert.storm": {
+        "de": "Sturm in {group} ({value} m/s): Bäume kontrollieren.",
+        "en": "Storm in {group} ({value} m/s): inspect the trees.",
+    },
+    "alert.battery_low": {
+        "de": "Batterie schwach in {group}: {members} ({value} V).",
+        "en": "Battery low in {group}: {members} ({value} V).",
+    },
+    "alert.rate": {
+        "de": "Schnelle Änderung in {group}: {members} ({value} pro Stunde).",
+        "en": "Fast change in {group}: {members} ({value} per hour).",
+    },
+    "alert.flag": {"de": "Sensorfehler gemeldet in {group}: {members}.", "en": "Sensor fault in {group}: {members}."},
+    "alert.silence": {
+        "de": "Sensoren melden sich nicht mehr in {group}: {members}.",
+        "en": "Sensors gone silent in {group}: {members}.",
+    },
+    "alert.gateway_offline": {
+        "de": "Gateway {members} meldet sich nicht mehr bei der Cloud: Strom und Mobilfunk prüfen.",
+        "en": "Gateway {members} no longer reaches the cloud: check power and the mobile connection.",
+    },
+    "alert.gateway_buffer": {
+        "de": "Der Puffer von Gateway {members} füllt sich ({value} Einträge): Verbindung zur Cloud prüfen.",
+        "en": "Gateway {members}'s buffer is filling ({value} entries): check its connection to the cloud.",
+    },
+    "alert.severity.info": {"de": "Hinweis", "en": "Notice"},
+    "alert.severity.warning": {"de": "Warnung", "en": "Warning"},
+    "alert.severity.critical": {"de": "Kritisch", "en": "Critical"},
+    "alert.subject.opened": {
+        "de": "[Flurfunk {municipality}] {severity}: {summary}",
+        "en": "[Flurfunk {municipality}] {severity}: {summary}",
+    },
+    "alert.subject.escalated": {
+        "de": "[Flurfunk {municipality}] Eskalation (Stufe {level}), nicht quittiert: {summary}",
+        "en": "[Flurfunk {municipality}] Escalation (level {level}), not acknowledged: {summary}",
+    },
+    "alert.subject.resolved": {
+        "de": "[Flurfunk {municipality}] Erledigt: {summary}",
+        "en": "[Flurfunk {municipality}] Resolved: {summary}",
+    },
+    "alert.mail.body": {
+        "de": "{summary}\n\nAlarm {alert_id} ({severity}), Kolonne {crew}, zuerst gesehen {first_seen}.\n"
+        "Bitte auf der Kolonnenseite quittieren; sonst wird {next_on_call} benachrichtigt.",
+        "en": "{summary}\n\nAlert {alert_id} ({severity}), crew {crew}, first seen {first_seen}.\n"
+        "Please acknowledge it on the crew page; otherwise {next_on_call} is notified.",
+    },
+    "alert.mail.nobody": {"de": "niemand weiter", "en": "nobody else"},
+    "alert.page.title": {"de": "Alarme", "en": "Alerts"},
+    "alert.page.none": {"de": "Keine offenen Alarme.", "en": "No open alerts."},
+    "alert.page.acknowledge": {"de": "Quittieren", "en": "Acknowledge"},
+    "alert.page.acknowledged": {"de": "quittiert von {by}", "en": "acknowledged by {by}"},
     "gateway.status.problem.forwarder_silent": {
         "de": "Paketweiterleiter {detail} meldet sich seit über 5 Minuten nicht: Konzentrator und Stromversorgung "
         "prüfen.",
