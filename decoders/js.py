@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, localcontext
-
 
 def js_number(value: float) -> int | float:
     """The number as it comes out of a JS codec after a JSON round trip: integral values are ints (3, not 3.0)."""
@@ -16,14 +14,27 @@ def js_number(value: float) -> int | float:
 
 def to_fixed(value: float, digits: int) -> str:
     """`Number.prototype.toFixed`: rounds the exact binary value half away from zero (Python's format rounds
-    half to even, e.g. 0.125 → "0.12" where JS gives "0.13")."""
-    if value == 0:
-        value = 0.0  # (-0).toFixed(2) is "0.00"
-    if abs(value) >= 1e21:
-        return repr(value)  # JS falls back to ToString; our payloads never get there
-    with localcontext() as context:
-        context.prec = 60  # room for 21 integer digits plus the decimals, so quantize never overflows
-        return str(Decimal(value).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
+    half to even, e.g. 0.125 → "0.12" where JS gives "0.13").
+
+    Exact in integers: the double is numerator/2**k, so n = round-half-up(|value| · 10**digits) needs no decimals.
+    """
+    if value != value or abs(value) >= 1e21:
+        return repr(value) if value == value else "NaN"  # JS falls back to ToString; our payloads never get there
+    numerator, denominator = value.as_integer_ratio()
+    negative = numerator < 0
+    if negative:
+        numerator = -numerator
+    scaled = numerator * _POWERS_OF_TEN[digits]
+    units = (2 * scaled + denominator) // (2 * denominator)
+    if not digits:
+        text = str(units)
+    else:
+        text = str(units).rjust(digits + 1, "0")
+        text = text[:-digits] + "." + text[-digits:]
+    return "-" + text if negative else text  # (-0).toFixed(2) is "0.00": -0.0 has numerator 0, not negative
+
+
+_POWERS_OF_TEN = tuple(10**digits for digits in range(101))
 
 
 def js_string(value: float) -> str:

@@ -621,6 +621,13 @@ class Uplink:
     when: Condition | None = None
     warning: str | None = None  # what the vendor signals with this variant ("No Sensor")
     name: str = ""
+    # the layout compiled to straight-line code (decoders/compiled.py); None: the layout's reader decodes
+    fast: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        from .compiled import compile_layout  # the compiler builds on this module's classes
+
+        object.__setattr__(self, "fast", compile_layout(self.layout))
 
 
 @dataclass(frozen=True)
@@ -659,14 +666,32 @@ class DeviceModel:
         return frozenset(port for uplink in self.uplinks for port in uplink.ports or ())
 
     def decode(self, f_port: int, payload: bytes) -> Decoded:
+        return self._decode(f_port, payload, compiled=True)
+
+    def decode_interpreted(self, f_port: int, payload: bytes) -> Decoded:
+        """`decode` by walking the layout objects only, never the compiled code: the reference the compiled code
+        is tested against."""
+        return self._decode(f_port, payload, compiled=False)
+
+    def _decode(self, f_port: int, payload: bytes, compiled: bool) -> Decoded:
         if not 1 <= f_port <= 255:
             raise DecodeError(self.model_id, f_port, f"fPort {f_port} is not an application port (1..255)")
-        payload = bytes(payload)
+        if payload.__class__ is not bytes:
+            payload = bytes(payload)
         if len(payload) > MAX_PAYLOAD_BYTES:
             raise DecodeError(
                 self.model_id, f_port, f"payload of {len(payload)} bytes is longer than {MAX_PAYLOAD_BYTES} bytes"
             )
         uplink = self._variant(f_port, payload)
+        if compiled and uplink.fast is not None:
+            result = uplink.fast(payload)
+            if result is not None:
+                fields, measurements, warnings = result
+                if uplink.warning:
+                    warnings.insert(0, uplink.warning)
+                if not payload:
+                    warnings.append("empty payload")
+                return Decoded(self.model_id, f_port, fields, tuple(measurements), tuple(warnings))
         reader = Reader(self.model_id, f_port, payload)
         found = Found()
         uplink.layout.read(reader, found)
@@ -685,7 +710,7 @@ class DeviceModel:
             seen.add(measurement.quantity)
             measurements.append(measurement)
             if not _plausible(spec.measure, measurement.value):
-                warnings.append(f"{measurement.quantity} {measurement.value:g} is outside {_range_text(spec.measure)}")
+                warnings.append(f"{measurement.quantity} {measurement.value:g} is outside {range_text(spec.measure)}")
         for measurement in found.direct:
             if measurement.quantity not in seen:
                 seen.add(measurement.quantity)
@@ -747,7 +772,7 @@ class DeviceModel:
         if not math.isfinite(value):
             raise ValueError(f"{self.model_id}: {name} must be a finite number, got {value!r}")
         if not _plausible(measure, value):
-            raise ValueError(f"{self.model_id}: {name} {value:g} is out of range ({_range_text(measure)})")
+            raise ValueError(f"{self.model_id}: {name} {value:g} is out of range ({range_text(measure)})")
         return value
 
     def _encode_field(self, spec: Field, values: QuantityValues) -> int:
@@ -784,7 +809,7 @@ def _plausible(measure: Measure | None, value: float) -> bool:
     return (measure.low is None or value >= measure.low) and (measure.high is None or value <= measure.high)
 
 
-def _range_text(measure: Measure | None) -> str:
+def range_text(measure: Measure | None) -> str:
     if measure is None:
         return "any"
     low = "" if measure.low is None else f"{measure.low:g}"

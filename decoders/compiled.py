@@ -1,0 +1,476 @@
+"""The decoder compiler: a layout of fields becomes one Python function of straight-line code, built once when the
+spec loads. It decodes well-formed payloads several times faster than walking the layout objects; for anything
+unusual (a payload cut short, an unknown channel, a wrong protocol version) it returns None and the layout's own
+reader decodes the payload and names the error. tests/test_decoders_compiled.py holds both to the same output.
+"""
+
+from __future__ import annotations
+
+import itertools
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from .decoded import Measurement
+from .js import js_string, to_fixed
+from .layout import (
+    AsBoolean,
+    AsDescribed,
+    AsFixed,
+    AsLabel,
+    AsNumber,
+    AsSuffixed,
+    ChannelLayout,
+    Field,
+    FixedLayout,
+    FlaggedGroupsLayout,
+    Hidden,
+    Measure,
+    Scale,
+    Word,
+    range_text,
+)
+
+# payload → (fields, measurements, warnings), or None: let the layout's reader decode it (and name what is wrong)
+CompiledDecoder = Callable[[bytes], "tuple[dict[str, Any], list[Measurement], list[str]] | None"]
+
+
+def compile_layout(layout: Any) -> CompiledDecoder | None:
+    """The compiled decoder of `layout`, or None for layouts the compiler does not know (they keep their reader)."""
+    if isinstance(layout, FixedLayout):
+        return _Compiler().fixed(layout)
+    if isinstance(layout, FlaggedGroupsLayout):
+        return _Compiler().flagged(layout)
+    if isinstance(layout, ChannelLayout):
+        return _Compiler().channels(layout)
+    return None
+
+
+def _put_repeated(target: dict[str, Any], key: str, shown: Any) -> None:
+    # a second occurrence of the key turns the value into a list (Found.put does the same)
+    if key in target:
+        earlier = target[key]
+        target[key] = [*earlier, shown] if isinstance(earlier, list) else [earlier, shown]
+    else:
+        target[key] = shown
+
+
+def _finish(measured: dict[str, tuple[Any, float | None, Measure]], warnings: list[str]) -> list[Measurement]:
+    """Measurements from (quantity, value or None when invalid, measure) per output key, as DeviceModel.decode
+    makes them: the first value of a quantity wins, implausible values are kept with a warning."""
+    measurements: list[Measurement] = []
+    seen: set[Any] = set()
+    for quantity, value, measure in measured.values():
+        if value is None:
+            continue
+        if quantity in seen:
+            warnings.append(f"{quantity} given more than once; the first value is kept")
+            continue
+        seen.add(quantity)
+        measurements.append(Measurement(quantity, value))
+        if (measure.low is not None and value < measure.low) or (measure.high is not None and value > measure.high):
+            warnings.append(f"{quantity} {value:g} is outside {range_text(measure)}")
+    return measurements
+
+
+class _Compiler:
+    """Writes the source of one decoder function; values it needs (labels, quantities, structs) are globals."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.globals: dict[str, Any] = {
+            "_M": Measurement,
+            "_new_tuple": tuple.__new__,
+            "_to_fixed": to_fixed,
+            "_js_string": js_string,
+            "_put_repeated": _put_repeated,
+            "_finish": _finish,
+            "_from_bytes": int.from_bytes,
+        }
+        self.count = 0
+
+    # --- plumbing ---------------------------------------------------------------------------------------------
+
+    def constant(self, value: Any) -> str:
+        name = f"_k{len(self.globals)}"
+        self.globals[name] = value
+        return name
+
+    def name(self, prefix: str) -> str:
+        self.count += 1
+        return f"{prefix}{self.count}"
+
+    def emit(self, indent: int, text: str) -> None:
+        self.lines.append("    " * indent + text)
+
+    def build(self, name: str) -> CompiledDecoder:
+        source = "\n".join(self.lines) + "\n"
+        namespace = dict(self.globals)
+        exec(compile(source, f"<compiled decoder {name}>", "exec"), namespace)  # code we generated from a spec
+        function = namespace["decode"]
+        function.source = source  # for reading and debugging the compiler's output
+        return function
+
+    # --- words ------------------------------------------------------------------------------------------------
+
+    def words(self, fields: tuple[Field, ...], base: str, indent: int) -> list[str]:
+        """Lines that read every field's word at `base` + its offset; the names of the words, per field."""
+        distinct: dict[tuple[int, Word], str] = {}
+        for spec in fields:
+            distinct.setdefault((spec.offset, spec.word), "")
+        pairs = sorted(distinct)
+        orders = {pair[1].value[1] for pair in pairs if pair[1].size > 1}
+        combinable = all(pair[1].struct_code for pair in pairs) and len(orders) <= 1
+        combinable = combinable and all(a[0] + a[1].size <= b[0] for a, b in itertools.pairwise(pairs))
+        for pair in pairs:
+            distinct[pair] = self.name("w")
+        if combinable and pairs:
+            order = ">" if orders in (set(), {"big"}) else "<"
+            layout = ""
+            position = pairs[0][0]
+            for offset, word in pairs:
+                layout += "x" * (offset - position) + (word.struct_code or "")[-1]
+                position = offset + word.size
+            unpacker = self.constant(struct.Struct(order + layout).unpack_from)
+            start = pairs[0][0]
+            where = base if start == 0 else f"{base} + {start}"
+            targets = ", ".join(distinct[pair] for pair in pairs)
+            self.emit(indent, f"{targets}, = {unpacker}(payload, {where})")
+        else:
+            for offset, word in pairs:
+                where = base if offset == 0 else f"{base} + {offset}"
+                if word.struct_code:
+                    unpacker = self.constant(struct.Struct(word.struct_code.rjust(2, ">")).unpack_from)
+                    self.emit(indent, f"{distinct[(offset, word)]}, = {unpacker}(payload, {where})")
+                else:
+                    self.emit(
+                        indent,
+                        f"{distinct[(offset, word)]} = _from_bytes(payload[{where} : {where} + {word.size}], "
+                        f"{word.value[1]!r}, signed={word.signed})",
+                    )
+        return [distinct[(spec.offset, spec.word)] for spec in fields]
+
+    def raw(self, spec: Field, word: str, indent: int) -> str:
+        """The field's raw value (its bits of the word)."""
+        if not spec.shift and spec.mask is None:
+            return word
+        raw = self.name("r")
+        expression = f"{word} >> {spec.shift}" if spec.shift else word
+        if spec.mask is not None:
+            expression = f"({expression}) & {spec.mask}"
+        self.emit(indent, f"{raw} = {expression}")
+        return raw
+
+    # --- values -----------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def scaled(scale: Scale, word: Word, raw: str) -> tuple[str, bool]:
+        """Scale.value as an expression (the same operations in the same order) and whether it is an int."""
+        expression = raw
+        if scale.negative_bias is not None:
+            sign = 1 << (word.bits - 1)
+            expression = f"({raw} - {scale.negative_bias} if {raw} >= {sign} else {raw})"
+        expression = f"({expression} - {scale.subtract})" if scale.subtract else expression
+        is_int = True
+        if scale.divisor != 1:
+            expression = f"({expression} / {scale.divisor!r})"
+            is_int = False
+        if scale.multiplier != 1:
+            expression = f"({expression} * {scale.multiplier!r})"
+            is_int = is_int and isinstance(scale.multiplier, int)
+        return expression, is_int
+
+    def number(self, spec: Field, raw: str, indent: int) -> str:
+        """js_number of the field's scaled value, as an expression (the value goes into a local first)."""
+        expression, is_int = self.scaled(spec.scale, spec.word, raw)
+        if is_int:
+            return expression
+        value = self.name("v")
+        self.emit(indent, f"{value} = {expression}")
+        low, high = spec.scale.bounds(spec.word)
+        if low > -1e21 and high < 1e21:  # js_number's limit cannot be reached by this word
+            return f"(int({value}) if {value}.is_integer() else {value})"
+        return f"(int({value}) if {value}.is_integer() and -1e21 < {value} < 1e21 else {value})"
+
+    def shown(self, spec: Field, raw: str, indent: int) -> tuple[str | None, str | None]:
+        """(expression of what the vendor shows, or None for nothing; a condition under which it shows nothing)."""
+        shown = spec.shown
+        if isinstance(shown, AsNumber):
+            return self.number(spec, raw, indent), None
+        if isinstance(shown, AsFixed):
+            expression, _ = self.scaled(spec.scale, spec.word, raw)
+            return f"_to_fixed({expression}, {shown.digits})", None
+        if isinstance(shown, AsSuffixed):
+            expression, _ = self.scaled(spec.scale, spec.word, raw)
+            return f"_js_string({expression}) + {shown.suffix!r}", None
+        if isinstance(shown, AsLabel):
+            labels = self.constant(dict(reversed(shown.labels)))  # the first of equal keys wins, as in AsLabel
+            label = self.name("s")
+            self.emit(indent, f"{label} = {labels}.get({raw}, {shown.otherwise!r})")
+            return label, f"{label} is None"
+        if isinstance(shown, AsDescribed):
+            number = self.number(spec, raw, indent)
+            unit = "" if shown.unit is None else f', "unit": {shown.unit!r}'
+            return f'{{"displayName": {shown.display_name!r}, "value": {number}{unit}}}', None
+        if isinstance(shown, AsBoolean):
+            return f"{raw} != 0", None
+        if isinstance(shown, Hidden):
+            return None, None
+        raise TypeError(f"no compiler for the presentation {shown!r}")
+
+    def put(self, spec: Field, raw: str, target: str, key: str, indent: int) -> str | None:
+        """Lines that put the field into `target` under `key` (an expression); the condition of an invalid raw
+        value (no measurement then), or None."""
+        invalid = None
+        if spec.invalid:
+            tests = []
+            for index, case in enumerate(spec.invalid):
+                test = f"{raw} == {case.equals}" if case.equals is not None else f"{raw} < {case.below}"
+                if case.equals is None and case.below is None:
+                    test = "False"
+                keyword = "if" if index == 0 else "elif"
+                self.emit(indent, f"{keyword} {test}:")
+                self.assign(target, key, repr(case.text), spec.repeat_as_list, indent + 1)
+                self.emit(indent + 1, f"W.append({f'{spec.name}: {case.text}'!r})")
+                tests.append(test)
+            invalid = " or ".join(f"({test})" for test in tests)
+            self.emit(indent, "else:")
+            indent += 1
+        start = len(self.lines)
+        expression, absent = self.shown(spec, raw, indent)
+        if expression is not None:
+            if absent is not None:
+                self.emit(indent, f"if not ({absent}):")
+                self.assign(target, key, expression, spec.repeat_as_list, indent + 1)
+            else:
+                self.assign(target, key, expression, spec.repeat_as_list, indent)
+        if invalid is not None and len(self.lines) == start:
+            self.emit(indent, "pass")
+        return invalid
+
+    def assign(self, target: str, key: str, expression: str, repeated: bool, indent: int) -> None:
+        if repeated:
+            self.emit(indent, f"_put_repeated({target}, {key}, {expression})")
+        else:
+            self.emit(indent, f"{target}[{key}] = {expression}")
+
+    def measured_value(self, spec: Field, raw: str) -> str:
+        measure = spec.measure
+        assert measure is not None
+        if measure.flag:
+            return f"(1.0 if {raw} else 0.0)"
+        expression, _ = self.scaled(measure.scale or spec.scale, spec.word, raw)
+        return f"float({expression})"
+
+    def measurement(self, spec: Field, raw: str, invalid: str | None, indent: int) -> None:
+        """Straight-line measurement (quantities unique in the layout): append it, warn if implausible."""
+        measure = spec.measure
+        assert measure is not None
+        if invalid is not None:
+            self.emit(indent, f"if not ({invalid}):")
+            indent += 1
+        value = self.name("m")
+        self.emit(indent, f"{value} = {self.measured_value(spec, raw)}")
+        self.emit(indent, f"M.append(_new_tuple(_M, ({self.constant(measure.quantity)}, {value})))")
+        bounds = []
+        if measure.low is not None:
+            bounds.append(f"{value} < {measure.low!r}")
+        if measure.high is not None:
+            bounds.append(f"{value} > {measure.high!r}")
+        if bounds:
+            before, after = f"{measure.quantity} ", f" is outside {range_text(measure)}"
+            self.emit(indent, f"if {' or '.join(bounds)}:")
+            self.emit(indent + 1, f'W.append({before!r} + format({value}, "g") + {after!r})')
+
+    # --- layouts ----------------------------------------------------------------------------------------------
+
+    def fixed(self, layout: FixedLayout) -> CompiledDecoder | None:
+        values = layout.values
+        if len({spec.name for spec in values}) != len(values):
+            return None  # a repeated name: the reader's bookkeeping decides which one is measured
+        end = layout.length
+        self.emit(0, "def decode(payload):")
+        self.emit(1, "n = len(payload)")
+        self.emit(1, f"if n < {end}:")
+        self.emit(2, "return None")
+        self.emit(1, "F = {}")
+        self.emit(1, "W = []")
+        self.emit(1, "M = []")
+        raws = [self.raw(spec, word, 1) for spec, word in zip(values, self.words(values, "0", 1), strict=True)]
+        invalid = [self.put(spec, raw, "F", repr(spec.name), 1) for spec, raw in zip(values, raws, strict=True)]
+        for template in layout.templates:
+            used = {name for _literal, name, _conversion in template.parts}
+            scaled = ", ".join(
+                f"{spec.name!r}: {self.scaled(spec.scale, spec.word, raw)[0]}"
+                for spec, raw in zip(values, raws, strict=True)
+                if spec.name in used
+            )
+            self.emit(1, f"F[{template.name!r}] = {self.constant(template)}.render({{{scaled}}})")
+        for name, value in layout.constants:
+            self.emit(1, f"F[{name!r}] = {self.constant(value)}")
+        expected = end + len(layout.trailer)
+        if values or layout.trailer:
+            self.emit(1, f"if n > {expected}:")
+            self.emit(2, f'W.append(f"{{n - {expected}}} byte(s) after offset {expected} ignored")')
+        self.measurements(values, raws, invalid, 1)
+        self.emit(1, "return F, M, W")
+        return self.build("fixed")
+
+    def measurements(self, values: tuple[Field, ...], raws: list[str], invalid: list[str | None], indent: int) -> None:
+        measured = [index for index, spec in enumerate(values) if spec.measure is not None]
+        quantities = [values[index].measure.quantity for index in measured]  # type: ignore[union-attr]
+        if len(set(quantities)) == len(quantities):
+            for index in measured:
+                self.measurement(values[index], raws[index], invalid[index], indent)
+            return
+        # a quantity measured twice: the first valid value wins, the others are warnings (as in DeviceModel.decode)
+        self.emit(indent, "measured = {}")
+        for index in measured:
+            self.record(values[index], raws[index], invalid[index], repr(values[index].name), indent)
+        self.emit(indent, "M = _finish(measured, W)")
+
+    def record(self, spec: Field, raw: str, invalid: str | None, key: str, indent: int) -> None:
+        measure = self.constant(spec.measure)
+        quantity = self.constant(spec.measure.quantity)  # type: ignore[union-attr]
+        value = self.measured_value(spec, raw)
+        if invalid is not None:
+            value = f"None if ({invalid}) else {value}"
+        self.emit(indent, f"measured[{key}] = ({quantity}, {value}, {measure})")
+
+    def flagged(self, layout: FlaggedGroupsLayout) -> CompiledDecoder | None:
+        fields = layout.fields()
+        if len({spec.name for spec in fields}) != len(fields):
+            return None
+        self.emit(0, "def decode(payload):")
+        self.emit(1, "n = len(payload)")
+        self.emit(1, f"if n < 5 or payload[0] != {layout.protocol_version}:")
+        self.emit(2, "return None")
+        version = layout.protocol_version
+        self.emit(1, f'F = {{"protocol_version": {version}, "device_id": payload[1] << 8 | payload[2]}}')
+        self.emit(1, "flags = payload[3] << 8 | payload[4]")
+        self.emit(1, "W = []")
+        self.emit(1, "M = []")
+        groups = len(layout.groups)
+        self.emit(1, f"if flags >> {groups}:")
+        self.emit(
+            2,
+            'W.append(f"flags 0x{flags:04x} announce sensor groups this model does not have; ignored")',
+        )
+        self.emit(1, "o = 5")
+        raws: list[str] = []
+        invalid: list[str | None] = []
+        for index, group in enumerate(layout.groups):
+            size = 2 * len(group.values)
+            self.emit(1, f"if flags & {1 << index}:")
+            self.emit(2, f"if n < o + {size}:")
+            self.emit(3, "return None")
+            relative = tuple(
+                Field(spec.name, spec.word, offset=2 * position) for position, spec in enumerate(group.values)
+            )
+            words = self.words(relative, "o", 2)
+            self.emit(2, f"o += {size}")
+            for spec, word in zip(group.values, words, strict=True):
+                raw = self.raw(spec, word, 2)
+                raws.append(raw)
+                invalid.append(self.put(spec, raw, "F", repr(spec.name), 2))
+        self.emit(1, "if n > o:")
+        self.emit(2, 'W.append(f"{n - o} byte(s) after offset {o} ignored")')
+        # measurements of the groups present, in field order
+        quantities = [spec.measure.quantity for spec in fields if spec.measure is not None]
+        unique = len(set(quantities)) == len(quantities)
+        if not unique:
+            self.emit(1, "measured = {}")
+        position = 0
+        for index, group in enumerate(layout.groups):
+            members = range(position, position + len(group.values))
+            position += len(group.values)
+            if not any(fields[member].measure is not None for member in members):
+                continue
+            self.emit(1, f"if flags & {1 << index}:")
+            for member in members:
+                if fields[member].measure is None:
+                    continue
+                if unique:
+                    self.measurement(fields[member], raws[member], invalid[member], 2)
+                else:
+                    self.record(fields[member], raws[member], invalid[member], repr(fields[member].name), 2)
+        if not unique:
+            self.emit(1, "M = _finish(measured, W)")
+        self.emit(1, "return F, M, W")
+        return self.build("decentlab")
+
+    def channels(self, layout: ChannelLayout) -> CompiledDecoder | None:
+        # one function per channel: (payload, start, number, F, measured, W) → False when its value is cut short
+        exact: dict[Any, tuple[str, int]] = {}
+        any_channel: dict[int, tuple[str, int]] = {}
+        for channel in layout.channels:
+            function = self.name("channel")
+            self.emit(0, f"def {function}(payload, start, number, F, measured, W):")
+            needed = max((spec.end for spec in channel.values), default=0)
+            self.emit(1, f"if len(payload) < start + {needed}:")
+            self.emit(2, "return False")
+            numbered = channel.key[0] is None
+            target = "F"
+            if channel.group is not None:
+                group = channel.group
+                if "{channel}" in group:
+                    self.emit(1, f"T = F.setdefault({group!r}.replace('{{channel}}', str(number)), {{}})")
+                else:
+                    self.emit(1, f"T = F.setdefault({group!r}, {{}})")
+                target = "T"
+            words = self.words(channel.values, "start", 1)
+            for spec, word in zip(channel.values, words, strict=True):
+                raw = self.raw(spec, word, 1)
+                key = repr(spec.name)
+                if numbered and "{channel}" in spec.name:
+                    key = f"{spec.name!r}.replace('{{channel}}', str(number))"
+                invalid = self.put(spec, raw, target, key, 1)
+                if spec.measure is not None:
+                    self.record(spec, raw, invalid, key, 1)
+            self.emit(1, "return True")
+            if numbered:
+                any_channel[channel.key[1]] = (function, channel.size)  # type: ignore[index]
+            else:
+                exact[channel.key if layout.key_bytes > 1 else channel.key[0]] = (function, channel.size)
+        exact_table = self.constant({})
+        any_table = self.constant({})
+        key_bytes, header = layout.key_bytes, layout.key_bytes + (1 if layout.length_byte else 0)
+        self.emit(0, "def decode(payload):")
+        self.emit(1, "n = len(payload)")
+        self.emit(1, "F = {}")
+        self.emit(1, "W = []")
+        self.emit(1, "measured = {}")
+        self.emit(1, "o = 0")
+        self.emit(1, "while o < n:")
+        self.emit(2, f"if o + {key_bytes} > n:")
+        self.emit(3, "return None")
+        if key_bytes == 1:
+            self.emit(2, "key = payload[o]")
+            self.emit(2, f"found = {exact_table}.get(key)")
+            self.emit(2, "number = None")
+        else:
+            self.emit(2, "key = (payload[o], payload[o + 1])")
+            self.emit(2, f"found = {exact_table}.get(key)")
+            self.emit(2, "number = None")
+            self.emit(2, "if found is None:")
+            self.emit(3, f"found = {any_table}.get(payload[o + 1])")
+            self.emit(3, "number = payload[o]")
+        self.emit(2, "if found is None:")
+        self.emit(3, "return None")
+        self.emit(2, "function, size = found")
+        self.emit(2, f"if not function(payload, o + {header}, number, F, measured, W):")
+        self.emit(3, "return None")
+        if layout.length_byte:
+            self.emit(2, f"if o + {key_bytes} >= n:")
+            self.emit(3, "return None")
+            self.emit(2, f"o = o + {header} + payload[o + {key_bytes}]")
+        else:
+            self.emit(2, f"o = o + {header} + size")
+        self.emit(1, "return F, _finish(measured, W), W")
+        decoder = self.build("channels")
+        namespace = decoder.__globals__  # type: ignore[attr-defined]
+        for key, (function, size) in exact.items():
+            namespace[exact_table][key] = (namespace[function], size)
+        for key, (function, size) in any_channel.items():
+            namespace[any_table][key] = (namespace[function], size)
+        return decoder
