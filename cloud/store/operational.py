@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,9 +25,11 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
+    Unicode,
     create_engine,
     delete,
     event,
@@ -47,6 +50,7 @@ from flurfunk.contracts import (
     Device,
     GatewayStatus,
     Quantity,
+    Reading,
     Task,
     TaskKind,
     TaskState,
@@ -211,6 +215,7 @@ class RouteRow(Base):
     stops: Mapped[list[str]] = mapped_column(JSON)
     km: Mapped[float] = mapped_column(Float)
     polyline: Mapped[list[list[float]]] = mapped_column(JSON)
+    crew: Mapped[str | None] = mapped_column(String(100))
 
 
 class TaskRow(Base):
@@ -230,6 +235,33 @@ class TaskRow(Base):
     # No foreign key: replanning keeps every route a remaining task names, and the planner's ids are its own.
     route_id: Mapped[str | None] = mapped_column(String(64))
     crew: Mapped[str | None] = mapped_column(String(100))
+    # Moved or added by a dispatcher: a replan keeps it even while it is still `planned`.
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+
+
+class TaskEventRow(Base):
+    """One change of a task (or a replanned day), in order: the source of the live feed (server-sent events).
+
+    Kept in the database rather than in memory so every API replica streams the same events with the same ids,
+    and a client that reconnects with Last-Event-ID gets what it missed."""
+
+    __tablename__ = "task_events"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    municipality: Mapped[str] = mapped_column(String(64), index=True)
+    day: Mapped[date] = mapped_column(Date)
+    action: Mapped[str] = mapped_column(String(32))
+    task_id: Mapped[str | None] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class SchedulerJobRow(Base):
+    """APScheduler's SQLAlchemyJobStore table (its own layout), declared here so the migrations own the schema."""
+
+    __tablename__ = "apscheduler_jobs"
+    id: Mapped[str] = mapped_column(Unicode(191), primary_key=True)
+    next_run_time: Mapped[float | None] = mapped_column(Float(25), index=True)
+    job_state: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class UserRow(Base):
@@ -334,6 +366,20 @@ class StoredTask:
 
     task: Task
     day: date
+    pinned: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TaskEvent:
+    """A change for the live feed: `action` is added, moved, changed (state) or planned (a day was replanned)."""
+
+    id: int
+    at: datetime
+    municipality: str
+    day: date
+    action: str
+    task_id: str | None
+    payload: dict[str, Any]
 
 
 class RouteLike(Protocol):
@@ -357,6 +403,7 @@ class StoredRoute:
     stops: list[str]
     km: float
     polyline: list[tuple[float, float]]
+    crew: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,7 +434,37 @@ def _route_from_row(row: RouteRow) -> StoredRoute:
         stops=list(row.stops),
         km=row.km,
         polyline=[(float(lat), float(lon)) for lat, lon in row.polyline],
+        crew=row.crew,
     )
+
+
+def default_crew(kind: TaskKind | str) -> str:
+    """The crew of a planned task nobody assigned: one crew per town and kind, named by the kind ("collect")."""
+    return TaskKind(kind).value
+
+
+def _stored(row: TaskRow) -> StoredTask:
+    return StoredTask(task=_task_from_row(row), day=row.day, pinned=bool(row.pinned))
+
+
+def _task_payload(row: TaskRow) -> dict[str, Any]:
+    return {**_task_from_row(row).model_dump(mode="json"), "day": row.day.isoformat(), "pinned": bool(row.pinned)}
+
+
+def _add_event(
+    session: Session, action: str, municipality: str, day: date, task_id: str | None, payload: dict[str, Any]
+) -> None:
+    session.add(
+        TaskEventRow(
+            at=datetime.now(UTC), municipality=municipality, day=day, action=action, task_id=task_id, payload=payload
+        )
+    )
+
+
+def _polyline_km(points: Sequence[Sequence[float]]) -> float:
+    from cloud.scheduler.geo import haversine_km  # pure and small; the scheduler package is otherwise not needed
+
+    return sum(haversine_km(a[0], a[1], b[0], b[1]) for a, b in pairwise(points))
 
 
 def asset_from_row(row: AssetRow) -> Asset:
@@ -565,18 +642,12 @@ class OperationalStore:
         Call only once the batch's readings are in the series store. Returns the asset ids the cloud does not know.
         Latest state only moves forward in time, so a replay or a late batch never overwrites newer values.
         """
-        newest: dict[tuple[str, str], dict[str, Any]] = {}
+        newest: dict[tuple[str, str], Reading] = {}
         for reading in batch.readings:
             key = (reading.asset, reading.quantity.value)
-            if key not in newest or reading.time >= newest[key]["time"]:
-                newest[key] = {
-                    "asset": reading.asset,
-                    "quantity": reading.quantity.value,
-                    "value": reading.value,
-                    "time": reading.time,
-                    "device": reading.device,
-                    "flags": list(reading.flags),
-                }
+            current = newest.get(key)
+            if current is None or reading.time >= current.time:
+                newest[key] = reading
         asset_ids = {asset for asset, _ in newest}
         with self.write_session() as session, session.begin():
             known = set(session.scalars(select(AssetRow.id).where(AssetRow.id.in_(sorted(asset_ids)))))
@@ -594,17 +665,33 @@ class OperationalStore:
                 gateway.status_sent_at = batch.sent_at
         return sorted(asset_ids - known)
 
-    def _upsert_latest(self, session: Session, rows: list[dict[str, Any]]) -> None:
+    def _upsert_latest(self, session: Session, readings: list[Reading]) -> None:
+        """One `INSERT … ON CONFLICT DO UPDATE … WHERE` for all rows: a row moves only to a time not older than its own.
+
+        Core on the table, not the ORM bulk path: the ORM's per-row bookkeeping cost more than the statement itself.
+        `>=`, not `>`: a reading sent again for the same time replaces the value, as it does in the series store.
+        """
         dialect = session.get_bind().dialect.name
         dialect_insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
-        statement = dialect_insert(LatestRow)
         table = LatestRow.__table__
+        statement = dialect_insert(table)
         statement = statement.on_conflict_do_update(
-            index_elements=["asset", "quantity"],
+            index_elements=[table.c.asset, table.c.quantity],
             set_={name: statement.excluded[name] for name in ("value", "time", "device", "flags")},
             where=statement.excluded.time >= table.c.time,
         )
-        session.execute(statement, rows)
+        rows = [
+            {
+                "asset": r.asset,
+                "quantity": r.quantity.value,
+                "value": r.value,
+                "time": r.time,
+                "device": r.device,
+                "flags": list(r.flags),
+            }
+            for r in readings
+        ]
+        session.connection().execute(statement, rows)
 
     def gateways(self, scope: Scope = ALL_TOWNS) -> list[GatewayState]:
         query = scope.where(select(GatewayRow), GatewayRow.municipality).order_by(GatewayRow.id)
@@ -664,11 +751,14 @@ class OperationalStore:
         scope: Scope = ALL_TOWNS,
         actor: str = "system",
     ) -> PlanOutcome:
-        """Store a day's plan, replacing that day's tasks still in `planned` and routes no started task uses.
+        """Store a day's plan, replacing that day's tasks still in `planned` and routes no remaining task uses.
 
-        Tasks already assigned, in progress or finished stay as they are; a new task with the id of one of them
-        is dropped, so replanning never undoes what a crew has started. Only the scope's towns are replaced;
-        tasks and routes of other towns in `tasks`/`routes` are refused with ValueError.
+        Tasks already assigned, in progress or finished stay as they are, and so do planned tasks a dispatcher
+        moved or added (`pinned`); a new task with the id of one of them, or for the asset and kind of a pinned
+        task that day, is dropped, so replanning never undoes what a crew has started or a dispatcher decided. A new route
+        keeps the stops of remaining tasks that named it, in front (started work first). Tasks without a crew get
+        their route's crew, else `default_crew(kind)`. Only the scope's towns are replaced; tasks and routes of
+        other towns in `tasks`/`routes` are refused with ValueError. One `planned` event per town reaches the feed.
         """
         unique_tasks: dict[str, Task] = {}
         for task in tasks:
@@ -680,36 +770,81 @@ class OperationalStore:
         with self.write_session() as session, session.begin():
             session.execute(
                 scope.where(
-                    delete(TaskRow).where(TaskRow.day == day, TaskRow.state == TaskState.PLANNED.value),
+                    delete(TaskRow).where(
+                        TaskRow.day == day, TaskRow.state == TaskState.PLANNED.value, TaskRow.pinned.is_(False)
+                    ),
                     TaskRow.municipality,
                 )
             )
             kept_ids = set(session.scalars(select(TaskRow.id).where(TaskRow.id.in_([t.id for t in tasks]))))
+            remaining = session.scalars(scope.where(select(TaskRow).where(TaskRow.day == day), TaskRow.municipality))
+            remaining_rows = list(remaining)
+            # A dispatcher's own task for an asset stands in for the planner's (their ids differ).
+            kept_work = {(r.asset, r.kind) for r in remaining_rows if r.pinned}
+            stops_in_use: dict[str, list[str]] = {}
+            for row in remaining_rows:
+                if row.route_id is not None:
+                    stops_in_use.setdefault(row.route_id, []).append(row.asset)
             routes_in_use = set(
                 session.scalars(select(TaskRow.route_id).where(TaskRow.day == day, TaskRow.route_id.is_not(None)))
             )
+            old_stops = {
+                r.id: list(r.stops) for r in session.scalars(select(RouteRow).where(RouteRow.id.in_(stops_in_use)))
+            }
             session.execute(
                 scope.where(
                     delete(RouteRow).where(RouteRow.day == day, RouteRow.id.not_in(routes_in_use)),
                     RouteRow.municipality,
                 )
             )
-            route_rows = [
-                {
-                    "id": r.id,
-                    "municipality": r.municipality,
-                    "kind": TaskKind(r.kind).value,
-                    "day": r.day,
-                    "stops": list(r.stops),
-                    "km": float(r.km),
-                    "polyline": [[float(lat), float(lon)] for lat, lon in r.polyline],
-                }
-                for r in routes
-            ]
+            route_rows = []
+            for r in routes:
+                crew = getattr(r, "crew", None) or default_crew(r.kind)
+                stops = list(r.stops)
+                kept = stops_in_use.get(r.id, [])
+                # Stops of started or pinned work stay on the route, in the order the crew had them.
+                carried = [s for s in old_stops.get(r.id, kept) if s in kept and s not in stops]
+                route_rows.append(
+                    {
+                        "id": r.id,
+                        "municipality": r.municipality,
+                        "kind": TaskKind(r.kind).value,
+                        "day": r.day,
+                        "stops": carried + stops,
+                        "km": float(r.km),
+                        "polyline": [[float(lat), float(lon)] for lat, lon in r.polyline],
+                        "crew": crew,
+                    }
+                )
             self._upsert(session, RouteRow, route_rows, ["id"])
             session.flush()
-            new_tasks = [t for t in tasks if t.id not in kept_ids]
-            session.add_all(TaskRow(day=day, **t.model_dump(mode="python")) for t in new_tasks)
+            crew_of_route = {row["id"]: row["crew"] for row in route_rows}
+            new_tasks = [t for t in tasks if t.id not in kept_ids and (t.asset, t.kind.value) not in kept_work]
+            session.add_all(
+                TaskRow(
+                    day=day,
+                    **t.model_dump(mode="python", exclude={"crew"}),
+                    crew=t.crew or crew_of_route.get(t.route_id or "") or default_crew(t.kind),
+                    pinned=False,
+                )
+                for t in new_tasks
+            )
+            towns = sorted({t.municipality for t in tasks} | {r.municipality for r in routes})
+            if scope.municipality is not None and scope.municipality not in towns:
+                towns.append(scope.municipality)
+            for town in towns:
+                _add_event(
+                    session,
+                    "planned",
+                    town,
+                    day,
+                    None,
+                    {
+                        "day": day.isoformat(),
+                        "municipality": town,
+                        "tasks": sum(t.municipality == town for t in new_tasks),
+                    },
+                )
             add_audit(
                 session,
                 actor,
@@ -717,9 +852,15 @@ class OperationalStore:
                 "plan",
                 day.isoformat(),
                 scope.municipality,
-                after={"tasks_stored": len(new_tasks), "tasks_kept": len(kept_ids), "routes": len(route_rows)},
+                after={
+                    "tasks_stored": len(new_tasks),
+                    "tasks_kept": len(tasks) - len(new_tasks),
+                    "routes": len(route_rows),
+                },
             )
-        return PlanOutcome(tasks_stored=len(new_tasks), tasks_kept=len(kept_ids), routes_stored=len(route_rows))
+        return PlanOutcome(
+            tasks_stored=len(new_tasks), tasks_kept=len(tasks) - len(new_tasks), routes_stored=len(route_rows)
+        )
 
     def tasks(
         self,
@@ -728,28 +869,38 @@ class OperationalStore:
         municipality: str | None = None,
         kind: TaskKind | None = None,
         state: TaskState | None = None,
+        crew: str | None = None,
+        start: date | None = None,
+        end: date | None = None,
         scope: Scope = ALL_TOWNS,
     ) -> list[StoredTask]:
+        """Tasks by any of day, town, kind, state, crew, and days in [start, end)."""
         query = select(TaskRow).order_by(TaskRow.day, TaskRow.municipality, TaskRow.priority.desc(), TaskRow.id)
         query = scope.where(query, TaskRow.municipality)
         if day is not None:
             query = query.where(TaskRow.day == day)
+        if start is not None:
+            query = query.where(TaskRow.day >= start)
+        if end is not None:
+            query = query.where(TaskRow.day < end)
         if municipality is not None:
             query = query.where(TaskRow.municipality == municipality)
         if kind is not None:
             query = query.where(TaskRow.kind == kind.value)
         if state is not None:
             query = query.where(TaskRow.state == state.value)
+        if crew is not None:
+            query = query.where(TaskRow.crew == crew)
         with self.session() as session:
             rows = session.scalars(query).all()
-        return [StoredTask(task=_task_from_row(r), day=r.day) for r in rows]
+        return [_stored(r) for r in rows]
 
     def task(self, task_id: str, scope: Scope = ALL_TOWNS) -> StoredTask | None:
         with self.session() as session:
             row = session.get(TaskRow, task_id)
             if row is None or not scope.allows(row.municipality):
                 return None
-            return StoredTask(task=_task_from_row(row), day=row.day)
+            return _stored(row)
 
     def transition_task(
         self,
@@ -771,7 +922,120 @@ class OperationalStore:
             row.skip_reason = moved.skip_reason
             after = {"state": row.state, "skip_reason": row.skip_reason}
             add_audit(session, actor, "transition", "task", task_id, row.municipality, before, after)
-            return StoredTask(task=moved, day=row.day)
+            _add_event(session, "changed", row.municipality, row.day, task_id, _task_payload(row))
+            return _stored(row)
+
+    def add_task(self, task: Task, day: date, scope: Scope = ALL_TOWNS, actor: str = "system") -> StoredTask:
+        """A dispatcher's task: stored pinned (a replan keeps it); ConflictError if the id exists."""
+        if not scope.allows(task.municipality):
+            raise UnknownTaskError(f"no municipality {task.municipality!r}")
+        with self.write_session() as session, session.begin():
+            if session.get(TaskRow, task.id) is not None:
+                raise ConflictError(f"a task {task.id!r} exists already")
+            row = TaskRow(day=day, **task.model_dump(mode="python", exclude={"crew"}), crew=task.crew, pinned=True)
+            session.add(row)
+            session.flush()
+            if task.route_id is not None:
+                self._reroute(session, task.route_id, add=task.asset)
+            add_audit(session, actor, "create", "task", task.id, task.municipality, after=_task_payload(row))
+            _add_event(session, "added", task.municipality, day, task.id, _task_payload(row))
+            return _stored(row)
+
+    def move_task(
+        self,
+        task_id: str,
+        *,
+        day: date | None = None,
+        crew: str | None = None,
+        position: int | None = None,
+        scope: Scope = ALL_TOWNS,
+        actor: str = "system",
+    ) -> StoredTask:
+        """Move a task not yet started to another day, crew or position in its crew's route; it becomes pinned.
+
+        The task joins the route its crew drives that day (at `position`, default the end) or none if the crew has
+        no route then; routes it leaves or joins get their polyline and km anew (the route's road factor kept).
+        Raises UnknownTaskError, or ConflictError for a task already in progress or finished.
+        """
+        with self.write_session() as session, session.begin():
+            row = session.get(TaskRow, task_id, with_for_update=True)
+            if row is None or not scope.allows(row.municipality):
+                raise UnknownTaskError(f"no task {task_id!r}")
+            if row.state not in (TaskState.PLANNED.value, TaskState.ASSIGNED.value):
+                raise ConflictError(f"task {task_id} is {row.state}: only planned or assigned tasks can be moved")
+            before = _task_payload(row)
+            target_day = day or row.day
+            target_crew = crew or row.crew or default_crew(row.kind)
+            if target_day != row.day:
+                shift = timedelta(days=(target_day - row.day).days)
+                row.due_from, row.due_until = row.due_from + shift, row.due_until + shift
+            target_route = session.scalar(
+                select(RouteRow.id).where(
+                    RouteRow.municipality == row.municipality,
+                    RouteRow.day == target_day,
+                    RouteRow.crew == target_crew,
+                    RouteRow.kind == row.kind,
+                )
+            )
+            if row.route_id is not None:
+                self._reroute(session, row.route_id, remove=row.asset)
+            if target_route is not None:
+                self._reroute(session, target_route, add=row.asset, position=position)
+            row.day, row.crew, row.route_id, row.pinned = target_day, target_crew, target_route, True
+            after = _task_payload(row)
+            add_audit(session, actor, "move", "task", task_id, row.municipality, before, after)
+            _add_event(session, "moved", row.municipality, row.day, task_id, after | {"from_day": before["day"]})
+            return _stored(row)
+
+    def _reroute(
+        self,
+        session: Session,
+        route_id: str,
+        *,
+        add: str | None = None,
+        remove: str | None = None,
+        position: int | None = None,
+    ) -> None:
+        """Take a stop out of a route or put it in at `position`; polyline from the stops' assets, km scaled by
+        the route's own road factor (km over straight-line length before the change)."""
+        route = session.get(RouteRow, route_id, with_for_update=True)
+        if route is None:
+            return
+        stops = [s for s in route.stops if s not in (add, remove)]
+        if add is not None:
+            stops.insert(len(stops) if position is None else max(0, min(position, len(stops))), add)
+        where = {a.id: a for a in session.scalars(select(AssetRow).where(AssetRow.id.in_(stops)))}
+        depot = route.polyline[0] if route.polyline else None
+        straight_before = _polyline_km(route.polyline) if route.polyline else 0.0
+        road_factor = route.km / straight_before if straight_before > 0 else 1.3
+        points = [[where[s].latitude, where[s].longitude] for s in stops if s in where]
+        polyline = [depot, *points, depot] if depot is not None else points
+        route.stops = stops
+        route.polyline = polyline
+        route.km = round(_polyline_km(polyline) * road_factor, 3)
+
+    def task_events(self, after_id: int, scope: Scope = ALL_TOWNS, limit: int = 500) -> list[TaskEvent]:
+        """Events newer than `after_id`, oldest first, at most `limit`."""
+        query = scope.where(select(TaskEventRow).where(TaskEventRow.id > after_id), TaskEventRow.municipality)
+        with self.session() as session:
+            rows = session.scalars(query.order_by(TaskEventRow.id).limit(limit)).all()
+        return [
+            TaskEvent(
+                id=r.id,
+                at=r.at,
+                municipality=r.municipality,
+                day=r.day,
+                action=r.action,
+                task_id=r.task_id,
+                payload=dict(r.payload),
+            )
+            for r in rows
+        ]
+
+    def last_task_event_id(self) -> int:
+        """The newest event id of all towns (a new stream starts after it)."""
+        with self.session() as session:
+            return int(session.scalar(select(func.max(TaskEventRow.id))) or 0)
 
     def routes(
         self, *, day: date | None = None, municipality: str | None = None, scope: Scope = ALL_TOWNS
