@@ -41,7 +41,10 @@ def model(model_id: str) -> DeviceModel:
 
 def decode(model_id: str, f_port: int, payload: bytes) -> Decoded:
     """Decode one uplink; DecodeError names what was wrong and at which byte offset."""
-    return model(model_id).decode(f_port, payload)
+    device = models().get(model_id)
+    if device is None:
+        raise UnknownModelError(model_id, model_ids())
+    return device.decode(f_port, payload)
 
 
 def encode_quantities(model_id: str, values: Mapping[Quantity, float]) -> tuple[int, bytes]:

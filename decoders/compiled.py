@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .decoded import Measurement
-from .js import js_string, to_fixed
+from .js import fixed_from_integer, fixed_from_integer_exact, js_string, to_fixed
 from .layout import (
     AsBoolean,
     AsDescribed,
@@ -73,6 +73,14 @@ def _finish(measured: dict[str, tuple[Any, float | None, Measure]], warnings: li
     return measurements
 
 
+def _decimal_shift(divisor: float) -> int | None:
+    """k when the divisor is the integer 10**k, else None."""
+    if not isinstance(divisor, int) or divisor < 1:
+        return None
+    shift = len(str(divisor)) - 1
+    return shift if divisor == 10**shift else None
+
+
 class _Compiler:
     """Writes the source of one decoder function; values it needs (labels, quantities, structs) are globals."""
 
@@ -82,6 +90,7 @@ class _Compiler:
             "_M": Measurement,
             "_new_tuple": tuple.__new__,
             "_to_fixed": to_fixed,
+            "_fixed_from_integer": fixed_from_integer,
             "_js_string": js_string,
             "_put_repeated": _put_repeated,
             "_finish": _finish,
@@ -199,6 +208,19 @@ class _Compiler:
             return self.number(spec, raw, indent), None
         if isinstance(shown, AsFixed):
             expression, _ = self.scaled(spec.scale, spec.word, raw)
+            scale = spec.scale
+            shift = _decimal_shift(scale.divisor)
+            low, high = scale.bounds(spec.word)
+            if (
+                scale.multiplier == 1
+                and shift is not None
+                and fixed_from_integer_exact(max(-low, high), shift, shown.digits)
+            ):
+                # raw / 10**shift: decimal digits straight from the integer, no float rounding to undo
+                units, _ = self.scaled(
+                    Scale(subtract=scale.subtract, negative_bias=scale.negative_bias), spec.word, raw
+                )
+                return f"_fixed_from_integer({units}, {shift}, {shown.digits})", None
             return f"_to_fixed({expression}, {shown.digits})", None
         if isinstance(shown, AsSuffixed):
             expression, _ = self.scaled(spec.scale, spec.word, raw)

@@ -42,3 +42,20 @@ def js_string(value: float) -> str:
     the shortest round-trip form, as in JS, for magnitudes between 1e-7 and 1e21)."""
     number = js_number(value)
     return str(number) if isinstance(number, int) else repr(number)
+
+
+def fixed_from_integer(units: int, shift: int, digits: int) -> str:
+    """`(units / 10**shift).toFixed(digits)` for shift <= digits, without floats: the double nearest to
+    units/10**shift rounds back to that decimal, as long as its error (half an ulp) stays below half a unit of the
+    last digit, which the caller checks (`fixed_from_integer_exact`)."""
+    scaled = units * _POWERS_OF_TEN[digits - shift] if digits != shift else units
+    text = str(-scaled if scaled < 0 else scaled)
+    if digits:
+        text = text.rjust(digits + 1, "0")
+        text = text[:-digits] + "." + text[-digits:]
+    return "-" + text if scaled < 0 else text
+
+
+def fixed_from_integer_exact(largest: float, shift: int, digits: int) -> bool:
+    """Whether `fixed_from_integer` equals `to_fixed` for every value up to `largest` in magnitude."""
+    return 0 <= shift <= digits <= 20 and largest * 2.0**-52 < 0.5 * 10.0**-digits

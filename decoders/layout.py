@@ -24,6 +24,8 @@ QuantityValues = Mapping[Quantity, float]
 # The encoder's value for something the caller did not give, computed from what it did give.
 Derived = float | Callable[[QuantityValues], float]
 
+_new_tuple = tuple.__new__
+
 # A presentation returns OMIT where the vendor codec assigns `undefined`, a key JSON drops.
 OMIT: Any = object()
 
@@ -665,15 +667,12 @@ class DeviceModel:
             return None
         return frozenset(port for uplink in self.uplinks for port in uplink.ports or ())
 
-    def decode(self, f_port: int, payload: bytes) -> Decoded:
-        return self._decode(f_port, payload, compiled=True)
-
     def decode_interpreted(self, f_port: int, payload: bytes) -> Decoded:
         """`decode` by walking the layout objects only, never the compiled code: the reference the compiled code
         is tested against."""
-        return self._decode(f_port, payload, compiled=False)
+        return self.decode(f_port, payload, compiled=False)
 
-    def _decode(self, f_port: int, payload: bytes, compiled: bool) -> Decoded:
+    def decode(self, f_port: int, payload: bytes, *, compiled: bool = True) -> Decoded:
         if not 1 <= f_port <= 255:
             raise DecodeError(self.model_id, f_port, f"fPort {f_port} is not an application port (1..255)")
         if payload.__class__ is not bytes:
@@ -691,7 +690,8 @@ class DeviceModel:
                     warnings.insert(0, uplink.warning)
                 if not payload:
                     warnings.append("empty payload")
-                return Decoded(self.model_id, f_port, fields, tuple(measurements), tuple(warnings))
+                # tuple.__new__: the named tuple's own constructor is a Python function, this is a decoder's hot path
+                return _new_tuple(Decoded, (self.model_id, f_port, fields, tuple(measurements), tuple(warnings)))
         reader = Reader(self.model_id, f_port, payload)
         found = Found()
         uplink.layout.read(reader, found)

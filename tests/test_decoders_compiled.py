@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from decoders import DecodeError, encode_quantities, model, model_ids
+from decoders.js import fixed_from_integer, fixed_from_integer_exact, to_fixed
 from decoders.layout import ChannelLayout, FixedLayout, FlaggedGroupsLayout
 
 COMPILED = sorted(m for m in model_ids() if any(uplink.fast is not None for uplink in model(m).uplinks))
@@ -67,3 +68,21 @@ def test_compiled_equals_interpreted_on_encoder_payloads_and_their_mutations(mod
 )
 def test_compiled_equals_interpreted_on_any_bytes(model_id: str, f_port: int, payload: bytes) -> None:
     _same(model_id, f_port, payload)
+
+
+def test_fixed_from_integer_equals_to_fixed_of_the_double() -> None:
+    for shift in range(4):
+        for digits in range(shift, 5):
+            assert fixed_from_integer_exact(2.0**32, shift, digits)
+            for units in [*range(-70_000, 70_000, 7), -(2**31), 2**32 - 1]:
+                assert fixed_from_integer(units, shift, digits) == to_fixed(units / 10**shift, digits), (units, shift)
+    assert not fixed_from_integer_exact(1e16, 2, 2)  # past 2**53 the double is no longer the decimal
+
+
+@pytest.mark.parametrize(
+    "value, digits, expected",
+    [(0.125, 2, "0.13"), (-0.125, 2, "-0.13"), (1.005, 2, "1.00"), (-0.001, 2, "-0.00"), (-0.0, 2, "0.00"),
+     (0.0, 7, "0.0000000"), (2.5, 0, "3"), (123.456, 1, "123.5")],
+)  # fmt: skip
+def test_to_fixed_rounds_the_exact_binary_value_half_away_from_zero(value: float, digits: int, expected: str) -> None:
+    assert to_fixed(value, digits) == expected
