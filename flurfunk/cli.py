@@ -217,6 +217,7 @@ def gateway_run(config_path: str) -> None:
         config = load_config(config_path)
         config.cloud_token()  # fail now, in plain words, not later in the sync loop
         config.device_bindings()
+        config.device_sessions()  # a key file others may read stops it here, naming the file
     except GatewayConfigError as error:
         raise click.ClickException(str(error)) from error
     configure_logging(config.gateway.id, config.log_level)

@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from flurfunk.contracts import Asset, Device
 from gateway.errors import GatewayError
+from gateway.lorawan.errors import KeyFileModeError, SessionConfigError
+from gateway.lorawan.session import DeviceSession, load_sessions
 from gateway.pipeline import DeviceBinding
 
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -134,6 +136,11 @@ class DevicesSection(_Section):
 class SemtechUdpSection(_Section):
     bind: str = "0.0.0.0:1700"
     upstreams: tuple[str, ...] = ()
+    # The device sessions (DevAddr, NwkSKey, AppSKey) as the cloud exports them: mode 0600, or the service refuses
+    # to start. Without it the source only relays to the upstreams and decodes nothing.
+    sessions: Path | None = None
+    max_batch_datagrams: int = Field(default=256, ge=1, le=4096)
+    max_queued_datagrams: int = Field(default=2000, ge=1, le=100_000)
 
     @field_validator("bind")
     @classmethod
@@ -192,6 +199,21 @@ class GatewayConfig(_Section):
             return None
         secret = SecretRef(file=section.password_file, env=section.password_env)
         return secret.read(self.path, f"sources.{name}.password_file")
+
+    def device_sessions(self) -> list[DeviceSession]:
+        """The LoRaWAN sessions of `[sources.semtech_udp] sessions` (none when not given); keys never in errors."""
+        section = self.sources.semtech_udp
+        if section is None or section.sessions is None:
+            return []
+        try:
+            return load_sessions(section.sessions)
+        except (SessionConfigError, KeyFileModeError) as error:
+            raise GatewayConfigError(self.path, "sources.semtech_udp.sessions", str(error)) from error
+
+    @property
+    def frame_counter_path(self) -> Path:
+        """Where the last accepted frame counters live: beside the buffer, on the same durable disk."""
+        return self.buffer.path.parent / "sessions.sqlite"
 
     def device_bindings(self) -> dict[str, DeviceBinding]:
         """The sensors this gateway serves, from the bundle file and the inline lists."""
@@ -257,11 +279,11 @@ def _resolve_paths(document: dict[str, Any], base: Path) -> None:
             document[section][name] = str(base / value)
     sources = document.get("sources")
     if isinstance(sources, dict):
-        for name in ("chirpstack", "tts"):
+        for name, key in (("chirpstack", "password_file"), ("tts", "password_file"), ("semtech_udp", "sessions")):
             section = sources.get(name)
-            password_file = section.get("password_file") if isinstance(section, dict) else None
-            if isinstance(password_file, str) and not Path(password_file).is_absolute():
-                section["password_file"] = str(base / section["password_file"])
+            value = section.get(key) if isinstance(section, dict) else None
+            if isinstance(value, str) and not Path(value).is_absolute():
+                section[key] = str(base / value)
 
 
 def parse_config(document: Mapping[str, Any], path: Path) -> GatewayConfig:

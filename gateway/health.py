@@ -25,6 +25,8 @@ MAX_REQUEST_BYTES = 8 * 1024
 REQUEST_TIMEOUT_S = 5.0
 # Health says "degraded" when the oldest unsynced reading has waited this long (the backhaul is likely down).
 STALE_SYNC_S = 3600.0
+# ... and when a packet forwarder it heard before is silent this long (its `stat` comes every 30 s by default).
+SILENT_FORWARDER_S = 300.0
 
 
 @dataclass
@@ -43,6 +45,9 @@ class GatewayMetrics:
     last_ack_at: float | None = None
     last_sync_problem: str = ""
     sources_connected: dict[str, bool] = field(default_factory=dict)
+    # The Semtech UDP source's counters and forwarders as plain data (see `semtech_udp_view`), refreshed by the
+    # service on its event loop, so the snapshot (built in a worker thread) never reads the source's live state.
+    semtech_udp: dict[str, Any] | None = None
     stopping: bool = False
     fatal: str = ""
 
@@ -69,17 +74,24 @@ class GatewayMetrics:
         for name, connected in sorted(self.sources_connected.items()):
             if not connected:
                 problems.append(f"source_disconnected:{name}")
+        received = dict(self.received)
+        dropped = Counter(self.dropped)
+        udp = self._semtech_udp_snapshot(wall)
+        if udp is not None:
+            received["semtech_udp"] = udp["rxpk"]
+            dropped.update(udp["dropped"])  # the source's refusals by reason (bad datagrams, MIC, FCnt, ...)
+            problems += [f"forwarder_silent:{f['gateway_eui']}" for f in udp["forwarders"] if f["silent"]]
         return {
             "gateway_id": self.gateway_id,
             "status": "failed" if self.fatal else ("degraded" if problems else "ok"),
             "problems": problems,
             "fatal": self.fatal,
             "uptime_s": round(max(0.0, wall - self.started_at), 1),
-            "received": dict(self.received),
+            "received": received,
             "decoded": self.decoded,
             "duplicates": self.duplicates,
             "readings_buffered_total": self.readings_buffered,
-            "dropped": dict(self.dropped),
+            "dropped": dict(dropped),
             "buffer": {
                 "entries": stats.entries if stats else 0,
                 "readings": stats.readings if stats else 0,
@@ -94,7 +106,24 @@ class GatewayMetrics:
             "last_ack_age_s": round(wall - self.last_ack_at, 1) if self.last_ack_at is not None else None,
             "last_sync_problem": self.last_sync_problem,
             "sources": dict(self.sources_connected),
+            **({"semtech_udp": udp} if udp is not None else {}),
         }
+
+    def _semtech_udp_snapshot(self, wall: float) -> dict[str, Any] | None:
+        if self.semtech_udp is None:
+            return None
+        view = dict(self.semtech_udp)
+        forwarders = []
+        for forwarder in view.get("forwarders", []):
+            entry = dict(forwarder)
+            for name in ("last_push", "last_pull", "stat"):
+                at = entry.pop(f"{name}_at", None)
+                entry[f"{name}_age_s"] = round(max(0.0, wall - at), 1) if at is not None else None
+            heard = [age for age in (entry["last_push_age_s"], entry["last_pull_age_s"]) if age is not None]
+            entry["silent"] = bool(heard) and min(heard) > SILENT_FORWARDER_S
+            forwarders.append(entry)
+        view["forwarders"] = forwarders
+        return view
 
 
 def _label(value: str) -> str:
@@ -176,8 +205,80 @@ def prometheus_text(snapshot: dict[str, Any]) -> str:
         "1 while a source is connected to its broker or socket.",
         [({"source": name}, 1.0 if up else 0.0) for name, up in sorted(snapshot["sources"].items())],
     )
+    udp = snapshot.get("semtech_udp")
+    if udp is not None:
+        _semtech_udp_metrics(udp, metric)
     metric("healthy", "gauge", "1 when the status is ok.", [({}, 1.0 if snapshot["status"] == "ok" else 0.0)])
     return "\n".join(lines) + "\n"
+
+
+_FORWARDER_STAT_GAUGES = (
+    ("rx_received", "forwarder_rx_packets", "Packets the concentrator received in its last stat interval (rxnb)."),
+    ("rx_crc_ok", "forwarder_rx_crc_ok_packets", "Packets with a good CRC in its last stat interval (rxok)."),
+    ("rx_forwarded", "forwarder_rx_forwarded_packets", "Packets it forwarded in its last stat interval (rxfw)."),
+    ("ack_ratio_pct", "forwarder_ack_ratio_percent", "Share of its PUSH_DATA acknowledged, as it reports (ackr)."),
+    ("downlinks_received", "forwarder_downlinks_received", "Downlinks it received in its last stat interval (dwnb)."),
+    ("packets_emitted", "forwarder_packets_emitted", "Packets it emitted in its last stat interval (txnb)."),
+)
+
+
+def _semtech_udp_metrics(
+    udp: dict[str, Any], metric: Callable[[str, str, str, list[tuple[dict[str, str], float]]], None]
+) -> None:
+    metric(
+        "semtech_udp_datagrams_total",
+        "counter",
+        "GWMP datagrams from packet forwarders, by type.",
+        [({"type": kind}, udp[kind]) for kind in ("push_data", "pull_data", "tx_ack")],
+    )
+    metric("semtech_udp_rxpk_total", "counter", "Radio packets (rxpk) received.", [({}, udp["rxpk"])])
+    metric("semtech_udp_uplinks_total", "counter", "Uplinks opened and made durable.", [({}, udp["uplinks"])])
+    metric(
+        "semtech_udp_push_acks_total",
+        "counter",
+        "PUSH_ACKs sent (each after the data was durable).",
+        [({}, udp["push_acks"])],
+    )
+    metric(
+        "semtech_udp_forwarded_upstream_total",
+        "counter",
+        "Datagrams relayed to upstream network servers.",
+        [({}, udp["forwarded_upstream"])],
+    )
+    metric(
+        "semtech_udp_relayed_to_forwarder_total",
+        "counter",
+        "Upstream replies (PULL_ACK, PULL_RESP) relayed to forwarders.",
+        [({}, udp["relayed_to_forwarder"])],
+    )
+    metric("semtech_udp_queued_datagrams", "gauge", "PUSH_DATA waiting to be stored.", [({}, udp["queued"])])
+    metric(
+        "semtech_udp_ignored_total",
+        "counter",
+        "Frames that are fine but carry no uplink (joins, repeats, MAC only), by reason.",
+        [({"reason": reason}, count) for reason, count in sorted(udp["ignored"].items())],
+    )
+    forwarders = udp["forwarders"]
+    metric(
+        "forwarder_last_seen_seconds",
+        "gauge",
+        "Seconds since a packet forwarder was last heard, by gateway EUI.",
+        [
+            (
+                {"forwarder": f["gateway_eui"]},
+                min(a for a in (f["last_push_age_s"], f["last_pull_age_s"]) if a is not None),
+            )
+            for f in forwarders
+            if f["last_push_age_s"] is not None or f["last_pull_age_s"] is not None
+        ],
+    )
+    for key, name, help_text in _FORWARDER_STAT_GAUGES:
+        samples = [
+            ({"forwarder": f["gateway_eui"]}, f["stat"][key])
+            for f in forwarders
+            if f.get("stat") and f["stat"].get(key) is not None
+        ]
+        metric(name, "gauge", help_text, samples)
 
 
 class HealthServer:
@@ -288,6 +389,33 @@ def format_status(snapshot: dict[str, Any], language: Language = "de") -> str:
             for name, up in sorted(sources.items())
         )
         lines.append(text("gateway.status.sources", language, sources=states))
+    udp = snapshot.get("semtech_udp")
+    if udp is not None:
+        lines.append(
+            text(
+                "gateway.status.semtech_udp",
+                language,
+                listening=udp.get("listening", "?"),
+                rxpk=udp.get("rxpk", 0),
+                uplinks=udp.get("uplinks", 0),
+                push_acks=udp.get("push_acks", 0),
+                upstream=udp.get("forwarded_upstream", 0),
+            )
+        )
+        for forwarder in udp.get("forwarders", []):
+            stat = forwarder.get("stat") or {}
+            ages = [a for a in (forwarder.get("last_push_age_s"), forwarder.get("last_pull_age_s")) if a is not None]
+            lines.append(
+                text(
+                    "gateway.status.forwarder",
+                    language,
+                    eui=forwarder.get("gateway_eui", "?"),
+                    age_s=min(ages) if ages else float("nan"),
+                    rxnb=stat.get("rx_received", "?"),
+                    rxok=stat.get("rx_crc_ok", "?"),
+                    ackr=stat.get("ack_ratio_pct", "?"),
+                )
+            )
     if snapshot.get("last_sync_problem"):
         lines.append(text("gateway.status.last_problem", language, problem=snapshot["last_sync_problem"]))
     for problem in snapshot.get("problems", []):

@@ -26,8 +26,16 @@ from flurfunk.contracts import Uplink
 from gateway.buffer import DurableBuffer
 from gateway.config import GatewayConfig, split_host_port
 from gateway.health import GatewayMetrics, HealthServer
-from gateway.pipeline import Pipeline, PipelineReport
+from gateway.lorawan import DeviceSession, FrameOpener, SessionStore
+from gateway.pipeline import BUFFER_FULL, Pipeline, PipelineReport
 from gateway.sources.mqtt import MqttSource, MqttSourceSettings, RefusalLog
+from gateway.sources.semtech_udp import (
+    SemtechUdpConfig,
+    SemtechUdpSource,
+    UplinksNotDurableError,
+    Upstream,
+    semtech_udp_view,
+)
 from gateway.sync import Backoff, SyncClient, SyncOutcome
 
 log = logging.getLogger(__name__)
@@ -51,6 +59,9 @@ _LOG_FIELDS = (
     "model_id",
     "asset",
     "entries",
+    "gateway_eui",
+    "dev_addr",
+    "forwarder",
 )
 
 
@@ -164,6 +175,7 @@ class GatewayService:
         self.config = config
         self._token = token if token is not None else config.cloud_token()
         self._bindings = config.device_bindings()
+        self._sessions = config.device_sessions()  # refuses a key file others may read, before anything starts
         self.metrics = GatewayMetrics(gateway_id=config.gateway.id)
         self._stop = asyncio.Event()
         self._buffer: DurableBuffer | None = None
@@ -258,10 +270,9 @@ class GatewayService:
             sources.append(("semtech_udp", self._semtech_udp(intake)))
         return sources
 
-    def _semtech_udp(self, intake: Intake) -> Any:
-        from gateway.sources import semtech_udp  # type: ignore[attr-defined]  # part A of issue 4
-
-        return semtech_udp.service_source(self.config, intake.deliver, self.metrics, self._stop)
+    def _semtech_udp(self, intake: Intake) -> _SemtechUdpServiceSource:
+        self.metrics.sources_connected["semtech_udp"] = False
+        return _SemtechUdpServiceSource(self.config, self._sessions, intake, self.metrics)
 
     async def _sync_loop(self, buffer: DurableBuffer, intake: Intake) -> None:
         cloud = self.config.cloud
@@ -342,6 +353,61 @@ class _ObservedMqttSource(MqttSource):
         while True:
             self._metrics.sources_connected[self.settings.flavour] = self.connected
             await asyncio.sleep(0.5)
+
+
+class _SemtechUdpServiceSource:
+    """The Semtech UDP source as a service source: frame counters beside the buffer, uplinks through the intake.
+
+    A PUSH_DATA is acknowledged only once its uplinks are durable: the handler raises when the commit they joined
+    refused any uplink for a full buffer (conservative: the forwarder resends, and what was stored is then a
+    duplicate the pipeline or the cloud's point identity absorbs).
+    """
+
+    def __init__(
+        self, config: GatewayConfig, sessions: Sequence[DeviceSession], intake: Intake, metrics: GatewayMetrics
+    ) -> None:
+        section = config.sources.semtech_udp
+        assert section is not None
+        host, port = split_host_port(section.bind)
+        self.settings = SemtechUdpConfig(
+            host=host,
+            port=port,
+            upstreams=tuple(Upstream.parse(text) for text in section.upstreams),
+            max_batch_datagrams=section.max_batch_datagrams,
+            max_queued_datagrams=section.max_queued_datagrams,
+        )
+        self._counter_path = config.frame_counter_path
+        self._sessions = list(sessions)
+        self._intake = intake
+        self._metrics = metrics
+        if not self._sessions:
+            log.warning(
+                "semtech udp: no device sessions configured; datagrams are relayed upstream but nothing is decoded",
+                extra={"event": "no_sessions", "source": "semtech_udp"},
+            )
+
+    async def _deliver_durably(self, uplinks: Sequence[Uplink]) -> PipelineReport:
+        report = await self._intake.deliver(uplinks)
+        refused = report.dropped.get(BUFFER_FULL, 0)
+        if refused:
+            raise UplinksNotDurableError(f"{refused} uplinks refused: the buffer is full")
+        return report
+
+    async def run(self) -> None:
+        store = await asyncio.to_thread(SessionStore, self._counter_path, self._sessions)
+        source = SemtechUdpSource(self.settings, FrameOpener(store), self._deliver_durably)
+        try:
+            await source.start()
+            self._metrics.sources_connected["semtech_udp"] = True
+            while True:  # the health snapshot is built in a worker thread: hand it a copy made on this loop
+                self._metrics.semtech_udp = semtech_udp_view(source)
+                await asyncio.sleep(0.5)
+        finally:
+            self._metrics.sources_connected["semtech_udp"] = False
+            with contextlib.suppress(Exception):
+                self._metrics.semtech_udp = semtech_udp_view(source)
+            await source.stop()
+            store.close()
 
 
 async def run(config: GatewayConfig) -> int:

@@ -188,7 +188,7 @@ class Gateway:
     def status(self) -> dict[str, object]:
         return dict(httpx.get(f"http://127.0.0.1:{self.health_port}/healthz", timeout=2).json())
 
-    def wait_connected(self, timeout_s: float = 20) -> None:
+    def wait_connected(self, timeout_s: float = 60) -> None:
         def connected() -> bool:
             assert self.process is not None and self.process.poll() is None, self.log_path.read_text()[-3000:]
             try:
@@ -226,8 +226,10 @@ def write_gateway_config(
     *,
     chirpstack: tuple[str, int, str] | None = None,
     tts: tuple[str, int, str] | None = None,
+    semtech_udp: tuple[int, tuple[int, ...], Path] | None = None,
     sync_interval_s: float = 0.5,
 ) -> Gateway:
+    """A gateway for DEVICES; `semtech_udp` is (listen port, upstream ports, session bundle file), all localhost."""
     (directory / "token").write_text(TOKEN)
     (directory / "token").chmod(0o600)
     assets = [
@@ -279,6 +281,15 @@ def write_gateway_config(
                 "backoff_base_s = 0.1",
                 "backoff_cap_s = 0.5",
             ]
+    if semtech_udp is not None:
+        port, upstream_ports, sessions = semtech_udp
+        upstreams = ", ".join(f'"127.0.0.1:{upstream}"' for upstream in upstream_ports)
+        lines += [
+            "[sources.semtech_udp]",
+            f'bind = "127.0.0.1:{port}"',
+            f"upstreams = [{upstreams}]",
+            f'sessions = "{sessions}"',
+        ]
     config_path = directory / "gateway.toml"
     config_path.write_text("\n".join(lines) + "\n")
     return Gateway(config_path=config_path, health_port=health_port, log_path=directory / "gateway.log")
@@ -443,7 +454,12 @@ def test_broker_restart_mid_run_loses_nothing_published_with_qos1(
         publisher = Publisher("127.0.0.1", own_broker.port)
         publisher.publish_all(second)
         publisher.close()
-        _wait_until(lambda: len(cloud.points()) >= 1000, 40, "1000 distance readings in the cloud")
+        try:
+            _wait_until(lambda: len(cloud.points()) >= 1000, 120, "1000 distance readings in the cloud")
+        except AssertionError as error:
+            arrived = {(d, t) for d, t, _ in cloud.points()}
+            missing = [i for i in range(1000) if expected_point(i) not in arrived]
+            raise AssertionError(f"{error}: {len(missing)} missing, first {missing[:5]}; {gateway.status()}") from None
         assert {(d, t) for d, t, _ in cloud.points()} == {expected_point(i) for i in range(1000)}
         assert len(gateway.log_events("mqtt_connected")) >= 2  # it did reconnect
     finally:

@@ -447,19 +447,26 @@ class SemtechUdpSource:
         if datagram.type is PacketType.PUSH_DATA:
             self._counts["push_data"] += 1
             pushes = health.push_data + 1
-            self._gateways[eui] = replace(health, push_address=address, last_push_at=now, push_data=pushes)
+            self._keep_health(replace(health, push_address=address, last_push_at=now, push_data=pushes))
             try:
                 self._queue.put_nowait(_Push(datagram, address, now))
             except asyncio.QueueFull:
                 self._causes.note(OVERLOADED, f"PUSH_DATA from gateway {eui} not acked: queue full", gateway_eui=eui)
         elif datagram.type is PacketType.PULL_DATA:
             self._counts["pull_data"] += 1
-            self._gateways[eui] = replace(health, pull_address=address, last_pull_at=now)
+            self._keep_health(replace(health, pull_address=address, last_pull_at=now))
             if not self.config.upstreams and self._transport is not None:
                 self._transport.sendto(pull_ack(datagram.token), address)
                 self._counts["pull_acks"] += 1
         else:
             self._counts["tx_ack"] += 1
+
+    def _keep_health(self, health: GatewayHealth) -> None:
+        """Remember a forwarder's health; beyond `max_forwarders` EUIs the least recently heard one is forgotten."""
+        self._gateways.pop(health.gateway_eui, None)
+        self._gateways[health.gateway_eui] = health  # dicts keep insertion order: the last heard goes last
+        while len(self._gateways) > self.config.max_forwarders:
+            del self._gateways[next(iter(self._gateways))]
 
     async def _handle_pushes_forever(self) -> None:
         while True:
@@ -491,7 +498,7 @@ class SemtechUdpSource:
             updates: dict[str, Any] = {"rxpk": health.rxpk + len(content.packets)}
             if content.stat is not None:
                 updates.update(stat=content.stat, stat_at=push.received_at)
-            self._gateways[eui] = replace(health, **updates)
+            self._keep_health(replace(health, **updates))
             self._counts["rxpk"] += len(content.packets)
             uplinks += uplinks_of(content.packets, eui, push.received_at, self._frames, self._causes, self._ignored)
             ackable.append(push)
@@ -603,3 +610,28 @@ class _ServerProtocol(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         log.debug("semtech udp socket error: %s", exc)
+
+
+def semtech_udp_view(source: SemtechUdpSource) -> dict[str, Any]:
+    """The source's counters and forwarders as plain JSON-ready data (times as epoch seconds), for health."""
+    stats = source.stats()
+    view: dict[str, Any] = {name: value for name, value in vars(stats).items() if not isinstance(value, dict)}
+    view["dropped"] = dict(stats.dropped)
+    view["ignored"] = dict(stats.ignored)
+    with contextlib.suppress(RuntimeError):
+        view["listening"] = "{}:{}".format(*source.address)
+    forwarders = []
+    for health in source.gateways().values():
+        forwarders.append(
+            {
+                "gateway_eui": health.gateway_eui,
+                "push_data": health.push_data,
+                "rxpk": health.rxpk,
+                "last_push_at": health.last_push_at.timestamp() if health.last_push_at else None,
+                "last_pull_at": health.last_pull_at.timestamp() if health.last_pull_at else None,
+                "stat_at": health.stat_at.timestamp() if health.stat_at else None,
+                "stat": {k: v for k, v in vars(health.stat).items() if v is not None} if health.stat else None,
+            }
+        )
+    view["forwarders"] = sorted(forwarders, key=lambda f: f["gateway_eui"])
+    return view
