@@ -50,6 +50,45 @@ class CloudSettings(BaseSettings):
     )
     ingest_burst: int = Field(default=60, ge=1, description="batches a gateway may post at once before 429s")
     language: Literal["de", "en"] = "de"
+    # alerts (cloud/alerts; README "Alerts")
+    alerts_enabled: bool = Field(default=False, description="run the alert loop (rules and deliveries) in the app")
+    alerts_interval_s: float = Field(default=60.0, gt=0, description="seconds between alert rounds")
+    alerts_config_dir: Path | None = Field(default=None, description="<town-slug>.toml files; default rules otherwise")
+    alerts_mqtt_host: str | None = Field(default=None, description="broker for the crews' alert topics; None: off")
+    alerts_mqtt_port: int = Field(default=1883, gt=0, lt=65536)
+    alerts_mqtt_username: str | None = None
+    alerts_mqtt_password: str | None = None
+    alerts_mqtt_topic_prefix: str = Field(default="flurfunk", description="<prefix>/<town-slug>/crew/<crew>/alerts")
+    alerts_smtp_host: str | None = Field(default=None, description="SMTP server for alert e-mail; None: off")
+    alerts_smtp_port: int = Field(default=25, gt=0, lt=65536)
+    alerts_smtp_sender: str = "flurfunk@localhost"
+    alerts_smtp_username: str | None = None
+    alerts_smtp_password: str | None = None
+    alerts_smtp_starttls: bool = False
+    scheduler_enabled: bool = Field(
+        default=False,
+        description="run the daily plan and intraday replans in this process (APScheduler); one replica only",
+    )
+    plan_time: str = Field(
+        default="05:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="daily plan, Europe/Berlin, HH:MM"
+    )
+    plan_times: dict[str, str] = Field(
+        default_factory=dict, description="municipality -> HH:MM, overriding plan_time for that town"
+    )
+    replan_every_minutes: int = Field(
+        default=120, ge=0, le=24 * 60, description="intraday replans during the working day (06-15); 0: none"
+    )
+    scheduler_lock: Literal["auto", "none"] = Field(
+        default="auto", description="auto: on PostgreSQL only the holder of an advisory lock runs the jobs"
+    )
+    cost_centres: dict[str, str] = Field(
+        default_factory=dict, description='cost centre per "Town/kind", "kind" or "Town" for the CSV work orders'
+    )
+    tile_url: str = Field(
+        default="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        max_length=500,
+        description="map tiles for the crew page; empty: no tiles (the route still shows)",
+    )
 
     @model_validator(mode="after")
     def _default_urls_under_data_dir(self) -> CloudSettings:
@@ -60,6 +99,11 @@ class CloudSettings(BaseSettings):
         for gateway_id, token in self.gateway_tokens.items():
             if len(token) < 16:
                 raise ValueError(f"gateway {gateway_id}: token is shorter than 16 characters")
+        for town, moment in self.plan_times.items():
+            if len(moment) != 5 or moment[2] != ":" or not (moment[:2] + moment[3:]).isdigit():
+                raise ValueError(f"plan_times[{town!r}]: {moment!r} is not HH:MM")
+            if int(moment[:2]) > 23 or int(moment[3:]) > 59:
+                raise ValueError(f"plan_times[{town!r}]: {moment!r} is not a time of day")
         if self.admin_token is not None and len(self.admin_token) < 16:
             raise ValueError("admin_token is shorter than 16 characters")
         return self

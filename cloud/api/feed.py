@@ -1,21 +1,38 @@
-"""The task feed: tasks and routes as JSON and GeoJSON, a summary of what the cloud holds, and its metadata."""
+"""The task feed: tasks and routes as JSON and GeoJSON, live changes as server-sent events, a crew's calendar
+(iCal), work orders as CSV for the Bauhof's accounting, FIWARE NGSI-LD entities, a summary and metadata."""
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any
+import asyncio
+import csv
+import hashlib
+import io
+import json
+from collections.abc import AsyncIterator, Iterable
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, status
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from cloud.api.deps import CloudContext, Context, Reader, town_scope
-from cloud.store.operational import Scope, StoredRoute, StoredTask
+from cloud.store.operational import LatestState, Scope, StoredRoute, StoredTask, TaskEvent
 from cloud.store.series import SeriesStoreUnavailableError
-from flurfunk.contracts import Asset, TaskKind, TaskState
+from flurfunk.contracts import Asset, AssetKind, Quantity, TaskKind, TaskState
+from flurfunk.i18n import Language, text
 
 router = APIRouter(prefix="/api/v1", tags=["feed"])
 
 GEOJSON_MEDIA_TYPE = "application/geo+json"
+ICAL_MEDIA_TYPE = "text/calendar; charset=utf-8"
+CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+NGSI_LD_MEDIA_TYPE = "application/ld+json"
+
+MAX_FEED_DAYS = 370  # a calendar or CSV export covers at most about a year
+SSE_POLL_S = 0.25  # how often a stream looks for new events (they live in the database, shared by all replicas)
+SSE_KEEPALIVE_S = 15.0  # a comment line so proxies do not close an idle stream
+SSE_RETRY_MS = 2000  # what the browser waits before it reconnects (with Last-Event-ID)
 
 
 def task_item(stored: StoredTask, asset: Asset | None) -> dict[str, Any]:
@@ -23,6 +40,7 @@ def task_item(stored: StoredTask, asset: Asset | None) -> dict[str, Any]:
     return {
         **stored.task.model_dump(mode="json"),
         "day": stored.day.isoformat(),
+        "pinned": stored.pinned,
         "asset_kind": asset.kind.value if asset else None,
         "village": asset.village if asset else None,
         "latitude": asset.latitude if asset else None,
@@ -39,6 +57,7 @@ def route_item(route: StoredRoute) -> dict[str, Any]:
         "stops": route.stops,
         "km": route.km,
         "polyline": [[lat, lon] for lat, lon in route.polyline],
+        "crew": route.crew,
     }
 
 
@@ -63,9 +82,10 @@ def list_tasks(
     day: date | None = None,
     kind: TaskKind | None = None,
     state: TaskState | None = None,
+    crew: str | None = Query(default=None, max_length=100),
 ) -> list[dict[str, Any]]:
-    """Tasks, filtered by any of municipality, day, kind and state; most urgent first within a day and town."""
-    return feed_tasks(context, town_scope(principal, municipality), day=day, kind=kind, state=state)
+    """Tasks, filtered by any of municipality, day, kind, state and crew; most urgent first within a day and town."""
+    return feed_tasks(context, town_scope(principal, municipality), day=day, kind=kind, state=state, crew=crew)
 
 
 @router.get("/feed/routes")
@@ -158,3 +178,407 @@ def meta(context: Context, principal: Reader) -> dict[str, Any]:
     """How many readings the cloud holds and the time of the newest one (of the caller's towns)."""
     latest = context.store.latest_reading_time(principal.scope)
     return {"readings": readings_stored(context), "latest_reading_time": latest.isoformat() if latest else None}
+
+
+# -- live updates: server-sent events ----------------------------------------------------------------------------
+
+
+def sse_message(event: TaskEvent) -> str:
+    """One event in the text/event-stream format: `id` (for Last-Event-ID), `event` and one `data` line of JSON."""
+    data = {
+        "id": event.id,
+        "action": event.action,
+        "municipality": event.municipality,
+        "day": event.day.isoformat(),
+        "task_id": event.task_id,
+        "at": event.at.isoformat(),
+        "task": event.payload if event.task_id is not None else None,
+    }
+    kind = "plan" if event.action == "planned" else "task"
+    # json.dumps escapes newlines, so the data stays on one line as the format needs.
+    return f"id: {event.id}\nevent: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def _event_id(raw: str | None, where: str) -> int | None:
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or len(raw) > 18:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"{where} must be a non-negative event id, got {raw[:40]!r}")
+    return int(raw)
+
+
+@router.get("/feed/events", response_class=StreamingResponse)
+async def task_events(
+    request: Request,
+    context: Context,
+    principal: Reader,
+    municipality: str | None = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    after: str | None = Query(
+        default=None, description="event id to start after (for clients that cannot send a header)"
+    ),
+    max_s: float = Query(default=300.0, gt=0, le=3600, description="the stream ends after this; clients reconnect"),
+) -> StreamingResponse:
+    """Task changes of the caller's towns as `text/event-stream`: one `task` event per change (added, moved,
+    changed) with the task as JSON, one `plan` event per town when a day is replanned. Without Last-Event-ID the
+    stream starts with the next change; with it (or `after`), it first sends what the client missed."""
+    scope = town_scope(principal, municipality)
+    start = _event_id(last_event_id, "Last-Event-ID")
+    if start is None:
+        start = _event_id(after, "after")
+    if start is None:
+        start = await run_in_threadpool(context.store.last_task_event_id)
+
+    async def stream() -> AsyncIterator[str]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max_s
+        quiet_since = loop.time()
+        position = start
+        yield f"retry: {SSE_RETRY_MS}\n\n"
+        while loop.time() < deadline:
+            if await request.is_disconnected():
+                return
+            events = await run_in_threadpool(context.store.task_events, position, scope, 200)
+            for event in events:
+                position = event.id
+                yield sse_message(event)
+            if events:
+                quiet_since = loop.time()
+                continue
+            if loop.time() - quiet_since >= SSE_KEEPALIVE_S:
+                quiet_since = loop.time()
+                yield ": keep-alive\n\n"
+            await asyncio.sleep(SSE_POLL_S)
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+
+# -- a crew's calendar: iCalendar (RFC 5545) -----------------------------------------------------------------------
+
+
+def ical_text(value: str) -> str:
+    """A TEXT value escaped as RFC 5545 3.3.11 says: backslash, semicolon, comma and newlines."""
+    return (
+        value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\r\n", "\\n").replace("\n", "\\n")
+    )
+
+
+def fold_line(line: str) -> str:
+    """A content line folded at 75 octets (RFC 5545 3.1): CRLF and one space, never inside a UTF-8 character."""
+    encoded = line.encode("utf-8")
+    if len(encoded) <= 75:
+        return line + "\r\n"
+    parts: list[str] = []
+    current = ""
+    limit = 75
+    for character in line:
+        if len((current + character).encode("utf-8")) > limit:
+            parts.append(current)
+            current = character
+            limit = 74  # continuation lines start with a space
+        else:
+            current += character
+    parts.append(current)
+    return "\r\n ".join(parts) + "\r\n"
+
+
+def _ical_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def crew_calendar(
+    crew: str, tasks: Iterable[StoredTask], assets: dict[str, Asset], language: Language, stamp: datetime
+) -> str:
+    """A VCALENDAR with one VEVENT per task: times in UTC, UID from the task id (stable across exports)."""
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//Flurfunk//Bauhof-Aufgaben//DE",
+        "CALSCALE:GREGORIAN",
+        "METHOD:PUBLISH",
+        f"X-WR-CALNAME:{ical_text(text('feed.ical.calendar', language, crew=crew))}",
+    ]
+    for stored in tasks:
+        task = stored.task
+        asset = assets.get(task.asset)
+        place = f"{asset.village}, {task.municipality}" if asset else task.municipality
+        summary = text(
+            "feed.ical.summary", language, kind=text(f"task.kind.{task.kind.value}", language), asset=task.asset
+        )
+        state = text(f"task.state.{task.state.value}", language, skip_reason=task.skip_reason or "")
+        lines += [
+            "BEGIN:VEVENT",
+            f"UID:{task.id}@flurfunk",
+            f"DTSTAMP:{_ical_time(stamp)}",
+            f"DTSTART:{_ical_time(task.due_from)}",
+            f"DTEND:{_ical_time(task.due_until)}",
+            f"SUMMARY:{ical_text(summary)}",
+            f"DESCRIPTION:{ical_text(f'{task.reason} ({state})')}",
+            f"LOCATION:{ical_text(place)}",
+            f"STATUS:{'CANCELLED' if task.state is TaskState.CANCELLED else 'CONFIRMED'}",
+            f"PRIORITY:{max(1, 9 - task.priority // 12)}",  # iCal: 1 most urgent .. 9 least; ours: 100 most urgent
+        ]
+        if asset is not None:
+            lines.append(f"GEO:{asset.latitude:.6f};{asset.longitude:.6f}")
+        lines.append("END:VEVENT")
+    lines.append("END:VCALENDAR")
+    return "".join(fold_line(line) for line in lines)
+
+
+def _day_range(start: date | None, end: date | None, default_back: int, default_ahead: int) -> tuple[date, date]:
+    today = datetime.now(UTC).date()
+    first = start or today - timedelta(days=default_back)
+    last = end or today + timedelta(days=default_ahead)
+    if last <= first:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "end must be after start")
+    if (last - first).days > MAX_FEED_DAYS:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"at most {MAX_FEED_DAYS} days at once")
+    return first, last
+
+
+@router.get("/feed/crews/{crew}.ics", response_class=Response)
+def crew_ics(
+    crew: Annotated[str, Path(min_length=1, max_length=100)],
+    context: Context,
+    principal: Reader,
+    municipality: str | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    lang: Literal["de", "en"] | None = None,
+) -> Response:
+    """A crew's tasks as an iCalendar feed (RFC 5545), days in [start, end) (default: a week back, 60 days ahead)."""
+    scope = town_scope(principal, municipality)
+    first, last = _day_range(start, end, 7, 60)
+    stored = context.store.tasks(crew=crew, start=first, end=last, scope=scope)
+    assets = {asset.id: asset for asset in context.store.assets({s.task.asset for s in stored}, scope)}
+    body = crew_calendar(crew, stored, assets, lang or context.settings.language, datetime.now(UTC))
+    filename = "".join(c if c.isalnum() or c in "-_" else "_" for c in crew)[:60] or "crew"
+    return Response(
+        body.encode("utf-8"),
+        media_type=ICAL_MEDIA_TYPE,
+        headers={"Content-Disposition": f'inline; filename="{filename}.ics"'},
+    )
+
+
+# -- work orders for the accounting software: CSV ------------------------------------------------------------------
+
+# Columns, in order (German headers as the Bauhof's software and Excel show them):
+# Auftragsnummer (work-order number, stable: FF- + 10 hex of the task id's SHA-256), Aufgabe (task id), Datum
+# (DD.MM.YYYY), Gemeinde, Ortsteil, Kolonne (crew), Art (kind, German), Objekt (asset id), Kostenstelle (cost
+# centre, from settings.cost_centres), Planminuten (planned minutes: service time plus the task's share of its
+# route's driving), Liter (water, for watering), Status, Grund (reason).
+CSV_COLUMNS = (
+    "Auftragsnummer",
+    "Aufgabe",
+    "Datum",
+    "Gemeinde",
+    "Ortsteil",
+    "Kolonne",
+    "Art",
+    "Objekt",
+    "Kostenstelle",
+    "Planminuten",
+    "Liter",
+    "Status",
+    "Grund",
+)
+
+# Minutes on site per task, by kind; watering adds the time to pump its litres.
+SERVICE_MINUTES = {TaskKind.COLLECT: 3.0, TaskKind.WATER: 4.0, TaskKind.INSPECT: 15.0, TaskKind.MAINTAIN: 30.0}
+PUMP_LITRES_PER_MINUTE = 25.0
+DRIVING_KMH = 30.0  # average speed between stops across villages
+
+
+def work_order_number(task_id: str) -> str:
+    return "FF-" + hashlib.sha256(task_id.encode()).hexdigest()[:10].upper()
+
+
+def planned_minutes(stored: StoredTask, route: StoredRoute | None) -> int:
+    """Service minutes by kind (+ litres / pump rate for watering) + the route's driving minutes per stop."""
+    task = stored.task
+    minutes = SERVICE_MINUTES[task.kind]
+    litres = task.evidence.get("litres")
+    if task.kind is TaskKind.WATER and isinstance(litres, int | float):
+        minutes += float(litres) / PUMP_LITRES_PER_MINUTE
+    if route is not None and route.stops:
+        minutes += route.km / DRIVING_KMH * 60.0 / len(route.stops)
+    return max(1, round(minutes))
+
+
+def cost_centre(cost_centres: dict[str, str], municipality: str, kind: TaskKind) -> str:
+    """`Town/kind`, then `kind`, then `Town` from the settings; without any: `<town>-<kind>` for a person to map."""
+    for key in (f"{municipality}/{kind.value}", kind.value, municipality):
+        if key in cost_centres:
+            return cost_centres[key]
+    return f"{municipality}-{kind.value}"
+
+
+def _csv_cell(value: str) -> str:
+    # Excel runs a cell starting with = + - @ as a formula; a leading apostrophe keeps it text.
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def work_orders_csv(
+    tasks: Iterable[StoredTask],
+    assets: dict[str, Asset],
+    routes: dict[str, StoredRoute],
+    cost_centres: dict[str, str],
+    language: Language,
+) -> bytes:
+    """Semicolon-separated, UTF-8 with BOM and CRLF: what German Excel opens without an import dialog."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(CSV_COLUMNS)
+    for stored in tasks:
+        task = stored.task
+        asset = assets.get(task.asset)
+        litres = task.evidence.get("litres")
+        row = [
+            work_order_number(task.id),
+            task.id,
+            stored.day.strftime("%d.%m.%Y"),
+            task.municipality,
+            asset.village if asset else "",
+            task.crew or "",
+            text(f"task.kind.{task.kind.value}", language),
+            task.asset,
+            cost_centre(cost_centres, task.municipality, task.kind),
+            str(planned_minutes(stored, routes.get(task.route_id or ""))),
+            f"{float(litres):.0f}" if isinstance(litres, int | float) else "",
+            text(f"task.state.{task.state.value}", language, skip_reason=task.skip_reason or ""),
+            task.reason,
+        ]
+        writer.writerow([_csv_cell(cell) for cell in row])
+    return b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8")
+
+
+@router.get("/feed/tasks.csv", response_class=Response)
+def tasks_csv(
+    context: Context,
+    principal: Reader,
+    municipality: str | None = None,
+    day: date | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    crew: str | None = Query(default=None, max_length=100),
+    lang: Literal["de", "en"] | None = None,
+) -> Response:
+    """Work orders (one row per task) for `day`, or days in [start, end) (default: today), as CSV; columns in
+    `CSV_COLUMNS`."""
+    scope = town_scope(principal, municipality)
+    if day is not None:
+        first, last = day, day + timedelta(days=1)
+    elif start is None and end is None:
+        first = datetime.now(UTC).date()
+        last = first + timedelta(days=1)
+    else:
+        first, last = _day_range(start, end, 0, 1)
+    stored = context.store.tasks(crew=crew, start=first, end=last, scope=scope)
+    assets = {asset.id: asset for asset in context.store.assets({s.task.asset for s in stored}, scope)}
+    routes = {r.id: r for d in {s.day for s in stored} for r in context.store.routes(day=d, scope=scope)}
+    body = work_orders_csv(stored, assets, routes, context.settings.cost_centres, lang or context.settings.language)
+    return Response(
+        body,
+        media_type=CSV_MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="flurfunk-auftraege-{first.isoformat()}.csv"'},
+    )
+
+
+# -- FIWARE smart data models: NGSI-LD (normalized) ------------------------------------------------------------------
+
+NGSI_LD_CORE_CONTEXT = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld"
+WASTE_CONTEXT = "https://raw.githubusercontent.com/smart-data-models/dataModel.WasteManagement/master/context.jsonld"
+PARKS_CONTEXT = "https://raw.githubusercontent.com/smart-data-models/dataModel.ParksAndGardens/master/context.jsonld"
+NgsiType = Literal["WasteContainer", "GreenspaceRecord"]
+
+
+def _property(value: Any, observed_at: datetime | None = None, unit_code: str | None = None) -> dict[str, Any]:
+    prop: dict[str, Any] = {"type": "Property", "value": value}
+    if observed_at is not None:
+        prop["observedAt"] = observed_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if unit_code is not None:
+        prop["unitCode"] = unit_code  # UN/CEFACT common codes
+    return prop
+
+
+def _date_time(moment: datetime) -> dict[str, Any]:
+    return {"type": "Property", "value": {"@type": "DateTime", "@value": moment.astimezone(UTC).isoformat()}}
+
+
+def _point(asset: Asset) -> dict[str, Any]:
+    return {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [asset.longitude, asset.latitude]}}
+
+
+def waste_container(asset: Asset, latest: dict[Quantity, LatestState], next_collection: datetime | None) -> dict:
+    """A bin as a WasteContainer (smart-data-models WasteManagement): fillingLevel in parts per one."""
+    entity: dict[str, Any] = {
+        "id": f"urn:ngsi-ld:WasteContainer:{asset.id}",
+        "type": "WasteContainer",
+        "name": _property(asset.id),
+        "location": _point(asset),
+        "areaServed": _property(asset.village),
+        "address": _property({"addressLocality": asset.municipality, "addressCountry": "DE"}),
+    }
+    if asset.capacity_l is not None:
+        entity["binCapacity"] = _property(asset.capacity_l, unit_code="LTR")
+    fill = latest.get(Quantity.FILL_RATIO)
+    if fill is not None:
+        entity["fillingLevel"] = _property(round(min(max(fill.value, 0.0), 1.0), 4), fill.time)
+        entity["refDevice"] = {"type": "Relationship", "object": f"urn:ngsi-ld:Device:{fill.device}"}
+    if next_collection is not None:
+        entity["nextActuationDeadline"] = _date_time(next_collection)
+    entity["@context"] = [WASTE_CONTEXT, NGSI_LD_CORE_CONTEXT]
+    return entity
+
+
+def greenspace_record(asset: Asset, latest: dict[Quantity, LatestState]) -> dict | None:
+    """A tree's or green space's newest soil readings as a GreenspaceRecord (ParksAndGardens); None without any."""
+    vwc = latest.get(Quantity.SOIL_VWC)
+    temperature = latest.get(Quantity.SOIL_TEMPERATURE_C)
+    observed = [state for state in (vwc, temperature) if state is not None]
+    if not observed:
+        return None
+    newest = max(state.time for state in observed)
+    entity: dict[str, Any] = {
+        "id": f"urn:ngsi-ld:GreenspaceRecord:{asset.id}",
+        "type": "GreenspaceRecord",
+        "dateObserved": _date_time(newest),
+        "location": _point(asset),
+        "refGreenspace": {"type": "Relationship", "object": f"urn:ngsi-ld:Greenspace:{asset.id}"},
+        "refDevice": {"type": "Relationship", "object": f"urn:ngsi-ld:Device:{observed[0].device}"},
+    }
+    if vwc is not None:
+        entity["soilMoistureVwc"] = _property(round(min(max(vwc.value, 0.0), 1.0), 4), vwc.time)
+    if temperature is not None:
+        entity["soilTemperature"] = _property(temperature.value, temperature.time, unit_code="CEL")
+    entity["@context"] = [PARKS_CONTEXT, NGSI_LD_CORE_CONTEXT]
+    return entity
+
+
+@router.get("/feed/ngsi-ld/entities")
+def ngsi_ld_entities(
+    context: Context,
+    principal: Reader,
+    type: NgsiType,  # the NGSI-LD API's own parameter name
+    municipality: str | None = None,
+) -> JSONResponse:
+    """The caller's bins (`type=WasteContainer`) or soil records (`type=GreenspaceRecord`) as NGSI-LD normalized
+    entities with their @context, as an NGSI-LD broker's `GET /ngsi-ld/v1/entities?type=` answers."""
+    scope = town_scope(principal, municipality)
+    wanted = {AssetKind.BIN} if type == "WasteContainer" else {AssetKind.TREE, AssetKind.GREEN_SPACE}
+    assets = [a for a in context.store.assets(scope=scope) if a.kind in wanted]
+    latest = context.store.latest({a.id for a in assets}, scope)
+    entities: list[dict[str, Any]] = []
+    if type == "WasteContainer":
+        today = datetime.now(UTC).date()
+        next_collection: dict[str, datetime] = {}
+        for stored in context.store.tasks(
+            kind=TaskKind.COLLECT, start=today, end=today + timedelta(days=8), scope=scope
+        ):
+            if stored.task.state in (TaskState.PLANNED, TaskState.ASSIGNED, TaskState.IN_PROGRESS):
+                next_collection.setdefault(stored.task.asset, stored.task.due_until)
+        entities = [waste_container(a, latest.get(a.id, {}), next_collection.get(a.id)) for a in assets]
+    else:
+        entities = [e for a in assets if (e := greenspace_record(a, latest.get(a.id, {}))) is not None]
+    return JSONResponse(entities, media_type=NGSI_LD_MEDIA_TYPE)

@@ -1,17 +1,20 @@
-"""Task state changes: crews and dispatchers move a task along its state machine (`Task.transition`)."""
+"""Task changes: crews and dispatchers move a task along its state machine (`Task.transition`); dispatchers move
+tasks to another day, crew or route position, and add tasks of their own (both kept by replans)."""
 
 from __future__ import annotations
 
 import logging
+import secrets
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from cloud.api.deps import Context, Member, TaskChanger, in_scope
+from cloud.api.deps import Context, DayPlanner, Member, TaskChanger, in_scope, not_found
 from cloud.api.feed import task_item
-from cloud.store.operational import StoredTask, UnknownTaskError
-from flurfunk.contracts import TASK_TRANSITIONS, InvalidTransitionError, TaskState
+from cloud.store.operational import ConflictError, StoredTask, UnknownTaskError, default_crew
+from flurfunk.contracts import TASK_TRANSITIONS, InvalidTransitionError, Task, TaskKind, TaskState
 
 logger = logging.getLogger("cloud.tasks")
 
@@ -23,6 +26,29 @@ class TaskChange(BaseModel):
 
     state: TaskState
     skip_reason: str | None = Field(default=None, min_length=1, max_length=500)
+
+
+class TaskMove(BaseModel):
+    """Where a task goes: another day, another crew, and/or a position in that crew's route (0 = first stop)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    day: date | None = None
+    crew: str | None = Field(default=None, min_length=1, max_length=100)
+    position: int | None = Field(default=None, ge=0, le=10_000)
+
+
+class NewTask(BaseModel):
+    """A dispatcher's own task (a citizen's call, a market day): it says why in `reason`, like every task."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: TaskKind
+    asset: str = Field(min_length=1, max_length=64)
+    day: date
+    reason: str = Field(min_length=1, max_length=500)
+    priority: int = Field(default=50, ge=0, le=100)
+    crew: str | None = Field(default=None, min_length=1, max_length=100)
 
 
 def task_in_scope(task_id: str, context: Context, principal: Member) -> StoredTask:
@@ -55,3 +81,69 @@ def change_task(
     logger.info("task moved task=%s state=%s", task_id, stored.task.state)
     assets = context.store.assets([stored.task.asset], scope)
     return task_item(stored, assets[0] if assets else None)
+
+
+@router.post("/{task_id}/move")
+def move_task(
+    found: Annotated[StoredTask, Depends(task_in_scope)], move: TaskMove, context: Context, principal: DayPlanner
+) -> dict[str, Any]:
+    """Move a planned or assigned task to another day, crew or route position (409 once started); a replan keeps
+    it there."""
+    try:
+        stored = context.store.move_task(
+            found.task.id,
+            day=move.day,
+            crew=move.crew,
+            position=move.position,
+            scope=principal.scope,
+            actor=principal.subject,
+        )
+    except UnknownTaskError as error:
+        raise not_found(f"task {found.task.id!r}") from error
+    except ConflictError as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from error
+    logger.info(
+        "task moved task=%s day=%s crew=%s route=%s", stored.task.id, stored.day, stored.task.crew, stored.task.route_id
+    )
+    assets = context.store.assets([stored.task.asset], principal.scope)
+    return task_item(stored, assets[0] if assets else None)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def add_task(new: NewTask, context: Context, principal: DayPlanner) -> dict[str, Any]:
+    """Add a task by hand for an asset of the caller's towns; it joins its crew's route that day if there is one."""
+    from cloud.scheduler.planning import work_window  # the planner's working day, imported late (heavy package)
+
+    assets = context.store.assets([new.asset], principal.scope)
+    if not assets:
+        raise not_found(f"asset {new.asset!r}")
+    asset = assets[0]
+    crew = new.crew or default_crew(new.kind)
+    route = next(
+        (
+            r
+            for r in context.store.routes(day=new.day, municipality=asset.municipality, scope=principal.scope)
+            if r.crew == crew and r.kind is new.kind
+        ),
+        None,
+    )
+    due_from, due_until = work_window(new.day)
+    task = Task(
+        id=f"{new.day:%Y%m%d}-{new.kind.value}-{asset.id}"[:50] + f"~m{secrets.token_hex(5)}",
+        kind=new.kind,
+        asset=asset.id,
+        municipality=asset.municipality,
+        due_from=due_from,
+        due_until=due_until,
+        priority=new.priority,
+        reason=new.reason,
+        evidence={"source": "dispatcher", "added_by": principal.subject[:100]},
+        crew=crew,
+        route_id=route.id if route else None,
+    )
+    try:
+        stored = context.store.add_task(task, new.day, scope=principal.scope, actor=principal.subject)
+    except ConflictError as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from error
+    logger.info("task added task=%s asset=%s day=%s crew=%s", task.id, asset.id, new.day, crew)
+    return task_item(stored, asset)
