@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,8 +15,10 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from cloud.alerts.service import AlertService
 from cloud.api import (
     admin,
+    alerts,
     api_keys,
     assets,
     audit,
@@ -64,9 +67,20 @@ def create_app(
     inventory.ensure_device_models(builtin_device_models())
     series_store = series if series is not None else open_series_store(settings.series_url, token=settings.series_token)
 
+    alert_service = build_alert_service(settings, store)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop_alerts = asyncio.Event()
+        alert_loop = (
+            asyncio.create_task(alert_service.run(settings.alerts_interval_s, stop_alerts))
+            if settings.alerts_enabled
+            else None
+        )
         yield
+        if alert_loop is not None:
+            stop_alerts.set()
+            await alert_loop
         # Close only what this app opened; a series store passed in belongs to the caller.
         if series is None and hasattr(series_store, "close"):
             series_store.close()
@@ -81,7 +95,9 @@ def create_app(
         accounts=Accounts(store),
         inventory=inventory,
     )
+    app.state.alerts = alert_service
     for module in (
+        alerts,
         ingest,
         sessions,
         api_keys,
@@ -146,3 +162,32 @@ def builtin_device_models() -> dict[str, dict[str, str]]:
         description = decoders.model(model_id).vendor_codec
         models[model_id] = {"vendor": vendor, "name": name, "description": f"codec: {description}"[:500]}
     return models
+
+
+def build_alert_service(settings: CloudSettings, store: OperationalStore) -> AlertService:
+    """The alert service with the channels the settings configure (webhooks come from the towns' files)."""
+    from cloud.alerts.channels import Channel, EmailChannel, MqttChannel, WebhookChannel
+    from cloud.alerts.config import load_configs
+
+    channels: dict[str, Channel] = {}
+    if settings.alerts_mqtt_host:
+        channels["mqtt"] = MqttChannel(
+            settings.alerts_mqtt_host,
+            settings.alerts_mqtt_port,
+            settings.alerts_mqtt_username,
+            settings.alerts_mqtt_password,
+        )
+    if settings.alerts_smtp_host:
+        channels["email"] = EmailChannel(
+            settings.alerts_smtp_host,
+            settings.alerts_smtp_port,
+            settings.alerts_smtp_sender,
+            settings.alerts_smtp_username,
+            settings.alerts_smtp_password,
+            settings.alerts_smtp_starttls,
+        )
+    service = AlertService(
+        store, load_configs(settings.alerts_config_dir), channels, mqtt_topic_prefix=settings.alerts_mqtt_topic_prefix
+    )
+    service.channels["webhook"] = WebhookChannel(service.webhook_secret, clock_s=lambda: service.clock().timestamp())
+    return service
