@@ -361,6 +361,31 @@ def _bounds(low: float | None, high: float | None) -> str:
 # --- Adeunis Temp 4: frame code, status byte, frame body --------------------------------------------------------
 
 _ADEUNIS_EPOCH = 1356998400  # 2013-01-01T00:00:00Z, the device clock's zero
+_CELSIUS = "\u00b0C"
+_ADEUNIS_TYPES = {
+    0x10: "0x10 Temp 4 configuration",
+    0x20: "0x20 Configuration",
+    0x2F: "0x2f Downlink ack",
+    0x30: "0x30 Temp 4 keep alive",
+    0x33: "0x33 Set register status",
+    0x36: "0x36 Alert message",
+    0x37: "0x37 Software version",
+    0x57: "0x57 Temp 4 periodic data",
+    0x58: "0x58 Temp 4 alarm",
+}
+_ACK_STATUS = {1: "success", 2: "errorGeneric", 3: "errorWrongState", 4: "errorInvalidRequest"}
+_REGISTER_STATUS = {
+    1: "success",
+    2: "successNoUpdate",
+    3: "errorCoherency",
+    4: "errorInvalidRegister",
+    5: "errorInvalidValue",
+    6: "errorTruncatedValue",
+    7: "errorAccesNotAllowed",  # sic, the vendor's spelling
+}
+_ALERT_CODES = {0: "normalState", 1: "uplinkDownlinkForbidden"}
+_ALARM_STATUS = {1: "highThreshold", 2: "lowThreshold"}
+_PARTIAL_MISSING_NETWORK = 1  # the codec's PartialDecodingReason.MISSING_NETWORK
 
 
 def _adeunis_time(seconds: int) -> str:
@@ -370,10 +395,35 @@ def _adeunis_time(seconds: int) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.000")  # Date.toJSON() without its "Z", as the codec gives it
 
 
+class _Frame:
+    """Bounds-checked big-endian reads of one Adeunis frame (the vendor's readUInt16BE etc.); reading past the end,
+    where the codec would misread `undefined` as 0, is a DecodeError naming the offset."""
+
+    __slots__ = ("payload", "reader")
+
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
+        self.payload = reader.payload
+
+    def read(self, offset: int, size: int, what: str, signed: bool = False) -> int:
+        if offset < 0 or offset + size > len(self.payload):
+            where = max(offset, 0)
+            raise self.reader.error(f"{what} needs {size} byte(s), the payload has {len(self.payload)} bytes", where)
+        return int.from_bytes(self.payload[offset : offset + size], "big", signed=signed)
+
+    def celsius(self, offset: int, what: str) -> int | float:
+        return js_number(self.read(offset, 2, what, signed=True) / 10)
+
+    def time(self, offset: int) -> str:
+        return _adeunis_time(self.read(offset, 4, "timestamp"))
+
+
 @dataclass(frozen=True)
 class AdeunisTemp4Layout:
-    """Adeunis Temp 4 (temp_lib.js): periodic data (0x57) and keep-alive (0x30) frames, as `{bytes: {...}}`.
-    Configuration, alarm and version frames are left to the vendor codec in the JS runtime (DecodeError here)."""
+    """Adeunis Temp 4 (temp_lib.js): `{bytes: {type, status, ...}}` for every frame code the codec knows — 0x10
+    configuration, 0x20 network configuration, 0x2f downlink ack, 0x30 keep alive, 0x33 register status, 0x36
+    alert, 0x37 software version, 0x57 periodic data, 0x58 alarm — and `{bytes: {type: "Unsupported"}}` (with a
+    warning) for any other. The measurement is probe 1's newest temperature."""
 
     quantity: Quantity
 
@@ -382,17 +432,21 @@ class AdeunisTemp4Layout:
 
     def read(self, reader: Reader, found: Found) -> None:
         payload = reader.payload
+        code = payload[0] if payload else None
+        if code not in _ADEUNIS_TYPES:
+            # the codec has no parser for it and says so as data, not as an error
+            found.fields["bytes"] = {"type": "Unsupported"}
+            what = "no frame code" if code is None else f"frame code 0x{code:02x}"
+            found.warnings.append(f"{what}: not a Temp 4 frame (the codec answers Unsupported)")
+            return
         if len(payload) < 2:
-            raise reader.error("the frame code and status byte are missing", len(payload))
-        code, status = payload[0], payload[1]
-        if code not in (0x57, 0x30):
-            raise reader.error(
-                f"frame code 0x{code:02x} is not decoded natively (0x57 periodic data, 0x30 keep alive)", 0
-            )
+            raise reader.error("the status byte is missing", 1)
+        status = payload[1]
+        frame = _Frame(reader)
         two = bool(status & 0x10)
         stamped = bool(status & 0x04)
         content: dict[str, Any] = {
-            "type": "0x57 Temp 4 periodic data" if code == 0x57 else "0x30 Temp 4 keep alive",
+            "type": _ADEUNIS_TYPES[code],
             "status": {
                 "frameCounter": (status & 0xE0) >> 5,
                 "hardwareError": False,
@@ -403,45 +457,99 @@ class AdeunisTemp4Layout:
                 "timestamp": stamped,
             },
         }
-        sensors = 2 if two else 1
-
-        def temperature(offset: int) -> int | float:
-            if offset + 2 > len(payload):
-                raise reader.error(f"temperature needs 2 byte(s), the payload has {len(payload)} bytes", offset)
-            return js_number(int.from_bytes(payload[offset : offset + 2], "big", signed=True) / 10)
-
-        def stamp(offset: int) -> None:
-            if offset < 2 or offset + 4 > len(payload):
-                raise reader.error(f"timestamp needs 4 byte(s), the payload has {len(payload)} bytes", max(offset, 0))
-            content["timestamp"] = _adeunis_time(int.from_bytes(payload[offset : offset + 4], "big"))
-
-        names = ("temperature 1", "temperature 2")[:sensors]
+        names = ("temperature 1", "temperature 2")[: 2 if two else 1]
+        current: int | float | None = None
         if code == 0x57:
-            end = len(payload) - 4 if stamped else len(payload)
-            series: list[list[int | float]] = [[] for _ in names]
-            for offset in range(2, end, 2 * sensors):
-                for index in range(sensors):
-                    series[index].append(temperature(offset + 2 * index))
+            current = self._periodic(frame, content, names, stamped)
+        elif code == 0x30:
             if stamped:
-                stamp(len(payload) - 4)
-            content["decodingInfo"] = "values: [t=0, t-1, t-2, ...]"
+                content["timestamp"] = frame.time(6 if two else 4)
+            values = [frame.celsius(2 + 2 * index, name) for index, name in enumerate(names)]
             content["temperatures"] = [
-                {"name": n, "unit": "°C", "values": v} for n, v in zip(names, series, strict=True)
-            ]
-            current = series[0][0] if series[0] else None
-        else:
-            if stamped:
-                stamp(6 if sensors == 2 else 4)
-            values = [temperature(2 + 2 * index) for index in range(sensors)]
-            content["temperatures"] = [
-                {"name": n, "unit": "°C", "value": v} for n, v in zip(names, values, strict=True)
+                {"name": name, "unit": _CELSIUS, "value": value} for name, value in zip(names, values, strict=True)
             ]
             current = values[0]
+        elif code == 0x58:
+            alarms = []
+            for index, name in enumerate(names):
+                start = 2 + 3 * index
+                alarm_status = _ALARM_STATUS.get(frame.read(start, 1, f"{name} alarm status"), "none")
+                value = frame.celsius(start + 1, name)
+                alarms.append(
+                    {"name": name, "alarmStatus": alarm_status, "temperature": {"unit": _CELSIUS, "value": value}}
+                )
+            if stamped:
+                content["timestamp"] = frame.time(8 if two else 5)
+            content["alarms"] = alarms
+            current = alarms[0]["temperature"]["value"]
+        elif code == 0x10:
+            keep_alive = frame.read(2, 2, "transmissionPeriodKeepAlive")
+            historization = frame.read(4, 2, "numberOfHistorizationBeforeSending")
+            sampling = frame.read(6, 2, "numberOfSamplingBeforeHistorization")
+            period = frame.read(8, 2, "samplingPeriod")
+            content["transmissionPeriodKeepAlive"] = {"unit": "s", "value": keep_alive * 10}
+            content["numberOfHistorizationBeforeSending"] = historization
+            content["numberOfSamplingBeforeHistorization"] = sampling
+            content["samplingPeriod"] = {"unit": "s", "value": period * 2}
+            content["redundantSamples"] = frame.read(10, 1, "redundantSamples")
+            content["calculatedPeriodRecording"] = {"unit": "s", "value": period * sampling * 2}
+            content["calculatedSendingPeriod"] = {"unit": "s", "value": period * sampling * historization * 2}
+        elif code == 0x20:
+            self._network(frame, content, found)
+        elif code == 0x2F:
+            content["downlinkFramecode"] = "0x" + format(frame.read(2, 1, "downlinkFramecode"), "x")
+            content["requestStatus"] = _ACK_STATUS.get(frame.read(3, 1, "requestStatus"), "errorOtherReason")
+        elif code == 0x33:
+            content["requestStatus"] = _REGISTER_STATUS.get(frame.read(2, 1, "requestStatus"), "errorOtherReason")
+            content["registerId"] = frame.read(3, 2, "registerId")
+        elif code == 0x36:
+            alert = _ALERT_CODES.get(frame.read(2, 1, "alertCode"))
+            if alert is not None:  # the codec sets no key for other codes
+                content["alertCode"] = alert
+        elif code == 0x37:
+            parts = [str(frame.read(offset, 1, "version")) for offset in range(2, 8)]
+            content["appVersion"] = ".".join(parts[:3])
+            content["rtuVersion"] = ".".join(parts[3:])
         found.fields["bytes"] = content
         if status & 0x02:
             found.warnings.append("low battery")
         if current is not None:
             found.direct.append(Measurement(self.quantity, float(current)))
+
+    @staticmethod
+    def _periodic(frame: _Frame, content: dict[str, Any], names: tuple[str, ...], stamped: bool) -> int | float | None:
+        payload = frame.payload
+        end = len(payload) - 4 if stamped else len(payload)
+        series: list[list[int | float]] = [[] for _ in names]
+        for offset in range(2, end, 2 * len(names)):
+            for index, name in enumerate(names):
+                series[index].append(frame.celsius(offset + 2 * index, name))
+        if stamped:
+            # the codec reads the last 4 bytes, even when they overlap the frame code and status byte
+            content["timestamp"] = frame.time(len(payload) - 4)
+        content["decodingInfo"] = "values: [t=0, t-1, t-2, ...]"
+        content["temperatures"] = [
+            {"name": name, "unit": _CELSIUS, "values": values} for name, values in zip(names, series, strict=True)
+        ]
+        return series[0][0] if series[0] else None
+
+    @staticmethod
+    def _network(frame: _Frame, content: dict[str, Any], found: Found) -> None:
+        payload = frame.payload
+        if len(payload) == 4:
+            settings = payload[2]
+            content["loraAdr"] = bool(settings & 0x01)
+            content["loraProvisioningMode"] = "ABP" if payload[3] == 0 else "OTAA"
+            # the codec leaves these out for 'temp', not for the 'temp4' it runs as
+            content["loraDutycyle"] = "activated" if settings & 0x04 else "deactivated"  # sic
+            content["loraClassMode"] = "CLASS C" if settings & 0x20 else "CLASS A"
+        elif len(payload) in (3, 5):
+            content["sigfoxRetry"] = payload[2] & 0x03
+            if len(payload) == 5:
+                content["sigfoxDownlinkPeriod"] = {"unit": "m", "value": frame.read(3, 2, "sigfoxDownlinkPeriod", True)}
+        else:
+            content["partialDecoding"] = _PARTIAL_MISSING_NETWORK
+            found.warnings.append(f"0x20 configuration of {len(payload)} bytes: the codec decodes 3, 4 or 5 bytes")
 
     def write(self, raws: Mapping[str, int]) -> bytes:
         raise NotImplementedError

@@ -408,3 +408,130 @@ def test_a_quantity_given_as_none_counts_as_missing_and_a_non_number_is_named() 
         encode_quantities(EM310, {Quantity.DISTANCE_M: None, Quantity.BATTERY_PCT: 90})  # type: ignore[dict-item]
     with pytest.raises(ValueError, match="distance_m must be a number, got 'far'"):
         encode_quantities(EM310, {Quantity.DISTANCE_M: "far", Quantity.BATTERY_PCT: 90})  # type: ignore[dict-item]
+
+
+# --- Adeunis Temp 4: every frame code of the vendor codec (expected data from temp_lib.js run with node) ---------
+
+TEMP4 = "adeunis/temp-4"
+_QUIET = {"frameCounter": 0, "hardwareError": False, "lowBattery": False, "configurationDone": False}
+_SINGLE = {"configurationInconsistency": False, "configuration2ChannelsActivated": False, "timestamp": False}
+_STATUS = {**_QUIET, **_SINGLE}
+
+
+@pytest.mark.parametrize(
+    "hex_payload, expected",
+    [
+        (
+            "105000120003000a000501",
+            {
+                "type": "0x10 Temp 4 configuration",
+                "status": {**_QUIET, "frameCounter": 2, **_SINGLE, "configuration2ChannelsActivated": True},
+                "transmissionPeriodKeepAlive": {"unit": "s", "value": 180},
+                "numberOfHistorizationBeforeSending": 3,
+                "numberOfSamplingBeforeHistorization": 10,
+                "samplingPeriod": {"unit": "s", "value": 10},
+                "redundantSamples": 1,
+                "calculatedPeriodRecording": {"unit": "s", "value": 100},
+                "calculatedSendingPeriod": {"unit": "s", "value": 300},
+            },
+        ),
+        (
+            "20000425",
+            {
+                "type": "0x20 Configuration",
+                "status": _STATUS,
+                "loraAdr": False,
+                "loraProvisioningMode": "OTAA",
+                "loraDutycyle": "activated",
+                "loraClassMode": "CLASS A",
+            },
+        ),
+        (
+            "2000030005",
+            {
+                "type": "0x20 Configuration",
+                "status": _STATUS,
+                "sigfoxRetry": 3,
+                "sigfoxDownlinkPeriod": {"unit": "m", "value": 5},
+            },
+        ),
+        ("2000", {"type": "0x20 Configuration", "status": _STATUS, "partialDecoding": 1}),
+        (
+            "2f00ab07",
+            {
+                "type": "0x2f Downlink ack",
+                "status": _STATUS,
+                "downlinkFramecode": "0xab",
+                "requestStatus": "errorOtherReason",
+            },
+        ),
+        (
+            "330001ff01",
+            {"type": "0x33 Set register status", "status": _STATUS, "requestStatus": "success", "registerId": 65281},
+        ),
+        ("360000", {"type": "0x36 Alert message", "status": _STATUS, "alertCode": "normalState"}),
+        ("360007", {"type": "0x36 Alert message", "status": _STATUS}),
+        (
+            "37000102030405ff",
+            {"type": "0x37 Software version", "status": _STATUS, "appVersion": "1.2.3", "rtuVersion": "4.5.255"},
+        ),
+        (
+            "5815011234020032abcdef01",
+            {
+                "type": "0x58 Temp 4 alarm",
+                "status": {
+                    **_QUIET,
+                    "configurationDone": True,
+                    "configurationInconsistency": False,
+                    "configuration2ChannelsActivated": True,
+                    "timestamp": True,
+                },
+                "timestamp": "2104-05-05T02:40:01.000",
+                "alarms": [
+                    {
+                        "name": "temperature 1",
+                        "alarmStatus": "highThreshold",
+                        "temperature": {"unit": "°C", "value": 466},
+                    },
+                    {"name": "temperature 2", "alarmStatus": "lowThreshold", "temperature": {"unit": "°C", "value": 5}},
+                ],
+            },
+        ),
+        (
+            "3005ff9c14aba3e9",
+            {
+                "type": "0x30 Temp 4 keep alive",
+                "status": {**_STATUS, "configurationDone": True, "timestamp": True},
+                "timestamp": "2023-12-28T19:22:17.000",
+                "temperatures": [{"name": "temperature 1", "unit": "°C", "value": -10}],
+            },
+        ),
+    ],
+)
+def test_temp4_frames_decode_as_the_vendor_codec_does(hex_payload: str, expected: dict[str, Any]) -> None:
+    decoded = decode(TEMP4, 1, bytes.fromhex(hex_payload))
+    assert decoded.fields == {"bytes": expected}
+    assert _shape(decoded.fields) == _shape({"bytes": expected})
+    assert list(decoded.fields["bytes"]) == list(expected)  # key order as the codec builds it
+
+
+def test_temp4_alarm_and_keep_alive_give_probe_one_as_the_reading() -> None:
+    assert decode(TEMP4, 1, bytes.fromhex("5815011234020032abcdef01")).value(Quantity.AIR_TEMPERATURE_C) == 466.0
+    assert decode(TEMP4, 1, bytes.fromhex("3005ff9c14aba3e9")).value(Quantity.AIR_TEMPERATURE_C) == -10.0
+    assert decode(TEMP4, 1, bytes.fromhex("37000102030405ff")).measurements == ()
+
+
+def test_temp4_unknown_frame_code_is_the_vendors_unsupported_data_with_a_warning() -> None:
+    decoded = decode(TEMP4, 1, bytes.fromhex("99ff00"))
+    assert decoded.fields == {"bytes": {"type": "Unsupported"}}
+    assert "0x99" in decoded.warnings[0]
+
+
+@pytest.mark.parametrize(
+    "hex_payload, offset",
+    [("10500012", 4), ("2f00", 2), ("3300010f", 3), ("370001020304", 6), ("58000100", 3), ("30", 1)],
+)
+def test_temp4_frame_cut_short_names_the_offset(hex_payload: str, offset: int) -> None:
+    with pytest.raises(DecodeError) as raised:
+        decode(TEMP4, 1, bytes.fromhex(hex_payload))
+    assert raised.value.offset == offset
