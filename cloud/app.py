@@ -22,6 +22,7 @@ from cloud.api import (
     api_keys,
     assets,
     audit,
+    crew,
     device_models,
     devices,
     feed,
@@ -77,7 +78,13 @@ def create_app(
             if settings.alerts_enabled
             else None
         )
+        # The daily plan and intraday replans (APScheduler); off in tests and the demo, which plan by API.
+        clock = build_plan_clock(_app.state.cloud) if settings.scheduler_enabled else None
+        if clock is not None:
+            clock.start()
         yield
+        if clock is not None:
+            clock.shutdown()
         if alert_loop is not None:
             stop_alerts.set()
             await alert_loop
@@ -112,6 +119,7 @@ def create_app(
         feed,
         tasks,
         page,
+        crew,
     ):
         app.include_router(module.router)
 
@@ -191,3 +199,26 @@ def build_alert_service(settings: CloudSettings, store: OperationalStore) -> Ale
     )
     service.channels["webhook"] = WebhookChannel(service.webhook_secret, clock_s=lambda: service.clock().timestamp())
     return service
+
+
+def build_plan_clock(context: CloudContext) -> Any:
+    """The scheduler of daily plans and replans for every town (`cloud.scheduler.jobs.PlanClock`), planning as the
+    API's `POST /plan/{day}` does, as the principal `scheduler`."""
+    from cloud.api.admin import plan
+    from cloud.auth import Principal, Role
+    from cloud.scheduler.jobs import PlanClock
+    from cloud.store.operational import Scope
+    from flurfunk.contracts import MUNICIPALITIES
+
+    settings = context.settings
+    principal = Principal("scheduler", Role.DISTRICT_ADMIN, None)
+    towns = set(MUNICIPALITIES) | {depot.municipality for depot in context.store.depots()}
+    return PlanClock(
+        context.store.engine,
+        lambda day, town, _replan: plan(context, day, principal, Scope(town)),
+        towns,
+        plan_time=settings.plan_time,
+        plan_times=settings.plan_times,
+        replan_every_minutes=settings.replan_every_minutes,
+        use_leader_lock=settings.scheduler_lock == "auto",
+    )

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
+from cloud.api.crew import json_for_script
 from cloud.api.deps import CloudContext, Context, Reader
 from cloud.store.operational import ALL_TOWNS, Scope, StoredRoute, StoredTask
 from cloud.store.series import SeriesStoreUnavailableError
@@ -119,7 +120,7 @@ def _task_table(tasks: list[StoredTask], assets: dict[str, Asset], language: Lan
             f"<td>{escape(task.asset)}</td>"
             f"<td>{escape(asset.village) if asset else ''}</td>"
             f"<td>{escape(task.reason)}</td>"
-            f'<td class="state-{task.state.value}">{escape(_state_name(stored, language))}</td>'
+            f'<td class="state state-{task.state.value}">{escape(_state_name(stored, language))}</td>'
             f'<td class="number">{task.priority}</td></tr>'
         )
     return f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
@@ -190,6 +191,8 @@ def render_dispatcher_page(context: CloudContext, day: date, language: Language,
     other: Language = "en" if language == "de" else "de"
     navigation = " ".join(
         [
+            f'<a href="/crew?{escape(urlencode({"lang": language, "day": day.isoformat()}))}">'
+            f"{escape(text('page.dispatch.crew_link', language))}</a>",
             _link(text("page.dispatch.previous_day", language), day - timedelta(days=1), language),
             _link(text("page.dispatch.today", language), None, language),
             _link(text("page.dispatch.next_day", language), day + timedelta(days=1), language),
@@ -202,6 +205,16 @@ def render_dispatcher_page(context: CloudContext, day: date, language: Language,
         navigation=navigation,
         body="\n".join(sections),
         footer=_footer(context, language, scope),
+        live_label=escape(text("page.dispatch.live", language)),
+        live_config=json_for_script(
+            {
+                "day": day.isoformat(),
+                "states": {
+                    state.value: text(f"task.state.{state.value}", language, skip_reason="{skip_reason}")
+                    for state in TaskState
+                },
+            }
+        ),
     )
 
 

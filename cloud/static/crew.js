@@ -1,0 +1,269 @@
+// The crew page: log in, pick crew and day, see the ordered route as a list (first) and on a map (a bonus),
+// and start, finish or skip tasks. Plain JavaScript, no build step; the token lives in sessionStorage only.
+"use strict";
+
+const config = JSON.parse(document.getElementById("config").textContent);
+const TOKEN_KEY = "flurfunk.token";
+const CREW_KEY = "flurfunk.crew";
+const $ = (id) => document.getElementById(id);
+
+function t(key, values = {}) {
+  const template = config.texts[key] || key;
+  return template.replace(/\{(\w+)[^}]*\}/g, (_, name) => (name in values ? String(values[name]) : ""));
+}
+
+function berlinToday() {
+  return new Intl.DateTimeFormat("en-CA", { timeZone: "Europe/Berlin" }).format(new Date());
+}
+
+function token() {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+async function api(path, options = {}) {
+  const headers = Object.assign({ Accept: "application/json" }, options.headers || {});
+  if (token()) headers.Authorization = "Bearer " + token();
+  if (options.body) headers["Content-Type"] = "application/json";
+  let response;
+  try {
+    response = await fetch(path, Object.assign({}, options, { headers }));
+  } catch (error) {
+    throw new Error(t("page.crew.offline"));
+  }
+  if (response.status === 401) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    showLogin();
+    throw new Error(t("page.crew.login_failed"));
+  }
+  const body = (response.headers.get("content-type") || "").includes("json") ? await response.json() : null;
+  if (!response.ok) {
+    const detail = body && body.detail ? (typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail)) : response.statusText;
+    throw new Error(detail);
+  }
+  return body;
+}
+
+function showLogin() {
+  $("login").hidden = false;
+  $("crew").hidden = true;
+  $("logout").hidden = true;
+}
+
+function showCrew() {
+  $("login").hidden = true;
+  $("crew").hidden = false;
+  $("logout").hidden = false;
+}
+
+// -- the list ----------------------------------------------------------------------------------------------------
+
+function ordered(tasks, routes, crew) {
+  const position = new Map();
+  for (const route of routes.filter((r) => r.crew === crew)) {
+    route.stops.forEach((stop, index) => position.set(route.kind + "|" + stop, index));
+  }
+  const rank = (task) => (position.has(task.kind + "|" + task.asset) ? position.get(task.kind + "|" + task.asset) : 1e6);
+  return tasks.slice().sort((a, b) => rank(a) - rank(b) || b.priority - a.priority || a.asset.localeCompare(b.asset));
+}
+
+function button(action, label, handler) {
+  const element = document.createElement("button");
+  element.type = "button";
+  element.className = action;
+  element.dataset.action = action;
+  element.textContent = label;
+  element.addEventListener("click", handler);
+  return element;
+}
+
+function renderTask(task, number) {
+  const item = document.createElement("li");
+  item.className = `task kind-${task.kind} state-${task.state}`;
+  item.id = "task-" + task.id;
+  item.dataset.taskId = task.id;
+  item.dataset.state = task.state;
+  const heading = document.createElement("h2");
+  const stop = document.createElement("span");
+  stop.className = "stop";
+  stop.textContent = String(number);
+  const name = document.createElement("span");
+  name.textContent = `${t("task.kind." + task.kind)}: ${task.asset}` + (task.village ? ` (${task.village})` : "");
+  heading.append(stop, name);
+  const reason = document.createElement("p");
+  reason.className = "reason";
+  reason.textContent = task.reason;
+  const state = document.createElement("p");
+  state.className = "state";
+  state.textContent = t("task.state." + task.state, { skip_reason: task.skip_reason || "" });
+  item.append(heading, reason, state);
+
+  const actions = document.createElement("div");
+  actions.className = "actions";
+  if (task.state === "planned" || task.state === "assigned") {
+    actions.append(button("start", t("page.crew.start"), () => start(task)));
+  }
+  if (task.state === "in_progress") {
+    actions.append(button("done", t("page.crew.done"), () => change(task, "done")));
+  }
+  if (task.state === "assigned" || task.state === "in_progress") {
+    actions.append(button("skip", t("page.crew.skip"), () => askSkipReason(task, actions)));
+  }
+  if (actions.childElementCount) item.append(actions);
+  return item;
+}
+
+function askSkipReason(task, actions) {
+  if (actions.querySelector("input")) return;
+  const input = document.createElement("input");
+  input.placeholder = t("page.crew.skip_reason");
+  input.setAttribute("aria-label", t("page.crew.skip_reason"));
+  input.maxLength = 500;
+  const confirm = button("skip-confirm", t("page.crew.skip"), () => {
+    if (input.value.trim()) change(task, "skipped", input.value.trim());
+    else input.focus();
+  });
+  actions.append(input, confirm);
+  input.focus();
+}
+
+async function change(task, state, skipReason) {
+  $("message").textContent = "";
+  try {
+    await api(`/api/v1/tasks/${encodeURIComponent(task.id)}`, {
+      method: "PATCH",
+      body: JSON.stringify({ state, skip_reason: skipReason || null }),
+    });
+  } catch (error) {
+    $("message").textContent = t("page.crew.error", { detail: error.message });
+  }
+  await load();
+}
+
+async function start(task) {
+  // The state machine goes planned -> assigned -> in_progress; a crew starting a planned task takes both steps.
+  if (task.state === "planned") {
+    try {
+      await api(`/api/v1/tasks/${encodeURIComponent(task.id)}`, { method: "PATCH", body: JSON.stringify({ state: "assigned" }) });
+    } catch (error) {
+      $("message").textContent = t("page.crew.error", { detail: error.message });
+      return load();
+    }
+  }
+  await change(task, "in_progress");
+}
+
+// -- the map (a bonus: the list works without it) ------------------------------------------------------------------
+
+let map = null;
+let layer = null;
+
+function drawMap(tasks, routes, crew) {
+  if (!window.L) return;
+  if (!map) {
+    map = L.map("map", { zoomControl: true, attributionControl: true });
+    if (config.tileUrl) {
+      const tiles = L.tileLayer(config.tileUrl, { maxZoom: 19, attribution: "© OpenStreetMap" });
+      tiles.on("tileerror", () => { $("map-note").hidden = false; });
+      tiles.addTo(map);
+    } else {
+      $("map-note").hidden = false;
+    }
+    layer = L.layerGroup().addTo(map);
+  }
+  layer.clearLayers();
+  const points = [];
+  for (const route of routes.filter((r) => r.crew === crew)) {
+    if (route.polyline.length) {
+      L.polyline(route.polyline, { color: "#2f6b3f", weight: 4 }).addTo(layer);
+      points.push(...route.polyline);
+    }
+  }
+  tasks.forEach((task, index) => {
+    if (task.latitude == null) return;
+    const done = ["done", "skipped", "cancelled"].includes(task.state);
+    L.circleMarker([task.latitude, task.longitude], { radius: 9, color: done ? "#6b756e" : "#b87400", fillOpacity: 0.8 })
+      .bindTooltip(`${index + 1}. ${task.asset}`)
+      .addTo(layer);
+    points.push([task.latitude, task.longitude]);
+  });
+  if (points.length) map.fitBounds(points, { padding: [20, 20], maxZoom: 16 });
+  else map.setView([50.27, 9.35], 11); // the Kinzig valley, between the six towns
+}
+
+// -- loading -------------------------------------------------------------------------------------------------------
+
+async function load() {
+  const day = $("day").value || berlinToday();
+  let routes, tasks;
+  try {
+    [routes, tasks] = await Promise.all([
+      api(`/api/v1/feed/routes?day=${day}`),
+      api(`/api/v1/feed/tasks?day=${day}`),
+    ]);
+  } catch (error) {
+    $("message").textContent = error.message;
+    return;
+  }
+  const crews = [...new Set([...routes.map((r) => r.crew), ...tasks.map((x) => x.crew)].filter(Boolean))].sort();
+  const select = $("crew-select");
+  const wanted = select.value || config.crew || sessionStorage.getItem(CREW_KEY) || crews[0] || "";
+  select.replaceChildren(...crews.map((crew) => new Option(crew, crew)));
+  if (wanted && !crews.includes(wanted)) select.append(new Option(wanted, wanted));
+  select.value = wanted;
+  const crew = select.value;
+  sessionStorage.setItem(CREW_KEY, crew);
+  $("title").textContent = t("page.crew.title", { crew });
+
+  const mine = ordered(tasks.filter((task) => task.crew === crew), routes, crew);
+  const km = routes.filter((r) => r.crew === crew).reduce((sum, r) => sum + r.km, 0);
+  $("summary").textContent = t("page.crew.stops", {
+    count: mine.length,
+    km: km.toLocaleString(config.language, { maximumFractionDigits: 1 }),
+  });
+  $("tasks").replaceChildren(...mine.map((task, index) => renderTask(task, index + 1)));
+  $("empty").hidden = mine.length > 0;
+  try {
+    drawMap(mine, routes, crew);
+  } catch (error) {
+    $("map-note").hidden = false; // the map is a bonus; the list above already works
+  }
+}
+
+// -- start ---------------------------------------------------------------------------------------------------------
+
+for (const element of document.querySelectorAll("[data-text]")) element.textContent = t(element.dataset.text);
+$("logout").textContent = t("page.crew.logout");
+$("day").value = config.day || berlinToday();
+
+$("login").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  $("login-error").textContent = "";
+  try {
+    const answer = await api("/api/v1/auth/login", {
+      method: "POST",
+      body: JSON.stringify({ username: form.get("username"), password: form.get("password") }),
+    });
+    sessionStorage.setItem(TOKEN_KEY, answer.token);
+    showCrew();
+    await load();
+  } catch (error) {
+    $("login-error").textContent = t("page.crew.login_failed");
+  }
+});
+
+$("logout").addEventListener("click", async () => {
+  try { await api("/api/v1/auth/logout", { method: "POST" }); } catch (error) { /* logged out locally anyway */ }
+  sessionStorage.removeItem(TOKEN_KEY);
+  showLogin();
+});
+
+$("crew-select").addEventListener("change", load);
+$("day").addEventListener("change", load);
+
+if (token()) {
+  showCrew();
+  load();
+} else {
+  showLogin();
+}
