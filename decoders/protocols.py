@@ -8,6 +8,7 @@ import io
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import cbor2
@@ -389,10 +390,8 @@ _PARTIAL_MISSING_NETWORK = 1  # the codec's PartialDecodingReason.MISSING_NETWOR
 
 
 def _adeunis_time(seconds: int) -> str:
-    from datetime import UTC, datetime
-
     moment = datetime.fromtimestamp(seconds + _ADEUNIS_EPOCH, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.000")  # Date.toJSON() without its "Z", as the codec gives it
+    return moment.isoformat(timespec="milliseconds")[:-6]  # Date.toJSON() without its "Z" (here "+00:00")
 
 
 class _Frame:
