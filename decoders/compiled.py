@@ -7,6 +7,7 @@ reader decodes the payload and names the error. tests/test_decoders_compiled.py 
 from __future__ import annotations
 
 import itertools
+import math
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -25,7 +26,6 @@ from .layout import (
     FixedLayout,
     FlaggedGroupsLayout,
     Hidden,
-    Measure,
     Scale,
     Word,
     range_text,
@@ -55,22 +55,25 @@ def _put_repeated(target: dict[str, Any], key: str, shown: Any) -> None:
         target[key] = shown
 
 
-def _finish(measured: dict[str, tuple[Any, float | None, Measure]], warnings: list[str]) -> list[Measurement]:
-    """Measurements from (quantity, value or None when invalid, measure) per output key, as DeviceModel.decode
-    makes them: the first value of a quantity wins, implausible values are kept with a warning."""
+def _finish(measured: dict[str, tuple[Any, float | None, float, float, str]], warnings: list[str]) -> list[Measurement]:
+    """Measurements from (quantity, value or None when invalid, plausible low, high, range text) per output key, as
+    DeviceModel.decode makes them: the first value of a quantity wins, implausible values stay with a warning."""
     measurements: list[Measurement] = []
     seen: set[Any] = set()
-    for quantity, value, measure in measured.values():
+    for quantity, value, low, high, plausible in measured.values():
         if value is None:
             continue
         if quantity in seen:
             warnings.append(f"{quantity} given more than once; the first value is kept")
             continue
         seen.add(quantity)
-        measurements.append(Measurement(quantity, value))
-        if (measure.low is not None and value < measure.low) or (measure.high is not None and value > measure.high):
-            warnings.append(f"{quantity} {value:g} is outside {range_text(measure)}")
+        measurements.append(_new_tuple(Measurement, (quantity, value)))
+        if value < low or value > high:
+            warnings.append(f"{quantity} {value:g} is outside {plausible}")
     return measurements
+
+
+_new_tuple = tuple.__new__
 
 
 def _decimal_shift(divisor: float) -> int | None:
@@ -229,7 +232,7 @@ class _Compiler:
             labels = self.constant(dict(reversed(shown.labels)))  # the first of equal keys wins, as in AsLabel
             label = self.name("s")
             self.emit(indent, f"{label} = {labels}.get({raw}, {shown.otherwise!r})")
-            return label, f"{label} is None"
+            return label, (f"{label} is None" if shown.otherwise is None else None)
         if isinstance(shown, AsDescribed):
             number = self.number(spec, raw, indent)
             unit = "" if shown.unit is None else f', "unit": {shown.unit!r}'
@@ -352,12 +355,15 @@ class _Compiler:
         self.emit(indent, "M = _finish(measured, W)")
 
     def record(self, spec: Field, raw: str, invalid: str | None, key: str, indent: int) -> None:
-        measure = self.constant(spec.measure)
-        quantity = self.constant(spec.measure.quantity)  # type: ignore[union-attr]
+        measure = spec.measure
+        assert measure is not None
+        quantity = self.constant(measure.quantity)
+        low = self.constant(-math.inf if measure.low is None else measure.low)
+        high = self.constant(math.inf if measure.high is None else measure.high)
         value = self.measured_value(spec, raw)
         if invalid is not None:
             value = f"None if ({invalid}) else {value}"
-        self.emit(indent, f"measured[{key}] = ({quantity}, {value}, {measure})")
+        self.emit(indent, f"measured[{key}] = ({quantity}, {value}, {low}, {high}, {range_text(measure)!r})")
 
     def flagged(self, layout: FlaggedGroupsLayout) -> CompiledDecoder | None:
         fields = layout.fields()
