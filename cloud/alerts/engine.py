@@ -146,7 +146,8 @@ class AlertEngine:
             record = records.get(key)
             if record is not None and record.state is not AlertState.RESOLVED:
                 joined = set(members) - set(record.members)
-                if joined or members != record.members or value != record.value:
+                if joined or members != record.members:
+                    # Stored when the members change; a new value alone is not worth a write per round.
                     record.count += len(joined)
                     record.members, record.value, record.last_seen = members, value, now
                     outcome.touch(record)

@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -19,7 +20,7 @@ from cloud.alerts.engine import AlertEngine, AlertRecord, Notice, NoticeEvent, S
 from cloud.alerts.rules import GatewayView, Latest, Snapshot, evaluate
 from cloud.store.alerts import AlertStore, OutboxMessage
 from cloud.store.operational import OperationalStore, Scope
-from flurfunk.contracts import AssetKind, Quantity, TaskKind, TaskState
+from flurfunk.contracts import Asset, AssetKind, Device, Quantity, TaskKind, TaskState
 from flurfunk.i18n import text
 
 logger = logging.getLogger("cloud.alerts")
@@ -31,6 +32,7 @@ OverflowForecast = Callable[[list[str], datetime], Mapping[str, datetime]]
 BACKOFF_BASE_S = 30.0
 BACKOFF_MAX_S = 15 * 60.0
 MAX_MEMBERS_IN_TEXT = 10
+INVENTORY_REFRESH_S = 300.0
 
 
 def backoff_s(attempts: int, delivery_id: str) -> float:
@@ -72,23 +74,27 @@ class AlertService:
         self._previous: dict[tuple[str, Quantity], Latest] = {}
         self._newest: dict[tuple[str, Quantity], Latest] = {}
         self._lock = threading.Lock()
+        self._inventory_cache: tuple[float, dict[str, Asset], list[Device]] | None = None
         lookbacks = [rule.cooldown_s for config in self.configs.values() for rule in config.rules]
         self._lookback = timedelta(seconds=max([3600, *lookbacks]))
 
     # -- evaluation -----------------------------------------------------------------------------------------------
 
     def snapshot(self, now: datetime) -> Snapshot:
-        assets = {asset.id: asset for asset in self.store.assets()}
+        assets, devices = self._inventory()
         latest: dict[str, dict[Quantity, Latest]] = {}
-        for asset_id, values in self.store.latest().items():
-            for quantity, state in values.items():
-                current = Latest(state.value, state.time, state.flags, state.device)
-                latest.setdefault(asset_id, {})[quantity] = current
-                key = (asset_id, quantity)
-                known = self._newest.get(key)
-                if known is not None and known.time < current.time:
-                    self._previous[key] = known  # in memory: after a restart, rate rules wait for two readings
-                self._newest[key] = current
+        quantities = {q.value: q for q in Quantity}
+        for asset_id, quantity_name, value, at, flags, device in self.alerts.latest_values():
+            quantity = quantities.get(quantity_name)
+            if quantity is None:
+                continue
+            current = Latest(value, at, tuple(flags), device)
+            latest.setdefault(asset_id, {})[quantity] = current
+            key = (asset_id, quantity)
+            known = self._newest.get(key)
+            if known is not None and known.time < current.time:
+                self._previous[key] = known  # in memory: after a restart, rate rules wait for two readings
+            self._newest[key] = current
         gateways = [
             GatewayView(
                 g.id,
@@ -113,12 +119,20 @@ class AlertService:
             now=now,
             assets=assets,
             latest=latest,
-            devices=self.store.devices(),
+            devices=devices,
             gateways=gateways,
             previous=dict(self._previous),
             overflow_at=overflow,
             next_collection=next_collection,
         )
+
+    def _inventory(self) -> tuple[dict[str, Asset], list[Device]]:
+        """Assets and devices, read again at most every `INVENTORY_REFRESH_S` (they change by the day, not minute)."""
+        moment = time.monotonic()
+        if self._inventory_cache is None or moment - self._inventory_cache[0] > INVENTORY_REFRESH_S:
+            assets = {asset.id: asset for asset in self.store.assets()}
+            self._inventory_cache = (moment, assets, self.store.devices())
+        return self._inventory_cache[1], self._inventory_cache[2]
 
     def evaluate(self) -> int:
         """Run every town's rules once; returns how many messages were queued."""

@@ -15,7 +15,7 @@ from sqlalchemy import JSON, Boolean, Float, Integer, String, Text, and_, or_, s
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud.alerts.engine import AlertRecord
-from cloud.store.operational import Base, OperationalStore, Scope, UtcDateTime
+from cloud.store.operational import Base, LatestRow, OperationalStore, Scope, UtcDateTime
 from flurfunk.contracts import AlertState, Severity
 
 MAX_LOG_ENTRIES = 20
@@ -127,6 +127,14 @@ class AlertStore:
 
     def __init__(self, store: OperationalStore) -> None:
         self._store = store
+
+    def latest_values(self) -> list[tuple[str, str, float, datetime, list[str], str]]:
+        """Every (asset, quantity, value, time, flags, device) of the latest state, without ORM objects: the
+        alert round reads all of it every minute."""
+        table = LatestRow.__table__
+        query = select(table.c.asset, table.c.quantity, table.c.value, table.c.time, table.c.flags, table.c.device)
+        with self._store.engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(query)]  # type: ignore[misc]
 
     def current(self, municipality: str, now: datetime, lookback: timedelta) -> dict[tuple[str, str], AlertRecord]:
         """The newest record per condition among those still open, or resolved recently enough to matter."""
