@@ -441,8 +441,10 @@ class _Compiler:
             target = "F"
             if channel.group is not None:
                 group = channel.group
-                if "{channel}" in group:
+                if "{channel}" in group and numbered:
                     self.emit(1, f"T = F.setdefault({group!r}.replace('{{channel}}', str(number)), {{}})")
+                elif "{channel}" in group:
+                    self.emit(1, f"T = F.setdefault({group.replace('{channel}', '')!r}, {{}})")
                 else:
                     self.emit(1, f"T = F.setdefault({group!r}, {{}})")
                 target = "T"

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from decoders import DecodeError, encode_quantities, model, model_ids
 from decoders.js import fixed_from_integer, fixed_from_integer_exact, to_fixed
 from decoders.layout import ChannelLayout, FixedLayout, FlaggedGroupsLayout
+from decoders.spec import compile_spec
 
 COMPILED = sorted(m for m in model_ids() if any(uplink.fast is not None for uplink in model(m).uplinks))
 
@@ -86,3 +87,112 @@ def test_fixed_from_integer_equals_to_fixed_of_the_double() -> None:
 )  # fmt: skip
 def test_to_fixed_rounds_the_exact_binary_value_half_away_from_zero(value: float, digits: int, expected: str) -> None:
     assert to_fixed(value, digits) == expected
+
+
+# --- the compiler on synthetic specs: the corners no shipped spec reaches ----------------------------------------
+
+_FIXED = {
+    "spec_version": 1,
+    "model_id": "test/fixed-corners",
+    "name": "fixed corners",
+    "category": "other",
+    "uplink": [
+        {
+            "layout": "fixed",
+            "ports": [2],
+            "fields": [
+                {"name": "high_nibble", "type": "u8", "shift": 4, "mask": 15, "measure": {"quantity": "tilt"}},
+                {"name": "low_nibble", "type": "u8", "offset": 0, "mask": 15, "show": "hidden"},
+                {"name": "level", "type": "s24be", "divisor": 3, "show": "fixed", "digits": 2},
+                {"name": "le", "type": "u16le", "multiplier": 0.5, "show": "suffix", "suffix": " mm"},
+                {
+                    "name": "temp",
+                    "type": "u16be",
+                    "negative_bias": 65535,
+                    "divisor": 100,
+                    "show": "fixed",
+                    "digits": 3,
+                    "invalid": [{"equals": 32767, "text": "No Sensor"}, {"below": 2, "text": "too low"}],
+                    "measure": {"quantity": "air_temperature_c", "low": -40, "high": 60},
+                },
+                {"name": "temp2", "type": "s16be", "divisor": 10, "measure": {"quantity": "air_temperature_c"}},
+                {"name": "mode", "type": "u8", "show": "label", "labels": {"0": "off", "1": "on"}},
+                {"name": "flag", "type": "u8", "show": "boolean"},
+                {"name": "big", "type": "u32le", "show": "described", "display_name": "Big", "divisor": 7},
+            ],
+            "templates": [{"name": "version", "text": "v{mode}.{flag:x}.{high_nibble:zxc}"}],
+            "constants": {"kind": "test"},
+            "trailer": "00",
+        }
+    ],
+}
+_CHANNELS = {
+    "spec_version": 1,
+    "model_id": "test/channel-corners",
+    "name": "channel corners",
+    "category": "other",
+    "uplink": [
+        {
+            "layout": "channels",
+            "key_bytes": 2,
+            "channels": [
+                {"key": ["any", 103], "group": "sensor_{channel}", "fields": [
+                    {"name": "temperature_{channel}", "type": "s16be", "divisor": 10,
+                     "measure": {"quantity": "air_temperature_c", "low": -30}},
+                ]},
+                {"key": [1, 2], "group": "fixed{channel}", "fields": [
+                    {"name": "count", "type": "u8", "repeat": "list",
+                     "measure": {"quantity": "battery_pct", "high": 100}},
+                ]},
+                {"key": [3, 4], "fields": [
+                    {"name": "count", "type": "u8", "repeat": "list"},
+                    {"name": "wide", "type": "u24be", "offset": 1, "invalid": [{"equals": 0, "text": "none"}],
+                     "measure": {"quantity": "illuminance_lux"}},
+                ]},
+            ],
+        },
+        {"layout": "channels", "ports": [9], "key_bytes": 1, "length_byte": True, "unknown": "error", "channels": [
+            {"key": [7], "fields": [{"name": "v", "type": "u16le", "measure": {"quantity": "rain_mm", "divisor": 10}}]},
+        ]},
+    ],
+}  # fmt: skip
+_GROUPS = {
+    "spec_version": 1,
+    "model_id": "test/group-corners",
+    "name": "group corners",
+    "category": "other",
+    "uplink": [
+        {
+            "layout": "decentlab",
+            "protocol_version": 2,
+            "groups": [
+                {"fields": [{"name": "a", "subtract": 32768, "divisor": 100, "measure": {"quantity": "rain_mm"}}]},
+                {"fields": [
+                    {"name": "b", "measure": {"quantity": "rain_mm", "low": 1}},
+                    {"name": "c", "show": "described", "display_name": "C", "unit": "V", "divisor": 1000,
+                     "invalid": [{"below": 10, "text": "flat"}], "measure": {"quantity": "battery_v"}},
+                ]},
+            ],
+        }
+    ],
+}  # fmt: skip
+_CORNERS = [compile_spec(spec, spec["model_id"]) for spec in (_FIXED, _CHANNELS, _GROUPS)]
+
+
+def test_the_synthetic_specs_are_compiled() -> None:
+    assert all(uplink.fast is not None for device in _CORNERS for uplink in device.uplinks)
+
+
+def _payloads() -> st.SearchStrategy[bytes]:
+    # channel keys and Decentlab headers the specs know, followed by anything
+    starts = st.sampled_from([b"", b"\x05\x67", b"\x01\x02", b"\x03\x04", b"\x07\x02", b"\x02\x00\x01\x00\x03"])
+    return st.lists(st.tuples(starts, st.binary(max_size=6)), max_size=5).map(
+        lambda parts: b"".join(start + rest for start, rest in parts)
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(_CORNERS), st.sampled_from([1, 2, 9]), _payloads() | st.binary(max_size=40))
+def test_compiled_equals_interpreted_on_synthetic_corners(device: object, f_port: int, payload: bytes) -> None:
+    compiled = _outcome(device.decode, f_port, payload)  # type: ignore[attr-defined]
+    assert compiled == _outcome(device.decode_interpreted, f_port, payload)  # type: ignore[attr-defined]
