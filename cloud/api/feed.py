@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 
@@ -207,7 +207,8 @@ def _event_id(raw: str | None, where: str) -> int | None:
     return int(raw)
 
 
-@router.get("/feed/events", response_class=StreamingResponse)
+# Not in the OpenAPI schema: a generated client (or schemathesis) cannot consume an endless stream; README documents it.
+@router.get("/feed/events", response_class=StreamingResponse, include_in_schema=False)
 async def task_events(
     request: Request,
     context: Context,
@@ -326,8 +327,20 @@ def crew_calendar(
     return "".join(fold_line(line) for line in lines)
 
 
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)  # days outside are typos, and date.max overflows
+
+
+def check_day(day: date, name: str = "day") -> date:
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"{name} must be between {FIRST_DAY} and {LAST_DAY}")
+    return day
+
+
 def _day_range(start: date | None, end: date | None, default_back: int, default_ahead: int) -> tuple[date, date]:
     today = datetime.now(UTC).date()
+    for value, name in ((start, "start"), (end, "end")):
+        if value is not None:
+            check_day(value, name)
     first = start or today - timedelta(days=default_back)
     last = end or today + timedelta(days=default_ahead)
     if last <= first:
@@ -337,11 +350,11 @@ def _day_range(start: date | None, end: date | None, default_back: int, default_
     return first, last
 
 
-@router.get("/feed/crews/{crew}.ics", response_class=Response)
+@router.get("/feed/crew.ics", response_class=Response)
 def crew_ics(
-    crew: Annotated[str, Path(min_length=1, max_length=100)],
     context: Context,
     principal: Reader,
+    crew: str = Query(min_length=1, max_length=100),
     municipality: str | None = None,
     start: date | None = None,
     end: date | None = None,
@@ -468,7 +481,7 @@ def tasks_csv(
     `CSV_COLUMNS`."""
     scope = town_scope(principal, municipality)
     if day is not None:
-        first, last = day, day + timedelta(days=1)
+        first, last = check_day(day), day + timedelta(days=1)
     elif start is None and end is None:
         first = datetime.now(UTC).date()
         last = first + timedelta(days=1)
@@ -560,7 +573,7 @@ def greenspace_record(asset: Asset, latest: dict[Quantity, LatestState]) -> dict
 def ngsi_ld_entities(
     context: Context,
     principal: Reader,
-    type: NgsiType,  # the NGSI-LD API's own parameter name
+    type: NgsiType = "WasteContainer",  # the NGSI-LD API's own parameter name
     municipality: str | None = None,
 ) -> JSONResponse:
     """The caller's bins (`type=WasteContainer`) or soil records (`type=GreenspaceRecord`) as NGSI-LD normalized

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.api.deps import Context, DayPlanner, Member, TaskChanger, in_scope, not_found
-from cloud.api.feed import task_item
+from cloud.api.feed import FIRST_DAY, LAST_DAY, task_item
 from cloud.store.operational import ConflictError, StoredTask, UnknownTaskError, default_crew
 from flurfunk.contracts import TASK_TRANSITIONS, InvalidTransitionError, Task, TaskKind, TaskState
 
@@ -33,7 +33,7 @@ class TaskMove(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    day: date | None = None
+    day: date | None = Field(default=None, ge=FIRST_DAY, le=LAST_DAY)
     crew: str | None = Field(default=None, min_length=1, max_length=100)
     position: int | None = Field(default=None, ge=0, le=10_000)
 
@@ -45,7 +45,7 @@ class NewTask(BaseModel):
 
     kind: TaskKind
     asset: str = Field(min_length=1, max_length=64)
-    day: date
+    day: date = Field(ge=FIRST_DAY, le=LAST_DAY)
     reason: str = Field(min_length=1, max_length=500)
     priority: int = Field(default=50, ge=0, le=100)
     crew: str | None = Field(default=None, min_length=1, max_length=100)
