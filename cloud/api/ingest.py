@@ -13,15 +13,17 @@ format and content (400), then the series store (503 + Retry-After when down or 
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, FastAPI, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
@@ -33,7 +35,24 @@ from flurfunk.wire import MEDIA_TYPE, BatchFormatError, decode_batch
 
 logger = logging.getLogger("cloud.ingest")
 
-router = APIRouter(prefix="/api/v1/ingest", tags=["ingest"])
+
+@asynccontextmanager
+async def _startup_heap_frozen(_app: FastAPI) -> AsyncIterator[None]:
+    """Keep what start-up built (SQLAlchemy, pydantic, FastAPI: long-lived) out of the garbage collector's scans.
+
+    A 5,000-reading batch allocates enough objects to set off several collections, and without this each older
+    collection walks the whole start-up heap again: measured, it halved the ingest's CPU per batch. Unfrozen at
+    shutdown, so a process that builds many apps (the tests) gets their cyclic garbage collected again.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+# The lifespan is merged into the app's by `include_router`: it runs once the app itself has started.
+router = APIRouter(prefix="/api/v1/ingest", tags=["ingest"], lifespan=_startup_heap_frozen)
 
 RETRY_AFTER_S = 30
 # A reading's time must lie in this window: older is a sensor or gateway without a set clock; further ahead than

@@ -642,9 +642,9 @@ class OperationalStore:
         Call only once the batch's readings are in the series store. Returns the asset ids the cloud does not know.
         Latest state only moves forward in time, so a replay or a late batch never overwrites newer values.
         """
-        newest: dict[tuple[str, str], Reading] = {}
+        newest: dict[tuple[str, Quantity], Reading] = {}
         for reading in batch.readings:
-            key = (reading.asset, reading.quantity.value)
+            key = (reading.asset, reading.quantity)  # the member, not `.value`: enum attribute access costs per reading
             current = newest.get(key)
             if current is None or reading.time >= current.time:
                 newest[key] = reading
