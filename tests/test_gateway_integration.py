@@ -132,6 +132,10 @@ class OwnBroker:
             f"persistence_location {self.directory}/\nautosave_interval 1\n"
             # the broker is the queue while the gateway is away: no limit on queued messages
             "max_queued_messages 0\nmax_inflight_messages 100\nlog_dest none\n"
+            # Started as root, mosquitto drops to the user "mosquitto", which cannot write its persistence file into
+            # pytest's 0700 tmp dir: a restart then forgets the gateway's session and what was queued for it.
+            # "user root" keeps it able to write (it is ignored when not started as root).
+            "user root\n"
         )
         self.process = subprocess.Popen(
             ["mosquitto", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -449,6 +453,7 @@ def test_broker_restart_mid_run_loses_nothing_published_with_qos1(
         publisher.publish_all(first)
         publisher.close()
         own_broker.stop()  # whatever the gateway has not taken yet stays in the broker's persistence file
+        assert (own_broker.directory / "mosquitto.db").exists(), "the broker could not save its sessions"
         time.sleep(0.5)
         own_broker.start()
         publisher = Publisher("127.0.0.1", own_broker.port)
