@@ -99,7 +99,9 @@ class PlanClock:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         if self._lock_connection is not None:
-            self._lock_connection.close()  # ends the session: PostgreSQL releases the advisory lock
+            # Invalidate, not just close: a pooled connection would keep the session, and with it the lock.
+            self._lock_connection.invalidate()
+            self._lock_connection.close()
             self._lock_connection = None
         if _active is self:
             _active = None
