@@ -755,8 +755,8 @@ class OperationalStore:
 
         Tasks already assigned, in progress or finished stay as they are, and so do planned tasks a dispatcher
         moved or added (`pinned`); a new task with the id of one of them, or for the asset and kind of a pinned
-        task that day, is dropped, so replanning never undoes what a crew has started or a dispatcher decided. A new route
-        keeps the stops of remaining tasks that named it, in front (started work first). Tasks without a crew get
+        task that day, is dropped, so replanning never undoes what a crew has started or a dispatcher decided. A new
+        route keeps the stops of remaining tasks that named it, in front (started work first). Tasks without a crew get
         their route's crew, else `default_crew(kind)`. Only the scope's towns are replaced; tasks and routes of
         other towns in `tasks`/`routes` are refused with ValueError. One `planned` event per town reaches the feed.
         """
