@@ -22,22 +22,23 @@ ENV = {**os.environ, "COLUMNS": "120", "NO_COLOR": "1", "TERM": "dumb"}
 
 def _run_once(*args: str) -> str:
     finished = subprocess.run(
-        [*DEMO, "--once", "--port", "0", *args], capture_output=True, text=True, timeout=300, env=ENV
+        [*DEMO, "--once", "--port", "0", *args], capture_output=True, text=True, timeout=600, env=ENV
     )
     assert finished.returncode == 0, finished.stderr
     return finished.stdout
 
 
+@pytest.mark.timeout(900)  # three demo runs; the machine may be busy
 def test_same_seed_prints_the_same_summary_and_another_seed_does_not() -> None:
-    first = _run_once("--days", "2", "--seed", "11")
-    second = _run_once("--days", "2", "--seed", "11")
-    other = _run_once("--days", "2", "--seed", "12")
+    first = _run_once("--days", "1", "--seed", "11")
+    second = _run_once("--days", "1", "--seed", "11")
+    other = _run_once("--days", "1", "--seed", "12")
     assert first == second
     assert first != other
     assert "Uplinks empfangen" in first and "Aufgaben je Gemeinde" in first
     received = int(re.search(r"Uplinks empfangen: ([\d.]+)", first).group(1).replace(".", ""))
     buffered, stored = map(int, re.search(r"gepuffert: (\d+), in der Cloud gespeichert: (\d+)", first).groups())
-    assert received > 10_000  # two days of ~500 sensors
+    assert received > 10_000  # a day of ~500 sensors
     assert stored == buffered > received  # every buffered reading reached the cloud; uplinks carry several
 
 
