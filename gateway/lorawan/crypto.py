@@ -5,6 +5,8 @@ Pure functions over bytes; keys are 16-byte AES-128 keys. Encryption and decrypt
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.cmac import CMAC
 
@@ -18,6 +20,18 @@ _BLOCK = 16
 def _check_key(key: bytes) -> None:
     if len(key) != KEY_BYTES:
         raise ValueError(f"an AES-128 key has {KEY_BYTES} bytes, got {len(key)}")
+
+
+@lru_cache(maxsize=8192)
+def _aes(key: bytes) -> algorithms.AES:
+    # Building the AES object checks the key each time: a quarter of the cost of a MIC on a small frame. The keys
+    # are the sessions' own, already held in memory; the cache holds the same bytes, never anything derived.
+    return algorithms.AES(key)
+
+
+@lru_cache(maxsize=8192)
+def _ecb(key: bytes) -> Cipher[modes.ECB]:
+    return Cipher(_aes(key), modes.ECB())
 
 
 def _device_block(first: int, direction: int, dev_addr: int, f_cnt: int, last: int) -> bytes:
@@ -35,7 +49,7 @@ def compute_mic(nwk_s_key: bytes, direction: int, dev_addr: int, f_cnt: int, mes
     _check_key(nwk_s_key)
     if len(message) > 255:
         raise ValueError(f"a LoRaWAN message has at most 255 bytes, got {len(message)}")
-    mac = CMAC(algorithms.AES(nwk_s_key))
+    mac = CMAC(_aes(nwk_s_key))
     mac.update(_device_block(0x49, direction, dev_addr, f_cnt, len(message)) + message)
     return mac.finalize()[:MIC_BYTES]
 
@@ -52,7 +66,7 @@ def crypt_frm_payload(key: bytes, direction: int, dev_addr: int, f_cnt: int, pay
         raise ValueError(f"an FRMPayload has at most 255 bytes, got {len(payload)}")
     blocks = (len(payload) + _BLOCK - 1) // _BLOCK
     counter_blocks = b"".join(_device_block(0x01, direction, dev_addr, f_cnt, i) for i in range(1, blocks + 1))
-    encryptor = Cipher(algorithms.AES(key), modes.ECB()).encryptor()  # ECB over the A_i blocks is the spec's CTR
+    encryptor = _ecb(key).encryptor()  # ECB over the A_i blocks is the spec's CTR
     keystream = encryptor.update(counter_blocks) + encryptor.finalize()
     return (int.from_bytes(payload, "big") ^ int.from_bytes(keystream[: len(payload)], "big")).to_bytes(
         len(payload), "big"

@@ -15,6 +15,7 @@ import sqlite3
 import stat
 import time
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
@@ -79,9 +80,14 @@ class DeviceSession(BaseModel):
     @property
     def session_id(self) -> str:
         """A stable id of this activation: a new DevAddr or new keys start a fresh counter."""
-        digest = hashlib.blake2b(digest_size=8, person=b"flurfunk-sess")
-        digest.update(bytes.fromhex(self.dev_eui) + self.dev_addr.to_bytes(4, "big") + self.nwk_s_key + self.app_s_key)
-        return digest.hexdigest()
+        return _session_id(self.dev_eui, self.dev_addr, self.nwk_s_key, self.app_s_key)
+
+
+@lru_cache(maxsize=8192)  # asked several times per frame; the blake2b costs more than the cache lookup
+def _session_id(dev_eui: str, dev_addr: int, nwk_s_key: bytes, app_s_key: bytes) -> str:
+    digest = hashlib.blake2b(digest_size=8, person=b"flurfunk-sess")
+    digest.update(bytes.fromhex(dev_eui) + dev_addr.to_bytes(4, "big") + nwk_s_key + app_s_key)
+    return digest.hexdigest()
 
 
 class _Bundle(BaseModel):

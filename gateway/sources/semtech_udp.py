@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import socket
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
@@ -123,6 +124,9 @@ class SemtechUdpConfig:
     max_forwarders: int = 64  # forwarder addresses with their own upstream sockets; the least recent is closed
     forwarder_idle_s: float = 600.0  # upstream sockets of a silent forwarder address are closed after this
     log_interval_s: float = 60.0  # per cause: the first occurrence is logged, then at most one line per interval
+    # The kernel drops datagrams silently once the socket's receive buffer is full; the default (~200 KB) holds
+    # about 60 PUSH_DATA of 8 packets, too few for a burst while a commit is under way. Capped by net.core.rmem_max.
+    receive_buffer_bytes: int = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -350,6 +354,10 @@ class SemtechUdpSource:
             lambda: _ServerProtocol(self), local_addr=(self.config.host, self.config.port)
         )
         self._transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None and self.config.receive_buffer_bytes > 0:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.config.receive_buffer_bytes)
         self._worker = asyncio.create_task(self._handle_pushes_forever(), name="semtech-udp-worker")
         self._sweeper = asyncio.create_task(self._close_idle_links_forever(), name="semtech-udp-sweeper")
         log.info(
