@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from cloud.alerts.engine import AlertRecord
 from cloud.store.operational import Scope, StoredRoute
-from flurfunk.contracts import Batch, Quantity, Reading, Task, TaskKind
+from flurfunk.contracts import AlertState, Batch, Quantity, Reading, Severity, Task, TaskKind
 from tests.cloud_helpers import (
     BOOTSTRAP_HEADERS,
     asset_body,
@@ -80,6 +81,19 @@ def populate(client: TestClient, name: str, marker: str, dev_eui: str) -> Town:
     store.replace_plan(DAY, [task], [_route(f"{marker}-route", name, [asset_id])], scope=Scope(name), actor="test")
     reading = Reading(device=dev_eui, asset=asset_id, quantity=Quantity.FILL_RATIO, value=0.9, time=T0)
     store.record_batch(Batch(gateway_id=gateway_id, first_seq=1, last_seq=1, sent_at=T0, readings=(reading,)), T0)
+    alert = AlertRecord(
+        id=f"{marker}-alert",
+        municipality=name,
+        rule="bin-full",
+        group=asset_id,
+        crew="abfall",
+        severity=Severity.INFO,
+        state=AlertState.OPEN,
+        members=[asset_id],
+        first_seen=T0,
+        last_seen=T0,
+    )
+    client.app.state.alerts.alerts.save([alert], [])  # type: ignore[attr-defined]
     slug = client.get("/api/v1/municipalities", headers=BOOTSTRAP_HEADERS).json()
     municipality_id = next(m["id"] for m in slug if m["name"] == name)
     ids = {
@@ -90,6 +104,7 @@ def populate(client: TestClient, name: str, marker: str, dev_eui: str) -> Town:
         "user_id": str(user["id"]),
         "key_id": str(key["id"]),
         "task_id": task_id,
+        "alert_id": alert.id,
     }
     return Town(name=name, marker=marker, ids=ids)
 

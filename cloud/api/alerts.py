@@ -10,8 +10,8 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 
 from cloud.alerts.engine import AlertActionError, AlertRecord
 from cloud.alerts.service import AlertService
-from cloud.api.deps import Member, TaskChanger, in_scope
-from cloud.auth import Principal, Role
+from cloud.api.deps import Member, in_scope
+from cloud.auth import Permission, Principal, Role
 from flurfunk.contracts import AlertState
 from flurfunk.i18n import Language, text
 
@@ -105,7 +105,9 @@ def get_alert(request: Request, principal: Member, alert_id: str) -> dict[str, A
 
 def _act(request: Request, principal: Principal, alert_id: str, action: str) -> dict[str, Any]:
     service = alert_service(request)
-    _visible(service, principal, alert_id)
+    _visible(service, principal, alert_id)  # looked up before the role check: another town's alert is 404
+    if not principal.may(Permission.CHANGE_TASKS):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"the role {principal.role.value} may not {action} alerts")
     try:
         if action == "acknowledge":
             record = service.acknowledge(alert_id, principal.subject, principal.scope)
@@ -117,13 +119,13 @@ def _act(request: Request, principal: Principal, alert_id: str, action: str) -> 
 
 
 @router.post("/{alert_id}/acknowledge")
-def acknowledge_alert(request: Request, principal: TaskChanger, alert_id: str) -> dict[str, Any]:
+def acknowledge_alert(request: Request, principal: Member, alert_id: str) -> dict[str, Any]:
     """I take it: escalation stops; the alert resolves itself when the condition clears. 409 if resolved."""
     return _act(request, principal, alert_id, "acknowledge")
 
 
 @router.post("/{alert_id}/resolve")
-def resolve_alert(request: Request, principal: TaskChanger, alert_id: str) -> dict[str, Any]:
+def resolve_alert(request: Request, principal: Member, alert_id: str) -> dict[str, Any]:
     """Dealt with: the condition cannot reopen it before the rule's cooldown. 409 if resolved already."""
     return _act(request, principal, alert_id, "resolve")
 
