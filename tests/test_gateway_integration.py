@@ -232,8 +232,9 @@ def write_gateway_config(
     tts: tuple[str, int, str] | None = None,
     semtech_udp: tuple[int, tuple[int, ...], Path] | None = None,
     sync_interval_s: float = 0.5,
+    devices: list[str] = DEVICES,
 ) -> Gateway:
-    """A gateway for DEVICES; `semtech_udp` is (listen port, upstream ports, session bundle file), all localhost."""
+    """A gateway for `devices` (bins); `semtech_udp` is (listen port, upstream ports, session bundle file)."""
     (directory / "token").write_text(TOKEN)
     (directory / "token").chmod(0o600)
     assets = [
@@ -247,11 +248,11 @@ def write_gateway_config(
             "sensor_to_bottom_m": 1.5,
             "sensor_to_full_m": 0.2,
         }
-        for index in range(len(DEVICES))
+        for index in range(len(devices))
     ]
     devices = [
         {"dev_eui": dev_eui, "model_id": MODEL, "asset": f"bin-{index}", "report_interval_s": 600}
-        for index, dev_eui in enumerate(DEVICES)
+        for index, dev_eui in enumerate(devices)
     ]
     (directory / "bundle.json").write_text(json.dumps({"assets": assets, "devices": devices}))
     health_port = free_port()

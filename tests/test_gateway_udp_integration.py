@@ -13,6 +13,7 @@ import random
 import socket
 import threading
 from collections.abc import Coroutine, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,19 +29,19 @@ from gateway.simulator import ForwarderSimulator, simulated_sessions
 from tests.conftest import free_port
 from tests.test_forwarder_sim import UpstreamServer, upstream_server
 from tests.test_gateway_integration import (
-    DEVICES,
     MODEL,
     Cloud,
     _wait_until,
     distance_of,
     event_time,
-    expected_point,
     write_gateway_config,
 )
 
 pytestmark = pytest.mark.integration
 
 FORWARDER_EUI = "b827ebfffe6a1f0c"
+# 100 bins: a wave of 100 uplinks (13 datagrams) holds each device once, so the kill test needs only 100 waves.
+DEVICES = [f"24e124713b23{index:04x}" for index in range(100)]
 T = TypeVar("T")
 
 
@@ -59,6 +60,12 @@ def device_sessions(directory: Path) -> tuple[dict[str, DeviceSession], Path]:
     bundle = directory / "sessions.json"
     write_sessions(bundle, sessions.values())  # mode 0600, as the service demands
     return sessions, bundle
+
+
+def expected_point(index: int) -> tuple[str, int]:
+    return DEVICES[index % len(DEVICES)], (event_time(index) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(
+        microseconds=1
+    )
 
 
 def uplink_of(index: int) -> Uplink:
@@ -142,7 +149,9 @@ def test_encrypted_frames_arrive_with_their_values_and_the_upstream_gets_every_d
     sessions, bundle = device_sessions(gateway_dir)
     upstream: UpstreamServer = loop_thread.call(upstream_server())
     udp_port = free_udp_port()
-    gateway = write_gateway_config(gateway_dir, cloud.url, semtech_udp=(udp_port, (upstream.port,), bundle))
+    gateway = write_gateway_config(
+        gateway_dir, cloud.url, semtech_udp=(udp_port, (upstream.port,), bundle), devices=DEVICES
+    )
     gateway.start()
     try:
         gateway.wait_connected()
@@ -192,7 +201,7 @@ def test_kill_9_during_a_udp_run_loses_and_duplicates_nothing_that_was_acked(
     cloud.start()
     sessions, bundle = device_sessions(gateway_dir)
     udp_port = free_udp_port()
-    gateway = write_gateway_config(gateway_dir, cloud.url, semtech_udp=(udp_port, (), bundle))
+    gateway = write_gateway_config(gateway_dir, cloud.url, semtech_udp=(udp_port, (), bundle), devices=DEVICES)
     gateway.start()
     gateway.wait_connected()
     uplinks = [uplink_of(index) for index in range(total)]
@@ -201,7 +210,7 @@ def test_kill_9_during_a_udp_run_loses_and_duplicates_nothing_that_was_acked(
         # Like a forwarder that retries what was not acked. A wave holds each device once and the next wave waits
         # for its acks: a device's frames stay in FCnt order, as they would on air minutes apart.
         forwarder = ForwarderSimulator(
-            ("127.0.0.1", udp_port), FORWARDER_EUI, sessions, ack_timeout_s=0.5, attempts=240, in_flight=4
+            ("127.0.0.1", udp_port), FORWARDER_EUI, sessions, ack_timeout_s=0.5, attempts=240, in_flight=16
         )
         acked: list[Uplink] = []
         unacked: list[Uplink] = []
@@ -263,7 +272,7 @@ def test_hostile_datagrams_and_frames_are_counted_in_metrics_and_logged_once_per
     sessions, bundle = device_sessions(gateway_dir)
     session = sessions[DEVICES[0]]
     udp_port = free_udp_port()
-    gateway = write_gateway_config(gateway_dir, cloud.url, semtech_udp=(udp_port, (), bundle))
+    gateway = write_gateway_config(gateway_dir, cloud.url, semtech_udp=(udp_port, (), bundle), devices=DEVICES)
     gateway.start()
     try:
         gateway.wait_connected()
@@ -325,7 +334,9 @@ def test_hostile_datagrams_and_frames_are_counted_in_metrics_and_logged_once_per
 def test_a_session_bundle_others_may_read_stops_the_service_before_it_starts(gateway_dir: Path) -> None:
     _, bundle = device_sessions(gateway_dir)
     bundle.chmod(0o644)
-    gateway = write_gateway_config(gateway_dir, "http://127.0.0.1:9", semtech_udp=(free_udp_port(), (), bundle))
+    gateway = write_gateway_config(
+        gateway_dir, "http://127.0.0.1:9", semtech_udp=(free_udp_port(), (), bundle), devices=DEVICES
+    )
     gateway.start()
     assert gateway.process is not None
     assert gateway.process.wait(timeout=60) != 0
