@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from cloud.anomaly.tflite import dense_softmax_tflite
 from cloud.scheduler.planning import LatestValue, plan_day
 from edge.anomaly import AnomalyScorer, BundleError, load_bundle, window_features
-from edge.anomaly.features import FEATURE_NAMES, N_FEATURES, StreamingFeatures
+from edge.anomaly.features import FEATURE_NAMES, N_FEATURES, NO_NEXT, StreamingFeatures
 from edge.anomaly.rules import rule_fault
 from edge.anomaly.runtime import LiteRtRunner, NumpyRunner, litert_interpreter_class
 from edge.sim.faults import (
@@ -81,9 +81,17 @@ finite = st.floats(allow_nan=False, allow_infinity=False)
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(finite, max_size=40), finite, st.sampled_from(["bin", "soil", "weather"]), st.none() | finite)
-def test_any_finite_series_gives_finite_features(history: list[float], value: float, family: str, temp) -> None:
-    features = window_features(history, value, family, temp)
+@given(
+    st.lists(finite, max_size=120),
+    finite,
+    st.sampled_from(["bin", "soil", "weather"]),
+    st.none() | finite,
+    st.none() | finite,
+)
+def test_any_finite_series_gives_finite_features(
+    history: list[float], value: float, family: str, temp, following
+) -> None:
+    features = window_features(history, value, family, temp, following)
     assert features.shape == (N_FEATURES,) and np.all(np.isfinite(features))
 
 
@@ -92,7 +100,7 @@ def test_streaming_features_match_the_window_function_and_stay_bounded() -> None
     values = [0.5, 0.51, 0.49, 0.5, 0.9]
     for i, v in enumerate(values):
         got = streams.push(DEV, Quantity.DISTANCE_M, v, "bin")
-        assert np.array_equal(got, window_features(values[:i], v, "bin"))
+        assert np.array_equal(np.array(got + list(NO_NEXT)), window_features(values[:i], v, "bin"))
     assert got[FEATURE_NAMES.index("step")] > 3  # a 40 cm jump, in 1 cm steps, signed log
     streams.push("b", Quantity.DISTANCE_M, 1.0, "bin")
     streams.push("c", Quantity.DISTANCE_M, 1.0, "bin")
@@ -122,7 +130,7 @@ def _tiny_bundle(path: Path, threshold: float = 0.5, seed: int = 0) -> Path:
     )
     (path / "weather.tflite").write_bytes(dense_softmax_tflite(weights, biases))
     manifest = {
-        "format": "flurfunk-anomaly-bundle", "format_version": 1, "version": "test-1",
+        "format": "flurfunk-anomaly-bundle", "format_version": 2, "version": "test-1",
         "feature_names": list(FEATURE_NAMES),
         "families": {"weather": {"quantity": "air_temperature_c", "classes": classes, "threshold": threshold,
                                  "feature_mean": [0.0] * N_FEATURES, "feature_scale": [1.0] * N_FEATURES,
@@ -140,6 +148,10 @@ def test_litert_and_numpy_paths_agree_to_1e_5(tmp_path: Path) -> None:
     litert = LiteRtRunner(model.tflite_path).probabilities(rows)
     numpy_path = NumpyRunner(model.weights, model.biases).probabilities(rows)
     assert np.max(np.abs(litert - numpy_path)) <= 1e-5
+    # One invoke per batch: odd sizes are padded, every size gives the same rows as the numpy path.
+    runner = LiteRtRunner(model.tflite_path)
+    for size in (1, 2, 3, 17):
+        assert np.max(np.abs(runner.probabilities(rows[:size]) - numpy_path[:size])) <= 1e-5
 
 
 def test_broken_bundles_are_refused_with_the_field_named(tmp_path: Path) -> None:

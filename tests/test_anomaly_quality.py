@@ -1,4 +1,5 @@
-"""Quality of the shipped anomaly bundle on a small held-out simulated district (full figures: bench/anomaly.py)."""
+"""Quality of the shipped anomaly bundle on a small held-out simulated district: another seed and another season
+than the training districts (full figures: bench/anomaly.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from edge.anomaly import AnomalyScorer, load_bundle, shipped_bundle_path
 def held_out() -> Evaluation:
     path = shipped_bundle_path()
     assert path is not None, "no bundle shipped in edge/anomaly/models/"
-    records = simulate_records(2024, 4, 0.15, start=datetime(2026, 9, 7, tzinfo=UTC))
+    records = simulate_records(2024, 6, 0.15, start=datetime(2026, 9, 7, tzinfo=UTC))
     evaluation, _ = evaluate(AnomalyScorer(load_bundle(path), backend="numpy"), records)
     return evaluation
 
@@ -25,11 +26,13 @@ def test_at_most_one_percent_of_clean_readings_is_flagged(held_out: Evaluation) 
     assert held_out.clean_flag_rate <= 0.01
 
 
-@pytest.mark.parametrize("fault", ["dropout", "frozen_soil"])
+@pytest.mark.parametrize("fault", ["dropout", "frozen_soil", "stuck_at", "lid_reflection"])
 def test_faults_the_bundle_catches_reach_f1_09(held_out: Evaluation, fault: str) -> None:
     assert held_out.per_type[fault]["f1"] >= 0.9
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 target not met yet: spike, noise_burst, drift, lid_reflection < 0.9")
+@pytest.mark.xfail(strict=True, reason="issue 8 target not met yet: spike ~0.85, drift ~0.83, noise_burst ~0.7")
 def test_every_fault_type_reaches_f1_09(held_out: Evaluation) -> None:
-    assert held_out.f1_min >= 0.9
+    assert set(held_out.per_type) >= {"spike", "stuck_at", "drift", "dropout", "noise_burst", "lid_reflection",
+                                      "frozen_soil"}  # fmt: skip
+    assert held_out.f1_min >= 0.9, {fault: round(m["f1"], 3) for fault, m in held_out.per_type.items()}

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from cloud.store.series import SeriesStore
-from edge.anomaly.features import FAMILY_OF_QUANTITY, StreamingFeatures
+from edge.anomaly.features import FAMILY_OF_QUANTITY, NO_NEXT, SHORT, StreamingFeatures, late_features
+from edge.anomaly.rules import rule_fault
 from edge.sim import Simulation, build_world
 from edge.sim.faults import FAMILY_QUANTITY, FaultInjector, FaultLabel, family_of, random_plan
 from edge.sim.world import BIN_MODEL, SOIL_MODEL, WEATHER_MODEL
@@ -36,17 +37,26 @@ class Record:
 
 @dataclass
 class FamilyData:
-    """Features, labels and device ids of one sensor family, in report order per device."""
+    """Features, labels and device ids of one sensor family: an instant row per reading the network scores, and a
+    late row (the next reading known) per reading that has a next one."""
 
-    features: list[np.ndarray] = field(default_factory=list)
+    features: list[list[float]] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     devices: list[str] = field(default_factory=list)
+    late: list[bool] = field(default_factory=list)
 
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def add(self, features: list[float], label: str, device: str, late: bool) -> None:
+        self.features.append(features)
+        self.labels.append(label)
+        self.devices.append(device)
+        self.late.append(late)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return (
-            np.array(self.features).reshape(-1, len(self.features[0]) if self.features else 0),
+            np.array(self.features, dtype=np.float64).reshape(-1, len(self.features[0]) if self.features else 0),
             np.array(self.labels),
             np.array(self.devices),
+            np.array(self.late, dtype=bool),
         )
 
 
@@ -93,8 +103,8 @@ def simulate_records(
             continue
         time_s = uplink.received_at.timestamp()
         label = truth.get((uplink.dev_eui, time_s), CLEAN)
-        if family == "bin" and values.get(Quantity.TILT, 0.0) >= 0.5 and label == CLEAN:
-            label = TILTED
+        if family == "bin" and values.get(Quantity.TILT, 0.0) >= 0.5:
+            label = TILTED  # the gateway does not score a knocked-over bin, whatever else is wrong with it
         records.append(Record(uplink.dev_eui, asset_of[uplink.dev_eui], family, time_s, values, label))
     return records
 
@@ -143,20 +153,27 @@ def store_records(
 
 
 def featurise(records: Sequence[Record]) -> dict[str, FamilyData]:
-    """Features per family through the same streaming windows the gateway keeps (tilted bins feed the window
-    but are left out)."""
+    """Features per family through the same streaming windows and rules the gateway's scorer uses: readings a rule
+    decides and knocked-over bins get no rows (the gateway does not ask the network about them)."""
     streams = StreamingFeatures(max_series=1_000_000)
     data: dict[str, FamilyData] = {}
+    pending: dict[str, tuple[list[float], list[float], float, str]] = {}  # device: instant, tail, value, label
     for record in sorted(records, key=lambda r: (r.time_s, r.dev_eui)):
-        quantity = FAMILY_QUANTITY[record.family]
-        assert FAMILY_OF_QUANTITY[quantity] == record.family
-        temperature = record.values.get(Quantity.SOIL_TEMPERATURE_C) if record.family == "soil" else None
-        features = streams.push(record.dev_eui, quantity, record.values[quantity], record.family, temperature)
-        assert features is not None
         if record.label == TILTED:
             continue
+        quantity = FAMILY_QUANTITY[record.family]
+        assert FAMILY_OF_QUANTITY[quantity] == record.family
+        value = record.values[quantity]
+        temperature = record.values.get(Quantity.SOIL_TEMPERATURE_C) if record.family == "soil" else None
+        window = streams.window(record.dev_eui, quantity)
+        decided = rule_fault(record.family, window, value) is not None
+        instant = streams.push(record.dev_eui, quantity, value, record.family, temperature, compute=not decided)
         family_data = data.setdefault(record.family, FamilyData())
-        family_data.features.append(features)
-        family_data.labels.append(record.label)
-        family_data.devices.append(record.dev_eui)
+        earlier = pending.pop(record.dev_eui, None)
+        if earlier is not None:
+            late = late_features(earlier[1], earlier[2], value, record.family)
+            family_data.add(earlier[0] + late, earlier[3], record.dev_eui, True)
+        if instant is not None:
+            family_data.add(instant + list(NO_NEXT), record.label, record.dev_eui, False)
+            pending[record.dev_eui] = (instant, list(window[-SHORT:]), value, record.label)
     return data

@@ -2,8 +2,9 @@
 threshold and classes, described by `bundle.json`. Gateways get it with their config and load it with
 `load_bundle(path)`.
 
-    <dir>/bundle.json        format, version, feature names, per family: quantity, classes, threshold,
-                             feature_mean, feature_scale, files
+    <dir>/bundle.json        format, version, feature names, per family: quantity, classes, threshold (the
+                             late verdict, once the next reading is known), instant_threshold, feature_mean,
+                             feature_scale, files
     <dir>/<family>.tflite    the network for LiteRT
     <dir>/<family>.npz       the same weights for the numpy path (w0, b0, w1, b1, ...)
 """
@@ -22,7 +23,7 @@ from edge.anomaly.runtime import LiteRtRunner, ModelRunner, NumpyRunner, litert_
 from flurfunk.contracts import Quantity
 
 BUNDLE_FORMAT = "flurfunk-anomaly-bundle"
-BUNDLE_FORMAT_VERSION = 1
+BUNDLE_FORMAT_VERSION = 2
 MANIFEST = "bundle.json"
 MAX_MANIFEST_BYTES = 1_000_000
 MAX_MODEL_BYTES = 5_000_000
@@ -41,7 +42,8 @@ class FamilyModel:
     family: str
     quantity: Quantity
     classes: tuple[str, ...]  # classes[0] is "clean"
-    threshold: float  # 1 - p(clean) at or above which a reading is flagged
+    threshold: float  # 1 - p(clean) at or above which a reading is flagged once the next reading is known
+    instant_threshold: float  # the same for the verdict given when the reading arrives
     feature_mean: np.ndarray
     feature_scale: np.ndarray
     weights: tuple[np.ndarray, ...]
@@ -122,6 +124,7 @@ def _family(directory: Path, name: str, spec: Any) -> FamilyModel:
         quantity = Quantity(spec["quantity"])
         classes = tuple(str(c) for c in spec["classes"])
         threshold = float(spec["threshold"])
+        instant_threshold = float(spec.get("instant_threshold", threshold))
         mean = np.asarray(spec["feature_mean"], dtype=np.float64)
         scale = np.asarray(spec["feature_scale"], dtype=np.float64)
         weights_file = str(spec["weights"])
@@ -134,6 +137,8 @@ def _family(directory: Path, name: str, spec: Any) -> FamilyModel:
         raise BundleError(f"{where}: classes must start with 'clean' and name at least one fault")
     if not 0.0 < threshold <= 1.0:
         raise BundleError(f"{where}: threshold must be in (0, 1], got {threshold}")
+    if not 0.0 < instant_threshold <= 1.0:
+        raise BundleError(f"{where}: instant_threshold must be in (0, 1], got {instant_threshold}")
     if mean.shape != (N_FEATURES,) or scale.shape != (N_FEATURES,) or not np.all(np.isfinite(mean)):
         raise BundleError(f"{where}: feature_mean and feature_scale need {N_FEATURES} finite numbers")
     if not np.all(np.isfinite(scale)) or np.any(scale <= 0):
@@ -147,7 +152,7 @@ def _family(directory: Path, name: str, spec: Any) -> FamilyModel:
         tflite_path = directory / Path(str(tflite_file)).name
         if not tflite_path.is_file() or tflite_path.stat().st_size > MAX_MODEL_BYTES:
             raise BundleError(f"{where}: {tflite_path.name} is missing or larger than {MAX_MODEL_BYTES} bytes")
-    return FamilyModel(name, quantity, classes, threshold, mean, scale, weights, biases, tflite_path)
+    return FamilyModel(name, quantity, classes, threshold, instant_threshold, mean, scale, weights, biases, tflite_path)
 
 
 def _weights(path: Path, where: str) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Sequence
 
 OUT_OF_RANGE = "out_of_range"
 DROPOUT = "dropout"
@@ -19,16 +19,16 @@ MAX_STEP: dict[str, float] = {"weather": 6.0}
 ZERO_IS_DROPOUT = frozenset({"bin", "soil"})
 
 
-def rule_fault(family: str, history: np.ndarray, value: float) -> str | None:
+def rule_fault(family: str, history: Sequence[float], value: float) -> str | None:
     """The fault a rule is sure of for `value` after `history` (oldest first), or None."""
     low, high = RANGE[family]
     if family in ZERO_IS_DROPOUT and value == 0.0:
         return DROPOUT
     if not low <= value <= high:
         return OUT_OF_RANGE
-    n = history.shape[0]
+    n = len(history)
     run = STUCK_RUN[family]
-    if n >= run - 1 and bool(np.all(history[-(run - 1) :] == value)):
+    if n >= run - 1 and all(v == value for v in list(history)[-(run - 1) :]):
         return STUCK_AT
     max_step = MAX_STEP.get(family)
     if max_step is not None and n and abs(value - float(history[-1])) > max_step:

@@ -52,22 +52,46 @@ def litert_interpreter_class() -> Any | None:
 
 
 class LiteRtRunner:
-    """The network from its .tflite file through the LiteRT interpreter, one row per invoke."""
+    """The network from its .tflite file through the LiteRT interpreter, all rows in one invoke.
+
+    The input is resized to a batch: rows are padded to the next power of two, and one interpreter is kept per
+    batch size, so a gateway alternating between one and two rows never reallocates tensors.
+    """
+
+    MAX_BATCH = 4096
 
     def __init__(self, model_path: Path) -> None:
-        interpreter_class = litert_interpreter_class()
-        if interpreter_class is None:
+        self._interpreter_class = litert_interpreter_class()
+        if self._interpreter_class is None:
             raise ImportError("neither ai_edge_litert nor tflite_runtime is importable")
-        self._interpreter = interpreter_class(model_path=str(model_path), num_threads=1)
-        self._interpreter.allocate_tensors()
-        self._input = self._interpreter.get_input_details()[0]["index"]
-        self._output = self._interpreter.get_output_details()[0]["index"]
+        self._model_path = str(model_path)
+        self._by_batch: dict[int, tuple[Any, int, int]] = {}
+        self._interpreter(1)
+
+    def _interpreter(self, batch: int) -> tuple[Any, int, int]:
+        cached = self._by_batch.get(batch)
+        if cached is not None:
+            return cached
+        interpreter = self._interpreter_class(model_path=self._model_path, num_threads=1)
+        details = interpreter.get_input_details()[0]
+        if batch != details["shape"][0]:
+            interpreter.resize_tensor_input(details["index"], [batch, int(details["shape"][1])])
+        interpreter.allocate_tensors()
+        cached = (interpreter, details["index"], interpreter.get_output_details()[0]["index"])
+        self._by_batch[batch] = cached
+        return cached
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
         rows = np.atleast_2d(np.asarray(features, dtype=np.float32))
+        n = rows.shape[0]
         out = []
-        for row in rows:
-            self._interpreter.set_tensor(self._input, row[np.newaxis, :])
-            self._interpreter.invoke()
-            out.append(self._interpreter.get_tensor(self._output)[0].copy())
-        return np.array(out, dtype=np.float32)
+        for start in range(0, n, self.MAX_BATCH):
+            chunk = rows[start : start + self.MAX_BATCH]
+            batch = 1 << (chunk.shape[0] - 1).bit_length()
+            if batch != chunk.shape[0]:
+                chunk = np.concatenate([chunk, np.zeros((batch - chunk.shape[0], chunk.shape[1]), np.float32)])
+            interpreter, input_index, output_index = self._interpreter(batch)
+            interpreter.set_tensor(input_index, np.ascontiguousarray(chunk))
+            interpreter.invoke()
+            out.append(interpreter.get_tensor(output_index)[: min(self.MAX_BATCH, n - start)].copy())
+        return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
