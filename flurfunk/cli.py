@@ -262,8 +262,10 @@ def gateway_status(config_path: str | None, url: str | None, language: str, as_j
 @cloud.command("train-anomaly")
 @click.option("--out", "out_dir", default="anomaly-bundle", show_default=True, type=click.Path(file_okay=False))
 @click.option("--seed", default=1, show_default=True, type=int, help="Seed of the simulated training district.")
-@click.option("--days", default=28, show_default=True, type=click.IntRange(3, 366), help="Simulated training days.")
-@click.option("--test-days", default=14, show_default=True, type=click.IntRange(2, 366), help="Held-out days.")
+@click.option("--days", default=16, show_default=True, type=click.IntRange(8, 366),
+              help="Simulated training days, split over four seasons (seeds seed..seed+3).")  # fmt: skip
+@click.option("--test-days", default=7, show_default=True, type=click.IntRange(2, 366),
+              help="Held-out days (seed+1000, from 3 August).")  # fmt: skip
 @click.option("--scale", default=0.3, show_default=True, type=click.FloatRange(0.05, 5.0), help="District size.")
 @click.option("--version", "bundle_version", default=None, help="Bundle version (default: sim-s<seed>-d<days>).")
 def train_anomaly(out_dir: str, seed: int, days: int, test_days: int, scale: float, bundle_version: str | None) -> None:
