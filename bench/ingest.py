@@ -150,7 +150,7 @@ class Workload:
 
 
 def make_workload(tokens: dict[str, str], per_gateway: int, round_index: int) -> Workload:
-    start = T0 + timedelta(days=400 * round_index)  # each round stores new points, never overwrites
+    start = T0 - timedelta(days=400 * round_index)  # new points each round; the past, as the cloud refuses the future
     readings = {gateway_id: make_readings(index, per_gateway, start) for index, gateway_id in enumerate(tokens)}
     first_seq = round_index * per_gateway
     bodies = {
