@@ -33,6 +33,11 @@ def main() -> None:
 @click.option("--port", default=8470, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Keep the demo's databases here (default: temp).")
 @click.option("--lang", "language", default=DEFAULT_LANGUAGE, type=click.Choice(["de", "en"]), show_default=True)
+@click.option(
+    "--edge-model",
+    is_flag=True,
+    help="Score readings on the gateways with the shipped learned anomaly model too, not only the rules (slower).",
+)
 def demo(
     days: int,
     seed: int,
@@ -42,6 +47,7 @@ def demo(
     port: int,
     data_dir: str | None,
     language: str,
+    edge_model: bool,
 ) -> None:
     """Virtual sensors through a gateway into the cloud: tasks and routes out, no services needed."""
     from flurfunk.demo import DemoOptions, run_demo
@@ -55,6 +61,7 @@ def demo(
         port=port,
         data_dir=data_dir,
         language=language,
+        edge_model=edge_model,
     )
     sys.exit(run_demo(options))
 

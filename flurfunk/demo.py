@@ -34,6 +34,7 @@ from flurfunk.i18n import Language, text
 LOCAL_TIME = ZoneInfo("Europe/Berlin")
 PLAN_HOUR = 5  # the dispatcher plans the day before the crews start
 WORK_HOUR = 10  # the crews have done the day's tasks by then
+SYNC_EVERY_HOURS = 3  # the gateways send what they buffered every three hours, and right before the plan
 GATEWAY_BUFFER_QUOTA_BYTES = 256 * 1024 * 1024
 
 
@@ -47,6 +48,7 @@ class DemoOptions:
     port: int = 8470
     data_dir: str | None = None
     language: Language = "de"
+    edge_model: bool = False  # the learned anomaly model on the gateways, besides the rules (slower)
 
 
 @dataclass
@@ -111,6 +113,7 @@ def _run(options: DemoOptions, data_dir: Path, console: Console) -> int:
     from cloud import create_app
     from cloud.scheduler import fixed_schedule_km
     from cloud.settings import CloudSettings
+    from edge.anomaly import AnomalyScorer, default_scorer
     from edge.sim import build_world
     from gateway.buffer import DurableBuffer
     from gateway.pipeline import DeviceBinding, Pipeline
@@ -155,10 +158,16 @@ def _run(options: DemoOptions, data_dir: Path, console: Console) -> int:
         for site in world.gateways:
             buffer = DurableBuffer(data_dir / f"{site.id}.buffer.sqlite", quota_bytes=GATEWAY_BUFFER_QUOTA_BYTES)
             buffers.append(buffer)
-            pipeline = Pipeline(site.id, bindings, buffer, clock=lambda: simulated_now[0])
+            scorer = default_scorer() if options.edge_model else AnomalyScorer(None)
+            pipeline = Pipeline(site.id, bindings, buffer, clock=lambda: simulated_now[0], scorer=scorer)
             pipelines[site.id] = pipeline
             syncers[site.id] = SyncClient(
-                base_url, gateway_tokens[site.id], site.id, buffer, dropped_counts=lambda p=pipeline: p.dropped_totals
+                base_url,
+                gateway_tokens[site.id],
+                site.id,
+                buffer,
+                dropped_counts=lambda p=pipeline: p.dropped_totals,
+                model_version=pipeline.model_version,
             )
 
         hours = options.days * 24
@@ -187,8 +196,9 @@ def _run(options: DemoOptions, data_dir: Path, console: Console) -> int:
                     report = pipelines[site_id].handle_many(site_uplinks)
                     summary.readings_buffered += report.readings
                     summary.dropped.update(report.dropped)
-                for site_id in sorted(syncers):
-                    syncers[site_id].sync_until_drained(moment)
+                if hour % SYNC_EVERY_HOURS == 0 or _local_hour(moment) == PLAN_HOUR:
+                    for site_id in sorted(syncers):
+                        syncers[site_id].sync_until_drained(moment)
 
                 day = moment.astimezone(LOCAL_TIME).date()
                 if _local_hour(moment) == PLAN_HOUR and day not in planned_days:
