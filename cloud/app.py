@@ -68,7 +68,7 @@ def create_app(
     inventory.ensure_device_models(builtin_device_models())
     series_store = series if series is not None else open_series_store(settings.series_url, token=settings.series_token)
 
-    alert_service = build_alert_service(settings, store)
+    alert_service = build_alert_service(settings, store, series_store)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -172,10 +172,13 @@ def builtin_device_models() -> dict[str, dict[str, str]]:
     return models
 
 
-def build_alert_service(settings: CloudSettings, store: OperationalStore) -> AlertService:
+def build_alert_service(
+    settings: CloudSettings, store: OperationalStore, series: SeriesStore | None = None
+) -> AlertService:
     """The alert service with the channels the settings configure (webhooks come from the towns' files)."""
     from cloud.alerts.channels import Channel, EmailChannel, MqttChannel, WebhookChannel
     from cloud.alerts.config import load_configs
+    from cloud.alerts.forecast import overflow_forecast_from_series
 
     channels: dict[str, Channel] = {}
     if settings.alerts_mqtt_host:
@@ -195,7 +198,11 @@ def build_alert_service(settings: CloudSettings, store: OperationalStore) -> Ale
             settings.alerts_smtp_starttls,
         )
     service = AlertService(
-        store, load_configs(settings.alerts_config_dir), channels, mqtt_topic_prefix=settings.alerts_mqtt_topic_prefix
+        store,
+        load_configs(settings.alerts_config_dir),
+        channels,
+        mqtt_topic_prefix=settings.alerts_mqtt_topic_prefix,
+        overflow_forecast=overflow_forecast_from_series(series) if series is not None else None,
     )
     service.channels["webhook"] = WebhookChannel(service.webhook_secret, clock_s=lambda: service.clock().timestamp())
     return service
