@@ -354,19 +354,21 @@ def _day_range(start: date | None, end: date | None, default_back: int, default_
 def crew_ics(
     context: Context,
     principal: Reader,
-    crew: str = Query(min_length=1, max_length=100),
+    crew: str | None = Query(default=None, min_length=1, max_length=100),
     municipality: str | None = None,
     start: date | None = None,
     end: date | None = None,
     lang: Literal["de", "en"] | None = None,
 ) -> Response:
-    """A crew's tasks as an iCalendar feed (RFC 5545), days in [start, end) (default: a week back, 60 days ahead)."""
+    """A crew's tasks (without `crew`: every crew's of the caller's towns) as an iCalendar feed (RFC 5545), days in
+    [start, end) (default: a week back, 60 days ahead)."""
     scope = town_scope(principal, municipality)
     first, last = _day_range(start, end, 7, 60)
     stored = context.store.tasks(crew=crew, start=first, end=last, scope=scope)
     assets = {asset.id: asset for asset in context.store.assets({s.task.asset for s in stored}, scope)}
-    body = crew_calendar(crew, stored, assets, lang or context.settings.language, datetime.now(UTC))
-    filename = "".join(c if c.isalnum() or c in "-_" else "_" for c in crew)[:60] or "crew"
+    name = crew or scope.municipality or "Bauhof"
+    body = crew_calendar(name, stored, assets, lang or context.settings.language, datetime.now(UTC))
+    filename = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:60] or "crew"
     return Response(
         body.encode("utf-8"),
         media_type=ICAL_MEDIA_TYPE,
