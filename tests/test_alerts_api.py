@@ -62,6 +62,12 @@ def test_alerts_api_scopes_acknowledges_and_resolves(tmp_path: Path) -> None:
         acked = client.post(f"/api/v1/alerts/{alert_id}/acknowledge", headers=anna)
         assert acked.status_code == 200 and acked.json()["state"] == "acknowledged"
         assert acked.json()["acknowledged_by"] == "user:anna"
+        served = client.get("/api/v1/alerts/crew-section", headers=anna)
+        assert served.status_code == 200 and served.headers["content-type"].startswith("text/html")
+        assert "quittiert von user:anna" in served.text
+        assert "Keine offenen Alarme" in client.get("/api/v1/alerts/crew-section", headers=bert).text
+        assert client.get("/api/v1/alerts/crew-section").status_code == 401
+        assert 'id="alerts"' in client.get("/crew").text
         section = crew_alerts_html(service, Principal("user:anna", Role.CREW, "Birstein"))
         assert "Fischborn" in section and "quittiert von user:anna" in section
         assert client.post(f"/api/v1/alerts/{alert_id}/resolve", headers=anna).json()["state"] == "resolved"

@@ -4,9 +4,10 @@ alerts section of the crew page (`crew_alerts_html`)."""
 from __future__ import annotations
 
 import html
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.responses import HTMLResponse
 
 from cloud.alerts.engine import AlertActionError, AlertRecord
 from cloud.alerts.service import AlertService
@@ -94,6 +95,17 @@ def list_alerts(
     crews = visible_crews(service, principal)
     records = service.alerts.alerts(principal.scope, states=states, crews=crews, limit=limit)
     return [alert_json(service, record) for record in records]
+
+
+@router.get("/crew-section", response_class=HTMLResponse)
+def crew_alerts_section(
+    request: Request,
+    principal: Member,
+    crew: Annotated[str | None, Query(max_length=100)] = None,
+    lang: Literal["de", "en"] = "de",
+) -> HTMLResponse:
+    """The crew page's alerts section as an HTML fragment: the caller's crews (or `crew`, if they may see it)."""
+    return HTMLResponse(crew_alerts_html(alert_service(request), principal, crew, lang))
 
 
 @router.get("/{alert_id}")

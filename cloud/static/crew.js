@@ -192,6 +192,31 @@ function drawMap(tasks, routes, crew) {
 
 // -- loading -------------------------------------------------------------------------------------------------------
 
+// The crew's open alerts above the list: the server renders the section (escaped); a tap acknowledges one.
+async function loadAlerts(crew) {
+  const headers = { Accept: "text/html" };
+  if (token()) headers.Authorization = "Bearer " + token();
+  let response;
+  try {
+    response = await fetch(`/api/v1/alerts/crew-section?crew=${encodeURIComponent(crew)}&lang=${config.language}`, { headers });
+  } catch (error) {
+    return; // no alerts shown offline; the task list still works
+  }
+  if (!response.ok) return;
+  $("alerts").innerHTML = await response.text();
+  for (const ack of $("alerts").querySelectorAll("button[data-alert-id]")) {
+    ack.addEventListener("click", async () => {
+      ack.disabled = true;
+      try {
+        await api(`/api/v1/alerts/${encodeURIComponent(ack.dataset.alertId)}/acknowledge`, { method: "POST" });
+      } catch (error) {
+        $("message").textContent = error.message;
+      }
+      loadAlerts(crew);
+    });
+  }
+}
+
 async function load() {
   const day = $("day").value || berlinToday();
   let routes, tasks;
@@ -220,6 +245,7 @@ async function load() {
     count: mine.length,
     km: km.toLocaleString(config.language, { maximumFractionDigits: 1 }),
   });
+  loadAlerts(crew);
   $("tasks").replaceChildren(...mine.map((task, index) => renderTask(task, index + 1)));
   $("empty").hidden = mine.length > 0;
   try {
