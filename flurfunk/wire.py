@@ -16,7 +16,15 @@ from typing import Any
 import cbor2
 from pydantic import TypeAdapter, ValidationError
 
-from flurfunk.contracts import CONTRACT_VERSION, MAX_BATCH_READINGS, Batch, Eui64, Quantity, Reading
+from flurfunk.contracts import (
+    CONTRACT_VERSION,
+    MAX_BATCH_READINGS,
+    Batch,
+    Eui64,
+    Quantity,
+    Reading,
+    readings_from_checked_columns,
+)
 
 MEDIA_TYPE = "application/vnd.flurfunk.batch+cbor"
 MAX_COMPRESSED_BYTES = 4 * 1024 * 1024
@@ -200,39 +208,71 @@ def _decode_readings(document: dict[str, Any]) -> tuple[Reading, ...]:
     devices = _names(document, "devices", _EUI64.validate_python, "device EUI-64")
     assets = _names(document, "assets", _check_asset, "asset id")
     quantities = _names(document, "quantities", Quantity, "quantity")
-    tables = {"device": devices, "asset": assets, "quantity": quantities}
+    return tuple(
+        readings_from_checked_columns(
+            _names_column(columns, "device", devices),
+            _names_column(columns, "asset", assets),
+            _names_column(columns, "quantity", quantities),
+            _numbers_column(columns, "value", minimum=-math.inf),
+            _times_column(columns),
+            _numbers_column(columns, "anomaly_score", minimum=0.0),
+            _flags_column(columns),
+        )
+    )
 
-    readings = []
-    for index in range(count):
-        fields: dict[str, Any] = {}
-        field = ""
+
+# Each column is checked whole on the fast path; only when that fails does a per-entry pass find and name the first
+# bad entry (with the same messages as ever), so a valid batch costs one comprehension per column.
+
+
+def _names_column(columns: dict[str, Any], field: str, table: list[Any]) -> list[Any]:
+    references = columns[field]
+    size = len(table)
+    if all(reference.__class__ is int and 0 <= reference < size for reference in references):
+        return [table[reference] for reference in references]
+    for index, reference in enumerate(references):
+        if isinstance(reference, bool) or not isinstance(reference, int) or not 0 <= reference < size:
+            raise BatchFormatError(
+                f"readings[{index}].{field}", f"index {reference!r:.40} is not in the table of {size} names"
+            )
+    return [table[reference] for reference in references]
+
+
+def _numbers_column(columns: dict[str, Any], field: str, minimum: float) -> list[float]:
+    numbers = columns[field]
+    # `-inf < number < inf` is False for NaN and both infinities: finite, as Reading requires.
+    if all(number.__class__ is float and -math.inf < number < math.inf and number >= minimum for number in numbers):
+        return numbers
+    checked = []
+    for index, number in enumerate(numbers):
         try:
-            for field, table in tables.items():
-                reference = columns[field][index]
-                if isinstance(reference, bool) or not isinstance(reference, int) or not 0 <= reference < len(table):
-                    raise ValueError(f"index {reference!r:.40} is not in the table of {len(table)} names")
-                fields[field] = table[reference]
-            field = "value"
-            fields["value"] = _number(columns["value"][index])
-            field = "anomaly_score"
-            score = _number(columns["anomaly_score"][index])
-            if score < 0:
-                raise ValueError(f"must not be negative, got {score}")
-            fields["anomaly_score"] = score
-            field = "flags"
-            fields["flags"] = _check_flags(columns["flags"][index])
+            value = _number(number)
+            if value < minimum:
+                raise ValueError(f"must not be negative, got {value}")
         except ValueError as error:
             raise BatchFormatError(f"readings[{index}].{field}", str(error)) from error
-        time = _from_epoch_us(columns["time"][index], f"readings[{index}].time")
-        readings.append(
-            Reading.from_trusted(
-                fields["device"],
-                fields["asset"],
-                fields["quantity"],
-                fields["value"],
-                time,
-                fields["anomaly_score"],
-                fields["flags"],
-            )
-        )
-    return tuple(readings)
+        checked.append(value)
+    return checked
+
+
+def _times_column(columns: dict[str, Any]) -> list[datetime]:
+    times = columns["time"]
+    if all(moment.__class__ is int for moment in times):
+        try:
+            return [_EPOCH + moment * _MICROSECOND for moment in times]
+        except (OverflowError, ValueError):
+            pass  # the per-entry pass below names the one out of range
+    return [_from_epoch_us(moment, f"readings[{index}].time") for index, moment in enumerate(times)]
+
+
+def _flags_column(columns: dict[str, Any]) -> list[tuple[str, ...]]:
+    checked: list[tuple[str, ...]] = []
+    for index, flags in enumerate(columns["flags"]):
+        if flags.__class__ is list and not flags:
+            checked.append(())
+            continue
+        try:
+            checked.append(_check_flags(flags))
+        except ValueError as error:
+            raise BatchFormatError(f"readings[{index}].flags", str(error)) from error
+    return checked

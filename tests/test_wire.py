@@ -78,6 +78,10 @@ def test_an_invalid_name_is_named_by_its_table_entry() -> None:
     [
         ("quantity", 7, "not in the table"),
         ("value", float("nan"), "finite number"),
+        ("value", float("-inf"), "finite number"),
+        ("value", True, "finite number"),
+        ("asset", -1, "not in the table"),
+        ("time", 2**80, "out of range"),
         ("value", "0.5", "finite number"),
         ("anomaly_score", -1.0, "must not be negative"),
         ("flags", ["Sensor Fault"], "snake_case"),
@@ -157,3 +161,11 @@ def test_garbage_never_raises_anything_but_batch_format_error(body: bytes) -> No
 def test_hostile_cbor_documents_get_batch_format_error(document: object) -> None:
     with pytest.raises(BatchFormatError):
         decode_batch(_encode(document))
+
+
+def test_integer_values_arrive_as_floats() -> None:
+    document = _two_readings()
+    document["readings"]["value"][0] = 3
+    decoded = decode_batch(_encode(document)).readings[0]
+    assert decoded.value == 3.0 and isinstance(decoded.value, float)
+    assert decoded == Reading.model_validate(decoded.model_dump())
