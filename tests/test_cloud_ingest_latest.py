@@ -102,3 +102,20 @@ def test_the_start_up_heap_is_frozen_while_the_app_serves(tmp_path: Path) -> Non
     with TestClient(app):
         assert gc.get_freeze_count() > before  # SQLAlchemy, pydantic, FastAPI and the app itself
     assert gc.get_freeze_count() == 0  # unfrozen at shutdown: a later app's garbage is collected again
+
+
+def test_sqlite_latest_state_is_stored_in_sqlalchemys_own_format(tmp_path: Path) -> None:
+    """The SQLite upsert goes through the driver; what it stores must read back exactly as the ORM writes it."""
+    import sqlite3
+
+    store = OperationalStore.from_url(f"sqlite:///{tmp_path / 'op.sqlite'}")
+    store.create_schema()
+    moment = datetime(2026, 7, 1, 12, 0, 0, 250, tzinfo=UTC)
+    reading = Reading(
+        device="0011223344556677", asset="bin-1", quantity=Quantity.FILL_RATIO, value=0.5, time=moment, flags=("x_y",)
+    )
+    store.record_batch(Batch(gateway_id="gw-1", first_seq=1, last_seq=1, sent_at=moment, readings=(reading,)), moment)
+    raw = sqlite3.connect(tmp_path / "op.sqlite").execute("SELECT time, flags FROM latest_state").fetchone()
+    assert raw == ("2026-07-01 12:00:00.000250", '["x_y"]')
+    latest = store.latest()["bin-1"][Quantity.FILL_RATIO]
+    assert latest.time == moment and latest.value == 0.5 and tuple(latest.flags) == ("x_y",)
