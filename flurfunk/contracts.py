@@ -201,23 +201,7 @@ class Reading(_Contract):
             flags = cls._flags_are_names(tuple(flags))
         elif flags != ():
             flags = ()
-        reading = _new_object(cls)
-        _set_dict(
-            reading,
-            {
-                "device": device,
-                "asset": asset,
-                "quantity": quantity,
-                "value": value,
-                "time": time,
-                "anomaly_score": anomaly_score,
-                "flags": flags,
-            },
-        )
-        _set_fields_set(reading, _ALL_FIELDS_SET)
-        _set_extra(reading, None)
-        _set_private(reading, None)
-        return reading
+        return _assemble(cls, device, asset, quantity, value, time, anomaly_score, flags)
 
     @classmethod
     def from_trusted_values(
@@ -232,8 +216,7 @@ class Reading(_Contract):
             return []
         device, asset, time = first.device, first.asset, first.time
         readings = [first]
-        append, new, set_dict = readings.append, _new_object, _set_dict  # locals: this loop is a decoder's hot path
-        set_fields_set, set_extra, set_private, fields_set = _set_fields_set, _set_extra, _set_private, _ALL_FIELDS_SET
+        append, assemble = readings.append, _assemble  # locals: this loop is a decoder's hot path
         quantity_type, inf = Quantity, math.inf
         for quantity, value in remaining:
             if quantity.__class__ is not quantity_type:
@@ -242,23 +225,7 @@ class Reading(_Contract):
                 value = _trusted_number(value, "value")
             if not -inf < value < inf:
                 raise ValueError(f"value must be a finite number, got {value!r}")
-            reading = new(cls)
-            set_dict(
-                reading,
-                {
-                    "device": device,
-                    "asset": asset,
-                    "quantity": quantity,
-                    "value": value,
-                    "time": time,
-                    "anomaly_score": 0.0,
-                    "flags": (),
-                },
-            )
-            set_fields_set(reading, fields_set)
-            set_extra(reading, None)
-            set_private(reading, None)
-            append(reading)
+            append(assemble(cls, device, asset, quantity, value, time, 0.0, ()))
         return readings
 
 
@@ -275,30 +242,12 @@ def readings_from_checked_columns(
     (normalised EUI-64 texts, asset ids of 1..64 characters, Quantity members, finite floats, scores >= 0, UTC
     datetimes, sorted unique flag names) — the wire format checks whole columns at once and builds here. Equal to
     `Reading(...)` for the same values (tests/test_wire.py compares them)."""
-    readings = []
-    append, new, set_dict = readings.append, _new_object, _set_dict
-    set_fields_set, set_extra, set_private, fields_set = _set_fields_set, _set_extra, _set_private, _ALL_FIELDS_SET
-    for device, asset, quantity, value, time, score, reading_flags in zip(
-        devices, assets, quantities, values, times, anomaly_scores, flags, strict=True
-    ):
-        reading = new(Reading)
-        set_dict(
-            reading,
-            {
-                "device": device,
-                "asset": asset,
-                "quantity": quantity,
-                "value": value,
-                "time": time,
-                "anomaly_score": score,
-                "flags": reading_flags,
-            },
+    return [
+        _assemble(Reading, device, asset, quantity, value, time, score, reading_flags)
+        for device, asset, quantity, value, time, score, reading_flags in zip(
+            devices, assets, quantities, values, times, anomaly_scores, flags, strict=True
         )
-        set_fields_set(reading, fields_set)
-        set_extra(reading, None)
-        set_private(reading, None)
-        append(reading)
-    return readings
+    ]
 
 
 def _trusted_number(value: object, name: str) -> float:
@@ -315,6 +264,36 @@ _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
 _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 # Every fast-built reading shares one "fields set" (all fields): pydantic copies it before it changes one (model_copy).
 _ALL_FIELDS_SET = set(Reading.model_fields)
+
+
+def _assemble(
+    model: type[Reading],
+    device: str,
+    asset: str,
+    quantity: Quantity,
+    value: float,
+    time: datetime,
+    anomaly_score: float,
+    flags: tuple[str, ...],
+) -> Reading:
+    """A Reading from fields already checked against its rules: the slots pydantic's constructor fills, filled."""
+    reading = _new_object(model)
+    fields = {
+        "device": device,
+        "asset": asset,
+        "quantity": quantity,
+        "value": value,
+        "time": time,
+        "anomaly_score": anomaly_score,
+        "flags": flags,
+    }
+    _set_dict(reading, fields)
+    _set_fields_set(reading, _ALL_FIELDS_SET)
+    _set_extra(reading, None)
+    _set_private(reading, None)
+    return reading
+
+
 _CHECKED_DEVICES: set[str] = set()
 _MAX_CHECKED_DEVICES = 100_000
 
