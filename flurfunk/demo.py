@@ -265,14 +265,17 @@ def _fixed_rounds(world: World, options: DemoOptions, start: datetime) -> tuple[
 
     settings = PlanSettings()
     simulation = Simulation(world, options.seed, start, lambda model_id, values: (1, b""))
-    towns = sorted({asset.municipality for asset in world.assets})
+    assets_by_town: dict[str, list[Asset]] = {}
+    for asset in world.assets:
+        assets_by_town.setdefault(asset.municipality, []).append(asset)
+    towns = sorted(assets_by_town)
     litres_total = 0.0
     for offset in range(options.days):
         day = options.start + timedelta(days=offset)
         work_time = datetime.combine(day, datetime.min.time(), LOCAL_TIME).replace(hour=WORK_HOUR).astimezone(UTC)
         simulation.advance(work_time)
         for turn, town in enumerate(towns):
-            town_assets = [asset for asset in world.assets if asset.municipality == town]
+            town_assets = assets_by_town[town]
             if (offset - turn) % settings.fixed_collection_interval_days == 0:
                 for asset in town_assets:
                     if asset.kind is AssetKind.BIN:
