@@ -35,6 +35,17 @@ _SERVICE_FIXTURES = frozenset(
 _SETUP_HINT = "run `scripts/setup --services` (installs and starts influxdb, mosquitto, postgresql)"
 
 
+def shared_data(name: str) -> Path:
+    """A reference file from `shared/data` (vendor vectors and the like): beside the repository, as CI lays it out,
+    or where FLURFUNK_SHARED_DATA points; fails the test loudly when neither has it, never skips."""
+    beside_repo = Path(__file__).resolve().parents[2] / "shared" / "data"
+    directory = beside_repo if beside_repo.is_dir() else Path(os.environ.get("FLURFUNK_SHARED_DATA", beside_repo))
+    path = directory / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{name} not found in {directory} (set FLURFUNK_SHARED_DATA to shared/data)")
+    return path
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nobody listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:

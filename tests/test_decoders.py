@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +11,7 @@ import pytest
 from decoders import Decoded, DecodeError, UnknownModelError, decode, encode_quantities, model_ids
 from decoders.js import js_number, to_fixed
 from flurfunk.contracts import Quantity
+from tests.conftest import shared_data
 
 EM310 = "milesight-iot/em310-udl"
 LSE01 = "dragino/lse01"
@@ -44,15 +43,8 @@ ALL_MODELS = (
 )
 
 
-def _shared_data() -> Path:
-    beside_repo = Path(__file__).resolve().parents[2] / "shared" / "data"
-    if beside_repo.is_dir():
-        return beside_repo
-    return Path(os.environ["FLURFUNK_SHARED_DATA"])
-
-
 def _vendor_vectors() -> list[dict[str, Any]]:
-    document = json.loads((_shared_data() / "device-vectors.json").read_text(encoding="utf-8"))
+    document = json.loads(shared_data("device-vectors.json").read_text(encoding="utf-8"))
     return [vector for vector in document["vectors"] if vector["model_id"] in model_ids()]
 
 
@@ -69,7 +61,7 @@ VECTORS = _vendor_vectors()
 
 
 def test_every_vector_model_is_supported_natively() -> None:
-    document = json.loads((_shared_data() / "device-vectors.json").read_text(encoding="utf-8"))
+    document = json.loads(shared_data("device-vectors.json").read_text(encoding="utf-8"))
     assert {vector["model_id"] for vector in document["vectors"]} <= set(model_ids())
     assert len(VECTORS) == len(document["vectors"]) == 30
 

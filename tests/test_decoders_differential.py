@@ -18,9 +18,9 @@ import decoders
 from decoders import DecodeError
 from decoders.jsruntime import JsCodec, load_reading_map
 from flurfunk.contracts import Quantity
+from tests.conftest import shared_data
 
 CODECS = Path(__file__).parent / "codecs"
-VECTORS = Path(__file__).resolve().parents[2] / "shared" / "data" / "device-vectors.json"
 
 
 def _codec_models() -> dict[str, Path]:
@@ -73,9 +73,7 @@ def test_the_differential_tests_cover_the_models_with_test_codecs() -> None:
 
 @cache
 def _vectors() -> list[tuple[str, int, bytes]]:
-    if not VECTORS.exists():
-        return []
-    examples = json.loads(VECTORS.read_text(encoding="utf-8"))["vectors"]
+    examples = json.loads(shared_data("device-vectors.json").read_text(encoding="utf-8"))["vectors"]
     return [
         (example["model_id"], example["fPort"], bytes.fromhex(example["bytes_hex"]))
         for example in examples

@@ -32,8 +32,9 @@ from gateway.lorawan import (
 )
 from gateway.lorawan.crypto import compute_mic
 from gateway.lorawan.frame import decrypt_frm_payload, mic_is_valid
+from tests.conftest import shared_data
 
-VECTORS_FILE = Path("/work/shared/data/lorawan-frames.json")
+VECTORS_FILE = shared_data("lorawan-frames.json")
 VECTORS = json.loads(VECTORS_FILE.read_text())["vectors"]
 DATA_VECTORS = [v for v in VECTORS if v.get("kind") != "join_request"]
 JOIN_VECTORS = [v for v in VECTORS if v.get("kind") == "join_request"]

@@ -16,8 +16,9 @@ from gateway.lorawan import DeviceSession, FrameOpener, MType, SessionStore, bui
 from gateway.lorawan.gwmp import encode_base64, pull_data, push_data
 from gateway.simulator import ForwarderSimulator
 from gateway.sources.semtech_udp import SemtechUdpConfig, SemtechUdpSource
+from tests.conftest import shared_data
 
-SAMPLES = json.loads(Path("/work/shared/data/lorawan-frames.json").read_text())["gwmp_samples"]
+SAMPLES = json.loads(shared_data("lorawan-frames.json").read_text())["gwmp_samples"]
 GATEWAY = "aa555a0000000101"
 # The session of the lora-packet README frame, which the sample PUSH_DATA carries.
 SESSION = DeviceSession(
@@ -163,7 +164,7 @@ def test_frames_are_counted_by_reason_and_logged_once_per_cause(
         rxpk(frame(30 + 20_000)),  # far jump
         rxpk(frame(32, dev_addr=0x01020304)),  # unknown DevAddr
         rxpk(encode_base64(bytes.fromhex("40f17dbe49000200"))),  # truncated
-        rxpk(encode_base64(bytes.fromhex(json.loads(Path("/work/shared/data/lorawan-frames.json").read_text())
+        rxpk(encode_base64(bytes.fromhex(json.loads(shared_data("lorawan-frames.json").read_text())
                                           ["vectors"][-1]["phy_hex"]))),  # a join request: fine, not decoded
         {**rxpk(frame(33)), "stat": -1},  # CRC failed
         rxpk(frame(31)),
