@@ -23,26 +23,30 @@ import base64
 import gzip
 import json
 import re
-from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from functools import lru_cache
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
 
+from cloud.store.influx_common import (
+    EPOCH,
+    LINES_PER_REQUEST,
+    MICROSECOND,
+    QUERY_POINT_LIMIT,
+    InfluxStoreBase,
+    chunks,
+    epoch_us,
+    limited_points,
+)
 from cloud.store.series import SeriesPoint, SeriesStoreUnavailableError
 from flurfunk.contracts import Quantity, Reading
 
 __all__ = ["LINES_PER_REQUEST", "QUERY_POINT_LIMIT", "InfluxV1SeriesStore", "in_time_range", "line", "tag_value"]
 
-LINES_PER_REQUEST = 5_000
-# Answers larger than this are refused rather than parsed: a caller asking for more wants `every`.
-QUERY_POINT_LIMIT = 1_000_000
 QUERY_RESPONSE_MAX_BYTES = 256 * 1024 * 1024
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 # InfluxDB stores nanoseconds in a signed 64-bit integer: 1677-09-21 … 2262-04-11.
 _EARLIEST_US = -9_223_372_036_854_775 + 1
 _LATEST_US = 9_223_372_036_854_775 - 1
@@ -52,12 +56,6 @@ _NEEDS_ENCODING = re.compile(r"[\x00-\x1f\x7f]|\\\Z")
 _WRITE_HEADERS = {"Content-Encoding": "gzip", "Content-Type": "text/plain; charset=utf-8"}
 # Level 1 compresses line protocol about 8:1 at a fraction of the CPU of the default; the link is rarely the limit.
 _GZIP_LEVEL = 1
-
-
-def _epoch_us(moment: datetime, name: str) -> int:
-    if moment.tzinfo is None:
-        raise ValueError(f"{name} must carry a time zone (UTC), got a naive datetime")
-    return (moment - _EPOCH) // _MICROSECOND
 
 
 def _escape_tag_part(text: str) -> str:
@@ -103,12 +101,12 @@ def _series_key(measurement: str, asset: str, device: str) -> str:
 
 def in_time_range(moment: datetime) -> bool:
     """Whether InfluxDB can store a point at `moment` (1677-09-21 to 2262-04-11, nanoseconds in 64 bits)."""
-    return _EARLIEST_US <= _epoch_us(moment, "reading time") <= _LATEST_US
+    return _EARLIEST_US <= epoch_us(moment, "reading time") <= _LATEST_US
 
 
 def line(reading: Reading) -> str:
     """One reading as a line of line protocol with microsecond precision (the schema is in the module docstring)."""
-    time_us = _epoch_us(reading.time, "reading time")
+    time_us = epoch_us(reading.time, "reading time")
     if not _EARLIEST_US <= time_us <= _LATEST_US:
         raise ValueError(
             f"reading of asset {reading.asset!r} at {reading.time.isoformat()} is outside InfluxDB's time range "
@@ -122,11 +120,6 @@ def line(reading: Reading) -> str:
     return f"{key} {fields} {time_us}"
 
 
-def _chunks(lines: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(lines), size):
-        yield lines[start : start + size]
-
-
 def _server_message(response: httpx.Response) -> str:
     try:
         body = response.json()
@@ -137,7 +130,7 @@ def _server_message(response: httpx.Response) -> str:
     return response.text[:500]
 
 
-class InfluxV1SeriesStore:
+class InfluxV1SeriesStore(InfluxStoreBase):
     """A `SeriesStore` in InfluxDB, spoken to over the v1 HTTP API with httpx.
 
     `url` is the server's base URL (`http://127.0.0.1:8086`); `database` is created on first use. `client` lets a
@@ -165,14 +158,6 @@ class InfluxV1SeriesStore:
         self._timeout_s = timeout_s
         self._database_ready = False
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.close()
-
     def close(self) -> None:
         if self._owns_client:
             self._client.close()
@@ -188,7 +173,7 @@ class InfluxV1SeriesStore:
         params = {"db": self.database, "precision": "u"}
         if self.retention_policy:
             params["rp"] = self.retention_policy
-        for chunk in _chunks(lines, LINES_PER_REQUEST):
+        for chunk in chunks(lines):
             body = gzip.compress(("\n".join(chunk) + "\n").encode("utf-8"), compresslevel=_GZIP_LEVEL)
             response = self._request("POST", "/write", params=params, content=body, headers=_WRITE_HEADERS)
             if response.status_code == 404 and "database not found" in _server_message(response):
@@ -228,8 +213,8 @@ class InfluxV1SeriesStore:
         every: timedelta | None = None,
     ) -> list[SeriesPoint]:
         measurement = Quantity(quantity).value
-        start_us = _epoch_us(start, "start")
-        end_us = _epoch_us(end, "end")
+        start_us = epoch_us(start, "start")
+        end_us = epoch_us(end, "end")
         if end_us <= start_us:
             return []
         source = self._source(measurement)
@@ -237,7 +222,7 @@ class InfluxV1SeriesStore:
         if every is None:
             statement = f"SELECT value FROM {source} {selection} LIMIT {QUERY_POINT_LIMIT + 1}"
         else:
-            every_us = every // _MICROSECOND
+            every_us = every // MICROSECOND
             if every_us <= 0:
                 raise ValueError(f"every must be at least one microsecond, got {every}")
             # Windows align to the epoch (InfluxDB's default, and the SQLite store's); fill(none) skips empty ones.
@@ -255,14 +240,8 @@ class InfluxV1SeriesStore:
                     continue
                 if not isinstance(time_us, int) or not isinstance(value, int | float):
                     raise SeriesStoreUnavailableError(f"InfluxDB at {self.url} answered a row not understood: {row!r}")
-                points.append(SeriesPoint(time=_EPOCH + time_us * _MICROSECOND, value=float(value)))
-        if len(points) > QUERY_POINT_LIMIT:
-            raise ValueError(
-                f"more than {QUERY_POINT_LIMIT} points of {measurement} for asset {asset!r} in the range asked; "
-                "narrow the range or pass `every`"
-            )
-        points.sort(key=lambda point: point.time)
-        return points
+                points.append(SeriesPoint(time=EPOCH + time_us * MICROSECOND, value=float(value)))
+        return limited_points(points, asset, quantity)
 
     def count(self) -> int:
         self._ensure_database()

@@ -13,9 +13,8 @@ InfluxDB 2.x nor 3.x can be installed on the project's machines) — InfluxDB 2.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Any, Self
+from datetime import datetime, timedelta
+from typing import Any
 
 import urllib3.exceptions
 from influxdb_client import InfluxDBClient
@@ -23,14 +22,13 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 
-from cloud.store.influx_v1 import LINES_PER_REQUEST, QUERY_POINT_LIMIT, line, tag_value
+from cloud.store.influx_common import MICROSECOND, QUERY_POINT_LIMIT, InfluxStoreBase, chunks, epoch_us, limited_points
+from cloud.store.influx_v1 import line, tag_value
 from cloud.store.series import SeriesPoint, SeriesStoreUnavailableError
 from flurfunk.contracts import Quantity, Reading
 
 __all__ = ["InfluxV2SeriesStore", "count_query", "flux_string", "series_query"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 # The whole time range InfluxDB can store, for "all points" (Flux has no unbounded range).
 _ALL_TIME = "start: 1677-09-22T00:00:00Z, stop: 2262-04-10T00:00:00Z"
 
@@ -49,9 +47,7 @@ def flux_string(text: str) -> str:
 
 
 def _flux_time(moment: datetime, name: str) -> str:
-    if moment.tzinfo is None:
-        raise ValueError(f"{name} must carry a time zone (UTC), got a naive datetime")
-    return f"time(v: {(moment - _EPOCH) // _MICROSECOND * 1000})"
+    return f"time(v: {epoch_us(moment, name) * 1000})"
 
 
 def series_query(
@@ -67,7 +63,7 @@ def series_query(
         '  |> sort(columns: ["_time"])\n'
     )
     if every is not None:
-        every_us = every // _MICROSECOND
+        every_us = every // MICROSECOND
         if every_us <= 0:
             raise ValueError(f"every must be at least one microsecond, got {every}")
         # Windows align to the epoch as in InfluxQL and the SQLite store; each point is stamped with its window start.
@@ -82,7 +78,7 @@ def count_query(bucket: str) -> str:
     )
 
 
-class InfluxV2SeriesStore:
+class InfluxV2SeriesStore(InfluxStoreBase):
     """A `SeriesStore` in an InfluxDB 2.x/3.x bucket (or any server of the v2 write API), via `influxdb-client`.
 
     The bucket must exist (creating buckets needs an all-access token, which the ingest should not hold).
@@ -107,21 +103,12 @@ class InfluxV2SeriesStore:
     def __repr__(self) -> str:  # never show the token
         return f"InfluxV2SeriesStore(url={self.url!r}, org={self.org!r}, bucket={self.bucket!r})"
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.close()
-
     def close(self) -> None:
         self._client.close()
 
     def write(self, readings: Sequence[Reading]) -> None:
         lines = [line(reading) for reading in readings]  # all built before any is sent: a bad one fails up front
-        for start in range(0, len(lines), LINES_PER_REQUEST):
-            chunk = lines[start : start + LINES_PER_REQUEST]
+        for chunk in chunks(lines):
             self._call(
                 f"write {len(chunk)} lines",
                 lambda chunk=chunk: self._write_api.write(  # type: ignore[misc]
@@ -147,13 +134,7 @@ class InfluxV2SeriesStore:
             for record in table.records
             if record.get_value() is not None
         ]
-        if len(points) > QUERY_POINT_LIMIT:
-            raise ValueError(
-                f"more than {QUERY_POINT_LIMIT} points of {Quantity(quantity).value} for asset {asset!r} in the range "
-                "asked; narrow the range or pass `every`"
-            )
-        points.sort(key=lambda point: point.time)
-        return points
+        return limited_points(points, asset, quantity)
 
     def count(self) -> int:
         tables = self._call("count", lambda: self._query_api.query(count_query(self.bucket), org=self.org))
