@@ -19,6 +19,7 @@ from cloud.alerts.service import AlertService
 from cloud.api import (
     admin,
     alerts,
+    anomaly_bundles,
     api_keys,
     assets,
     audit,
@@ -106,6 +107,7 @@ def create_app(
     for module in (
         alerts,
         ingest,
+        anomaly_bundles,
         sessions,
         api_keys,
         municipalities,
