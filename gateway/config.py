@@ -133,6 +133,27 @@ class DevicesSection(_Section):
     devices: tuple[Device, ...] = ()
 
 
+class AnomalySection(_Section):
+    """Which edge anomaly model bundle runs: a local folder (overrides all), else the one the cloud assigns (kept in
+    the state dir across restarts), else the bundle shipped with the software."""
+
+    bundle: Path | None = None  # a bundle folder on this Pi, e.g. for a gateway without backhaul
+    # Ask the cloud for the assigned bundle; default: yes, unless a local bundle is given.
+    fetch: bool | None = None
+    check_interval_s: float = Field(default=900.0, ge=0.1, le=86_400)
+    backend: Literal["auto", "numpy", "litert"] = "auto"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AnomalySection:
+        if self.bundle is not None and self.fetch:
+            raise ValueError("a local bundle overrides the cloud's: give bundle or fetch = true, not both")
+        return self
+
+    @property
+    def fetches(self) -> bool:
+        return self.fetch if self.fetch is not None else self.bundle is None
+
+
 class SemtechUdpSection(_Section):
     bind: str = "0.0.0.0:1700"
     upstreams: tuple[str, ...] = ()
@@ -183,6 +204,7 @@ class GatewayConfig(_Section):
     health: HealthSection = HealthSection()
     devices: DevicesSection = DevicesSection()
     sources: SourcesSection = SourcesSection()
+    anomaly: AnomalySection = AnomalySection()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     def cloud_token(self) -> str:
@@ -214,6 +236,11 @@ class GatewayConfig(_Section):
     def frame_counter_path(self) -> Path:
         """Where the last accepted frame counters live: beside the buffer, on the same durable disk."""
         return self.buffer.path.parent / "sessions.sqlite"
+
+    @property
+    def anomaly_state_dir(self) -> Path:
+        """Where bundles fetched from the cloud are kept: beside the buffer, on the same durable disk."""
+        return self.buffer.path.parent / "anomaly-bundles"
 
     def device_bindings(self) -> dict[str, DeviceBinding]:
         """The sensors this gateway serves, from the bundle file and the inline lists."""
@@ -273,6 +300,7 @@ def _resolve_paths(document: dict[str, Any], base: Path) -> None:
         ("cloud", "token_file"),
         ("buffer", "path"),
         ("devices", "bundle"),
+        ("anomaly", "bundle"),
     ):
         value = document.get(section, {}).get(name) if isinstance(document.get(section), dict) else None
         if isinstance(value, str) and not Path(value).is_absolute():

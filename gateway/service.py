@@ -22,7 +22,9 @@ from typing import Any
 
 import httpx
 
+from edge.anomaly import AnomalyScorer
 from flurfunk.contracts import Uplink
+from gateway.anomaly_bundles import BundleFetcher, BundleStore, FetchOutcome, FetchResult, RunningModel, initial_model
 from gateway.buffer import DurableBuffer
 from gateway.config import GatewayConfig, split_host_port
 from gateway.health import GatewayMetrics, HealthServer
@@ -62,6 +64,7 @@ _LOG_FIELDS = (
     "gateway_eui",
     "dev_addr",
     "forwarder",
+    "model_version",
 )
 
 
@@ -110,8 +113,14 @@ class Intake:
         self._metrics = metrics
         self._max = max_uplinks_per_commit
         self._queue: asyncio.Queue[tuple[Sequence[Uplink], asyncio.Future[PipelineReport]] | None] = asyncio.Queue()
+        self._commit = asyncio.Lock()
         self.readings_since_sync = 0
         self.new_data = asyncio.Event()
+
+    async def replace_scorer(self, scorer: AnomalyScorer) -> None:
+        """Swap the pipeline's anomaly scorer between two commits, never during one."""
+        async with self._commit:
+            self._pipeline.scorer = scorer
 
     async def deliver(self, uplinks: Sequence[Uplink]) -> PipelineReport:
         future: asyncio.Future[PipelineReport] = asyncio.get_running_loop().create_future()
@@ -139,7 +148,8 @@ class Intake:
                 count += len(more[0])
             uplinks = [uplink for group, _ in waiting for uplink in group]
             try:
-                report = await asyncio.to_thread(self._pipeline.handle_many, uplinks)
+                async with self._commit:
+                    report = await asyncio.to_thread(self._pipeline.handle_many, uplinks)
             except Exception as error:
                 for _, future in waiting:
                     if not future.done():
@@ -180,6 +190,9 @@ class GatewayService:
         self._stop = asyncio.Event()
         self._buffer: DurableBuffer | None = None
         self.health: HealthServer | None = None
+        self._model: RunningModel | None = None
+        self._model_problem = ""
+        self._model_checked_at: float | None = None
 
     def stop(self) -> None:
         self.metrics.stopping = True
@@ -187,14 +200,24 @@ class GatewayService:
 
     def snapshot(self) -> dict[str, Any]:
         stats = self._buffer.stats() if self._buffer is not None else None
-        return self.metrics.snapshot(stats)
+        snapshot = self.metrics.snapshot(stats)
+        if self._model is not None:
+            snapshot["anomaly_model"] = {
+                "version": self._model.scorer.model_version,
+                "source": self._model.source.value,
+                "sha256": self._model.sha256,
+                "last_check_at": self._model_checked_at,
+                "problem": self._model_problem,
+            }
+        return snapshot
 
     async def run(self) -> int:
         """Run until stopped; 0 after a graceful stop, 1 after a fatal error (systemd restarts the service)."""
         config = self.config
         buffer = DurableBuffer(config.buffer.path, quota_bytes=config.buffer.quota_bytes)
         self._buffer = buffer
-        pipeline = Pipeline(config.gateway.id, self._bindings, buffer)
+        self._model, self._model_problem = await asyncio.to_thread(initial_model, config)
+        pipeline = Pipeline(config.gateway.id, self._bindings, buffer, scorer=self._model.scorer)
         intake = Intake(pipeline, self.metrics)
         host, port = split_host_port(config.health.bind)
         self.health = HealthServer(self.snapshot, host, port)
@@ -207,11 +230,21 @@ class GatewayService:
             config.cloud.url,
             extra={"event": "started"},
         )
+        log.info(
+            "anomaly model %s (%s)",
+            self._model.scorer.model_version,
+            self._model.source.value,
+            extra={"event": "model", "model_version": self._model.scorer.model_version},
+        )
         intake_task = asyncio.create_task(intake.run(), name="intake")
-        sync_task = asyncio.create_task(self._sync_loop(buffer, intake), name="sync")
+        sync_task = asyncio.create_task(self._sync_loop(buffer, intake, pipeline), name="sync")
+        if config.anomaly.fetches:
+            model_tasks = [asyncio.create_task(self._bundle_loop(intake), name="anomaly-bundles")]
+        else:
+            model_tasks = []
         source_tasks = [asyncio.create_task(source.run(), name=name) for name, source in sources]
         stop_task = asyncio.create_task(self._stop.wait(), name="stop")
-        watched = {intake_task, sync_task, stop_task, *source_tasks}
+        watched = {intake_task, sync_task, stop_task, *source_tasks, *model_tasks}
         exit_code = 0
         done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
@@ -237,6 +270,9 @@ class GatewayService:
             await asyncio.wait_for(asyncio.shield(sync_task), STOP_GRACE_S)
         except Exception:
             log.exception("sync loop ended with an error", extra={"event": "sync_error"})
+        for task in model_tasks:
+            task.cancel()
+        await asyncio.gather(*model_tasks, return_exceptions=True)
         stop_task.cancel()
         await self.health.close()
         buffer.close()
@@ -274,7 +310,7 @@ class GatewayService:
         self.metrics.sources_connected["semtech_udp"] = False
         return _SemtechUdpServiceSource(self.config, self._sessions, intake, self.metrics)
 
-    async def _sync_loop(self, buffer: DurableBuffer, intake: Intake) -> None:
+    async def _sync_loop(self, buffer: DurableBuffer, intake: Intake, pipeline: Pipeline) -> None:
         cloud = self.config.cloud
         client = SyncClient(
             cloud.url,
@@ -284,6 +320,7 @@ class GatewayService:
             client=httpx.Client(timeout=httpx.Timeout(15.0, connect=5.0)),
             max_readings_per_batch=cloud.max_readings_per_batch,
             dropped_counts=lambda: dict(self.metrics.dropped),
+            model_version=lambda: pipeline.model_version,
         )
         backoff = Backoff(cloud.backoff_base_s, cloud.backoff_cap_s)
         metrics = self.metrics
@@ -306,6 +343,35 @@ class GatewayService:
                     continue
                 metrics.last_sync_problem = f"{result.outcome.value}: {result.detail}"[:300]
                 await self._sleep(backoff.next_delay(result.retry_after_s))
+        finally:
+            client.close()
+
+    async def _bundle_loop(self, intake: Intake) -> None:
+        """Ask the cloud for the assigned anomaly bundle now and every `check_interval_s`; install and swap it in
+        when it changed. A failed check or a refused bundle leaves the running one; the next check tries again."""
+        section = self.config.anomaly
+        store = BundleStore(self.config.anomaly_state_dir, section.backend)
+        client = httpx.Client(timeout=httpx.Timeout(60.0, connect=5.0))
+        fetcher = BundleFetcher(self.config.cloud.url, self._token, store, client)
+        try:
+            while not self._stop.is_set():
+                assert self._model is not None
+                try:
+                    result = await asyncio.to_thread(fetcher.check, self._model.sha256)
+                except Exception as error:  # a model problem must never stop the data path
+                    log.exception("anomaly bundle check failed", extra={"event": "bundle_check"})
+                    result = FetchResult(FetchOutcome.UNAVAILABLE, detail=f"{type(error).__name__}: {error}")
+                self._model_checked_at = time.time()
+                if result.outcome is FetchOutcome.INSTALLED and result.model is not None:
+                    await intake.replace_scorer(result.model.scorer)
+                    self._model, self._model_problem = result.model, ""
+                elif result.outcome in (FetchOutcome.UNCHANGED, FetchOutcome.NONE_ASSIGNED):
+                    self._model_problem = ""
+                else:
+                    self._model_problem = f"{result.outcome.value}: {result.detail}"[:300]
+                    if result.outcome is not FetchOutcome.REFUSED:
+                        log.warning("anomaly bundle check: %s", self._model_problem, extra={"event": "bundle_check"})
+                await self._sleep(section.check_interval_s)
         finally:
             client.close()
 

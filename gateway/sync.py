@@ -189,7 +189,7 @@ class SyncClient:
         max_readings_per_batch: int = 5000,
         *,
         dropped_counts: Callable[[], Mapping[str, int]] | None = None,
-        model_version: str | None = None,
+        model_version: str | Callable[[], str | None] | None = None,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must start with https:// (or http:// for a local test), got {base_url!r}")
@@ -286,7 +286,7 @@ class SyncClient:
             buffered=stats.readings,
             oldest_unsynced_s=stats.oldest_unsynced_age_s(now),
             dropped=dict(self._dropped_counts()) if self._dropped_counts else {},
-            model_version=self._model_version,
+            model_version=self._model_version() if callable(self._model_version) else self._model_version,
         )
 
     @staticmethod
