@@ -292,5 +292,65 @@ def train_anomaly(out_dir: str, seed: int, days: int, test_days: int, scale: flo
     click.echo(f"bundle and report in {out_dir}")
 
 
+@cloud.command("publish-anomaly")
+@click.argument("bundle_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--url", required=True, envvar="FLURFUNK_CLOUD_URL", help="The cloud, e.g. https://flurfunk.example.")
+@click.option(
+    "--token",
+    required=True,
+    envvar="FLURFUNK_API_TOKEN",
+    help="An admin's or technician's login token or API key; read from FLURFUNK_API_TOKEN, not the command line.",
+)
+@click.option("--municipality", default=None, help="District admins: the town the bundle is for (default: all).")
+@click.option("--assign-town", "assign_town", default=None, help="Then assign it to this town's gateways (town id).")
+@click.option("--assign-gateway", "assign_gateway", default=None, help="Then assign it to this one gateway.")
+def publish_anomaly(
+    bundle_dir: str,
+    url: str,
+    token: str,
+    municipality: str | None,
+    assign_town: str | None,
+    assign_gateway: str | None,
+) -> None:
+    """Upload a trained anomaly bundle folder to the cloud (checked there) and optionally assign it."""
+    from urllib.parse import quote
+
+    import httpx
+
+    from flurfunk.bundle_archive import BundleArchiveError, pack_bundle
+
+    try:
+        archive = pack_bundle(bundle_dir)
+    except BundleArchiveError as error:
+        raise click.ClickException(str(error)) from error
+    base = url.rstrip("/") + "/api/v1"
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(timeout=60.0, headers=headers) as client:
+
+        def call(method: str, path: str, **kwargs: object) -> dict[str, object]:
+            try:
+                response = client.request(method, base + path, **kwargs)  # type: ignore[arg-type]
+            except httpx.HTTPError as error:
+                raise click.ClickException(f"{url}: {type(error).__name__}: {error}") from error
+            if response.status_code >= 400:
+                try:
+                    detail = response.json().get("detail", response.text)
+                except ValueError:
+                    detail = response.text[:300]
+                raise click.ClickException(f"{method} {path}: HTTP {response.status_code}: {detail}")
+            return dict(response.json())
+
+        params = {"municipality": municipality} if municipality else {}
+        stored = call("POST", "/anomaly-bundles", content=archive, params=params)
+        click.echo(f"bundle {stored['version']} stored (sha256 {stored['sha256']}, {stored['size_bytes']} bytes)")
+        choice = {"version": stored["version"]}
+        if assign_town:
+            call("PUT", f"/municipalities/{quote(assign_town, safe='')}/anomaly-bundle", json=choice)
+            click.echo(f"assigned to the gateways of {assign_town}")
+        if assign_gateway:
+            call("PUT", f"/gateways/{quote(assign_gateway, safe='')}/anomaly-bundle", json=choice)
+            click.echo(f"assigned to gateway {assign_gateway}")
+
+
 if __name__ == "__main__":
     main()
