@@ -289,6 +289,24 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "prüfen.",
         "en": "Packet forwarder {detail} has been silent for over 5 minutes: check the concentrator and its power.",
     },
+    # planner with fleet and calendar (cloud/scheduler/planning.py, calendar.py)
+    "plan.calendar.closed_day": {"de": "Bauhof geschlossen", "en": "Works yard closed"},
+    "plan.skip.unserved.not_worth_detour": {
+        "de": "{asset}: auf keiner Route ({kind}) – der Umweg lohnt sich heute nicht.",
+        "en": "{asset}: on no route ({kind}) – not worth the detour today.",
+    },
+    "plan.skip.unserved.capacity": {
+        "de": "{asset}: auf keiner Route ({kind}) – kein Fahrzeug hat heute noch Platz dafür.",
+        "en": "{asset}: on no route ({kind}) – no vehicle has room for it today.",
+    },
+    "plan.skip.unserved.time_window": {
+        "de": "{asset}: auf keiner Route ({kind}) – in der Schicht ({shift}) nicht mehr erreichbar.",
+        "en": "{asset}: on no route ({kind}) – cannot be reached within the shift ({shift}).",
+    },
+    "plan.skip.unserved.no_vehicle": {
+        "de": "{asset}: auf keiner Route – kein Fahrzeug des Bauhofs für {kind}.",
+        "en": "{asset}: on no route – the works yard has no vehicle for {kind}.",
+    },
 }
 
 
