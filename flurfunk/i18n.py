@@ -291,6 +291,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
     },
     # planner with fleet and calendar (cloud/scheduler/planning.py, calendar.py)
     "plan.calendar.closed_day": {"de": "Bauhof geschlossen", "en": "Works yard closed"},
+    "plan.waste.residual": {"de": "Restmüll", "en": "residual waste"},
+    "plan.waste.paper": {"de": "Papier", "en": "paper"},
+    "plan.waste.organic": {"de": "Bioabfall", "en": "organic waste"},
+    "plan.waste.glass": {"de": "Altglas", "en": "glass"},
     "plan.skip.unserved.not_worth_detour": {
         "de": "{asset}: auf keiner Route ({kind}) – der Umweg lohnt sich heute nicht.",
         "en": "{asset}: on no route ({kind}) – not worth the detour today.",

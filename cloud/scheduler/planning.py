@@ -8,19 +8,25 @@ import math
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from cloud.scheduler.calendar import PlanningCalendar, TownCalendar, is_round_day
 from cloud.scheduler.fill import BinHistory, FillHistoryError, FillModel, fit_fill_model
+from cloud.scheduler.fleet import DEFAULT_BIN_LITRES
 from cloud.scheduler.geo import distance_matrix_km
 from cloud.scheduler.routing import build_route, insertion_detours, nearest_neighbour, route_points, two_opt
 from cloud.scheduler.water import WateringInput, WaterNeed, assess_watering
 from edge.anomaly.flags import SENSOR_FAULT, fault_types_in
 from flurfunk.contracts import Asset, AssetKind, Depot, Quantity, Task, TaskKind
 from flurfunk.i18n import MESSAGES, Language, text
+
+if TYPE_CHECKING:
+    from cloud.scheduler.fleet import Fleet, TownFleet
 
 LOCAL_ZONE = ZoneInfo("Europe/Berlin")
 WORKDAY_START = time(6, 0)
@@ -133,8 +139,20 @@ class PlanSettings:
 
 
 @dataclass(frozen=True)
+class RouteReload:
+    """A trip to a disposal site (or a tank refill at a hydrant) after the route's first `after_stop` stops."""
+
+    after_stop: int
+    site: str
+
+
+@dataclass(frozen=True)
 class Route:
-    """One vehicle's round in one town on one day: depot → stops (asset ids, in order) → depot."""
+    """One vehicle's round in one town on one day: depot → stops (asset ids, in order) → depot.
+
+    Planned with a fleet, it also names the vehicle, its reloads, the load of each trip (litres of bin volume or of
+    water) and when (seconds since local midnight) it leaves, begins each stop, returns and how late it runs.
+    """
 
     id: str
     municipality: str
@@ -142,7 +160,14 @@ class Route:
     day: date
     stops: list[str]
     km: float
-    polyline: list[tuple[float, float]]  # (latitude, longitude): depot, stops, depot; straight legs
+    polyline: list[tuple[float, float]]  # (latitude, longitude): depot, stops (and reload sites), depot
+    vehicle: str | None = None
+    reloads: tuple[RouteReload, ...] = ()
+    trip_loads: tuple[int, ...] = ()
+    service_starts_s: tuple[int, ...] = ()
+    start_s: int | None = None
+    end_s: int | None = None
+    late_s: int = 0  # > 0: the must-go stops do not fit the shift (or the markets' hours) by this much
 
 
 @dataclass(frozen=True)
@@ -165,6 +190,8 @@ def plan_day(
     as_of: datetime | None = None,
     bin_history: Mapping[str, BinHistory] | None = None,
     watering: WateringInput | None = None,
+    fleet: Fleet | None = None,
+    calendar: PlanningCalendar | TownCalendar | None = None,
 ) -> DayPlan:
     """Tasks and routes for `day` from each asset's latest values.
 
@@ -176,7 +203,19 @@ def plan_day(
     expected to reach `settings.forecast_must_fill` before the next run ends, an optional stop with a prize on
     round days from `forecast_may_fill` on. A tree or green space among `watering.sites` is planned by the FAO-56
     water balance (`cloud.scheduler.water`) instead of the soil-moisture threshold.
+
+    With a `fleet` (`cloud.scheduler.fleet`), each town that has vehicles is routed with them by PyVRP: per waste
+    type, within capacity (reload trips to the disposal site or hydrant), shifts and market hours; must-go stops
+    required, optional ones kept only where the solver serves them; a route per vehicle. Stops left out come back in
+    `skipped` with the reason. With a `calendar` (`cloud.scheduler.calendar`), holidays and the Bauhof's closed days
+    get no regular round (it moves to the next working day), the lookahead skips them, and market days block their
+    bins during market hours and add the expected fill. Without either, the plan is what it always was.
     """
+    if isinstance(calendar, PlanningCalendar):
+        return _plan_per_town(
+            day, depots, assets, latest, settings, language, as_of, bin_history, watering, fleet, calendar
+        )
+    town_calendar = calendar
     due_from, due_until = work_window(day)
     reference = _require_aware(as_of, "as_of") if as_of is not None else due_from
     assets_by_id = _unique_assets(assets)
@@ -190,7 +229,7 @@ def plan_day(
     to_water: dict[str, list[Asset]] = defaultdict(list)
     pending: dict[tuple[TaskKind, str], Task] = {}
 
-    round_day = day.weekday() in settings.collection_weekdays
+    round_day = is_round_day(day, settings.collection_weekdays, town_calendar)
     must_threshold = settings.collect_threshold if round_day else settings.overflow_threshold
     histories = bin_history or {}
     prized: dict[str, list[tuple[Asset, _BinForecast]]] = defaultdict(list)
@@ -198,7 +237,7 @@ def plan_day(
     gather_urgent = not round_day and settings.emergency_prize_km is not None
     # On a round day a bin goes if it would pass the must level before the next round; on other days only if it
     # would pass it before the next working day ends: an emergency run waits as long as it can, to gather more.
-    next_run_end = _next_run_end(day, settings) if round_day else _next_workday_end(day)
+    next_run_end = _next_run_end(day, settings, town_calendar) if round_day else _next_workday_end(day, town_calendar)
     must_fill = settings.forecast_must_fill
     if not round_day and settings.emergency_fill is not None:
         must_fill = settings.emergency_fill
@@ -210,6 +249,7 @@ def plan_day(
             forecast = _forecast_bin(
                 asset, histories[asset_id], reference, next_run_end, settings.prize_lookahead_days, reader
             )
+            forecast = _with_markets(forecast, asset, town_calendar, day, next_run_end)
             if forecast is None:
                 pass
             elif gather_urgent and forecast.fill_next >= must_fill:
@@ -255,6 +295,7 @@ def plan_day(
             must_collect[town].append(asset)
 
     routes: list[Route] = []
+    route_skips: list[tuple[str, str]] = []
     for town in sorted(set(must_collect) | set(to_water)):
         depot = depot_by_town.get(town)
         if depot is None:
@@ -271,6 +312,25 @@ def plan_day(
             TaskKind.COLLECT: must_collect[town] + [asset for asset, _, _ in chosen] + [a for a, _, _ in with_prize],
             TaskKind.WATER: to_water[town],
         }
+        town_fleet = fleet.for_town(town) if fleet is not None else None
+        if fleet is not None and town_fleet is not None:
+            optional = [(asset, settings.opportunistic_detour_km) for asset, _, _ in chosen]
+            optional += [(asset, _prize_km(forecast, settings)) for asset, forecast, _ in with_prize]
+            routes += _fleet_routes(
+                day,
+                depot,
+                fleet,
+                town_fleet,
+                must_collect[town],
+                optional,
+                to_water[town],
+                pending,
+                settings,
+                town_calendar,
+                language,
+                route_skips,
+            )
+            continue
         for kind in _ROUTED_KINDS:
             if stops_by_kind[kind]:
                 routes.append(_route(day, town, kind, depot, stops_by_kind[kind], settings.road_factor, settings))
@@ -281,7 +341,7 @@ def plan_day(
         tasks.append(task.model_copy(update={"route_id": assigned_route}) if assigned_route else task)
 
     tasks.sort(key=lambda task: (task.municipality, task.kind.value, task.asset))
-    return DayPlan(tasks=tasks, routes=routes, skipped=reader.skipped)
+    return DayPlan(tasks=tasks, routes=routes, skipped=reader.skipped + route_skips)
 
 
 def fixed_schedule_km(
@@ -346,10 +406,14 @@ def task_id(day: date, kind: TaskKind, asset_id: str) -> str:
     return f"{readable[:51]}~{digest}"
 
 
-def route_id(day: date, kind: TaskKind, municipality: str) -> str:
-    """A route id that depends only on (day, kind, town)."""
-    digest = hashlib.sha256(municipality.encode()).hexdigest()[:6]
-    return f"{day:%Y%m%d}-{kind.value}-{_slug(municipality)[:32]}-{digest}"
+def route_id(day: date, kind: TaskKind, municipality: str, vehicle: str | None = None, copy: int = 0) -> str:
+    """A route id that depends only on (day, kind, town) and, where the town has several vehicles for the kind, on
+    the vehicle and which of its identical copies (0, 1, …) drives it. At most 64 characters."""
+    if vehicle is None:
+        digest = hashlib.sha256(municipality.encode()).hexdigest()[:6]
+        return f"{day:%Y%m%d}-{kind.value}-{_slug(municipality)[:32]}-{digest}"
+    digest = hashlib.sha256(f"{municipality}|{vehicle}|{copy}".encode()).hexdigest()[:8]
+    return f"{day:%Y%m%d}-{kind.value}-{_slug(municipality)[:14]}-{_slug(vehicle)[:14]}{copy}-{digest}"[:64]
 
 
 def watering_litres(asset: Asset, day: date) -> float:
@@ -602,15 +666,20 @@ class _BinForecast:
     fill_later: float  # expected `prize_lookahead_days` after that: what an optional stop's prize grows with
 
 
-def _next_run_end(day: date, settings: PlanSettings) -> datetime:
-    """The end of the next collection run after `day` (a bin not emptied today waits until then)."""
+def _next_run_end(day: date, settings: PlanSettings, calendar: TownCalendar | None = None) -> datetime:
+    """The end of the next collection run after `day` (a bin not emptied today waits until then); with a calendar,
+    a round that falls on a holiday runs on the next working day, so a bin before a long weekend waits longer."""
     following = day + timedelta(days=1)
-    while following.weekday() not in settings.collection_weekdays:
+    for _ in range(400):
+        if is_round_day(following, settings.collection_weekdays, calendar):
+            break
         following += timedelta(days=1)
     return work_window(following)[1]
 
 
-def _next_workday_end(day: date) -> datetime:
+def _next_workday_end(day: date, calendar: TownCalendar | None = None) -> datetime:
+    if calendar is not None:
+        return work_window(calendar.next_working_day(day))[1]
     following = day + timedelta(days=1)
     while following.weekday() >= 5:
         following += timedelta(days=1)
@@ -778,6 +847,115 @@ def _route(
         km=km,
         polyline=route_points(depot, ordered),
     )
+
+
+def _plan_per_town(
+    day: date,
+    depots: Sequence[Depot],
+    assets: Sequence[Asset],
+    latest: Mapping[str, Mapping[Quantity, LatestValue]],
+    settings: PlanSettings,
+    language: Language,
+    as_of: datetime | None,
+    bin_history: Mapping[str, BinHistory] | None,
+    watering: WateringInput | None,
+    fleet: Fleet | None,
+    calendar: PlanningCalendar,
+) -> DayPlan:
+    """plan_day town by town, each with its own calendar (its round days, closed days and markets differ)."""
+    by_town: dict[str, list[Asset]] = defaultdict(list)
+    for asset in _unique_assets(assets).values():
+        by_town[asset.municipality].append(asset)
+    tasks: list[Task] = []
+    routes: list[Route] = []
+    skipped: list[tuple[str, str]] = []
+    for town in sorted(by_town):
+        town_watering = (
+            replace(watering, sites=[site for site in watering.sites if site.municipality == town])
+            if watering is not None
+            else None
+        )
+        part = plan_day(
+            day,
+            depots,
+            by_town[town],
+            latest,
+            settings,
+            language,
+            as_of=as_of,
+            bin_history=bin_history,
+            watering=town_watering,
+            fleet=fleet,
+            calendar=calendar.for_town(town),
+        )
+        tasks += part.tasks
+        routes += part.routes
+        skipped += part.skipped
+    tasks.sort(key=lambda task: (task.municipality, task.kind.value, task.asset))
+    return DayPlan(tasks=tasks, routes=routes, skipped=skipped)
+
+
+def _with_markets(
+    forecast: _BinForecast | None, asset: Asset, calendar: TownCalendar | None, day: date, next_run_end: datetime
+) -> _BinForecast | None:
+    """The forecast with the fill the markets until the next run are expected to add (a market square's bins)."""
+    if forecast is None or calendar is None or not calendar.markets:
+        return forecast
+    jump = calendar.market_jump(asset, day, next_run_end.astimezone(LOCAL_ZONE).date())
+    if jump == 0:
+        return forecast
+    return replace(forecast, fill_next=forecast.fill_next + jump, fill_later=forecast.fill_later + jump)
+
+
+def _prize_km(forecast: _BinForecast, settings: PlanSettings) -> float:
+    """What an optional bin is worth in km of detour: growing with its expected fill up to `max_prize_km`."""
+    span = settings.forecast_must_fill - settings.forecast_may_fill
+    return settings.max_prize_km * min(max((forecast.fill_later - settings.forecast_may_fill) / span, 0.0), 1.0)
+
+
+def _fleet_routes(
+    day: date,
+    depot: Depot,
+    fleet: Fleet,
+    town_fleet: TownFleet,
+    must_collect: Sequence[Asset],
+    optional: Sequence[tuple[Asset, float]],
+    to_water: Sequence[Asset],
+    pending: dict[tuple[TaskKind, str], Task],
+    settings: PlanSettings,
+    calendar: TownCalendar | None,
+    language: Language,
+    skips: list[tuple[str, str]],
+) -> list[Route]:
+    """The town's collection and watering routes with its vehicles; an optional stop no vehicle takes loses its
+    task, and every stop left out is noted in `skips` with the reason."""
+    from cloud.scheduler.fleet_routes import FleetStop, route_with_fleet  # PyVRP: a heavy import
+
+    def bin_load(asset: Asset) -> int:
+        fill = pending[(TaskKind.COLLECT, asset.id)].evidence.get("fill_ratio", 1.0)
+        share = min(max(float(fill), 0.0), 1.5) if isinstance(fill, int | float) else 1.0
+        return round((asset.capacity_l or DEFAULT_BIN_LITRES) * share)
+
+    stops_by_kind = {
+        TaskKind.COLLECT: [FleetStop(asset, bin_load(asset)) for asset in must_collect]
+        + [FleetStop(asset, bin_load(asset), required=False, prize_km=prize) for asset, prize in optional],
+        TaskKind.WATER: [
+            FleetStop(asset, round(float(pending[(TaskKind.WATER, asset.id)].evidence.get("litres", 0.0))))
+            for asset in to_water
+        ],
+    }
+    routes: list[Route] = []
+    for kind in _ROUTED_KINDS:
+        if not stops_by_kind[kind]:
+            continue
+        result = route_with_fleet(
+            day, kind, depot, town_fleet, fleet, stops_by_kind[kind], settings.road_factor, calendar, language
+        )
+        routes += result.routes
+        skips += result.unserved + result.unrouted
+        for asset_id, _ in result.unserved:
+            pending.pop((kind, asset_id), None)
+    return routes
 
 
 def _vrp_route(depot: Depot, stops: Sequence[Asset], settings: PlanSettings) -> tuple[list[Asset], float]:
