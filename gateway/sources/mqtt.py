@@ -2,7 +2,7 @@
 
 Parsing is pure (`parse_chirpstack_up`, `parse_tts_up`); `MqttSource` is the thin async shell around it: QoS 1,
 a persistent session under a fixed client id, a new client per connection attempt with backoff and jitter, and
-the MQTT PUBACK sent only after the uplinks are durable in the buffer (paho's manual acks; see `MqttSource`).
+the MQTT PUBACK sent only after the uplinks are durable in the buffer (paho's manual acks; see `enable_manual_acks`).
 """
 
 from __future__ import annotations
@@ -17,12 +17,16 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import ValidationError
 
 from flurfunk.contracts import RxInfo, Uplink, utc_now
 from gateway.sync import Backoff
+
+if TYPE_CHECKING:
+    import aiomqtt
+    import paho.mqtt.client as paho
 
 log = logging.getLogger(__name__)
 
@@ -287,6 +291,42 @@ class MqttSourceSettings:
 Deliver = Callable[[Sequence[Uplink]], Awaitable[object]]
 
 
+# -- manual acknowledgements: the one place that reaches into aiomqtt -------------------------------------------------
+
+
+def _paho_client(client: aiomqtt.Client) -> paho.Client:
+    """The paho-mqtt client inside an aiomqtt client.
+
+    aiomqtt (up to 2.5.1) has no public switch for manual acks (empicano/aiomqtt issue #345; PR #346 is still open),
+    while paho-mqtt 2.x has them (`manual_ack_set`, `ack`). aiomqtt keeps its paho client in the private attribute
+    `_client`; nothing else in Flurfunk touches it. tests/test_gateway_mqtt_ack.py checks this against the real
+    Mosquitto, and pyproject.toml pins aiomqtt to the releases it was checked with.
+    """
+    inner = getattr(client, "_client", None)
+    if not callable(getattr(inner, "manual_ack_set", None)) or not callable(getattr(inner, "ack", None)):
+        import aiomqtt
+
+        raise RuntimeError(
+            f"aiomqtt {aiomqtt.__version__} no longer keeps a paho-mqtt client with manual acks in `_client`: "
+            "the gateway cannot hold back PUBACKs until uplinks are durable (see gateway/sources/mqtt.py)"
+        )
+    return cast("paho.Client", inner)
+
+
+def enable_manual_acks(client: aiomqtt.Client) -> None:
+    """Leave every PUBACK to `acknowledge`; call before connecting, as a persistent session redelivers right
+    after CONNACK and those messages must wait too."""
+    _paho_client(client).manual_ack_set(True)
+
+
+def acknowledge(client: aiomqtt.Client, messages: Sequence[aiomqtt.Message]) -> None:
+    """Send the PUBACK (QoS 1) or PUBREC (QoS 2) for `messages`; QoS 0 messages need none."""
+    inner = _paho_client(client)
+    for message in messages:
+        if message.qos > 0:
+            inner.ack(message.mid, message.qos)
+
+
 class RefusalLog:
     """Counts refused input by reason and logs the first of each cause only, so a flood cannot fill the disk."""
 
@@ -310,11 +350,10 @@ class RefusalLog:
 class MqttSource:
     """Subscribes to an LNS's uplink events and hands them to `deliver`, which returns once they are durable.
 
-    The PUBACK for a QoS 1 message goes out only after `deliver` returned (paho-mqtt's manual acks, reached through
-    aiomqtt's paho client, as aiomqtt 2.x has no public switch for them). A crash before that leaves the message
-    unacknowledged in the broker's persistent session, which sends it again on the next connection; the pipeline's
-    point identity makes the second copy harmless. The Things Stack's own broker offers QoS 0 only: what it sends
-    while the gateway is away is lost there, not here.
+    The PUBACK for a QoS 1 message goes out only after `deliver` returned (see `enable_manual_acks`). A crash before
+    that leaves the message unacknowledged in the broker's persistent session, which sends it again on the next
+    connection; the pipeline's point identity makes the second copy harmless. The Things Stack's own broker offers
+    QoS 0 only: what it sends while the gateway is away is lost there, not here.
     """
 
     def __init__(
@@ -348,8 +387,7 @@ class MqttSource:
             tls_context=ssl.create_default_context() if settings.tls else None,
             timeout=10,
         )
-        # Before connecting: a persistent session redelivers right after CONNACK, and those must wait for us too.
-        client._client.manual_ack_set(True)
+        enable_manual_acks(client)
         return client
 
     async def run(self) -> None:
@@ -404,9 +442,7 @@ class MqttSource:
                 self._on_received(len(group))
             if uplinks:
                 await self._deliver(uplinks)  # raises if the buffer failed: nothing is acknowledged then
-            for message in group:
-                if message.qos > 0:
-                    client._client.ack(message.mid, message.qos)
+            acknowledge(client, group)
 
     def _uplink_of(self, message: Any) -> Uplink | None:
         payload = message.payload
