@@ -1,18 +1,24 @@
-"""Bulk calls: seed or update the inventory in one go, and plan a day (tasks and routes) from the latest state."""
+"""Bulk calls: seed or update the inventory in one go, and plan a day (tasks and routes) from the fill forecasts,
+the water balance and the latest state."""
 
 from __future__ import annotations
 
 import logging
-from datetime import date
-from typing import Any
+from collections import defaultdict
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from cloud.api.deps import CloudContext, Context, DayPlanner, InventoryManager, Planner, RequestedTowns
+from cloud.api.deps import CloudContext, Context, DayPlanner, InventoryManager, RequestedTowns
 from cloud.auth import Principal
 from cloud.store.operational import LatestState, Scope
-from flurfunk.contracts import Asset, Depot, Device, Quantity, Task
+from cloud.store.series import SeriesStoreUnavailableError
+from flurfunk.contracts import Asset, Depot, Device, Quantity, Task, TaskKind, TaskState
+
+if TYPE_CHECKING:
+    from cloud.scheduler.inputs import PlanInputs
 
 logger = logging.getLogger("cloud.admin")
 
@@ -59,12 +65,6 @@ def upsert_inventory(inventory: Inventory, context: Context, principal: Inventor
     return counts
 
 
-def default_planner() -> Planner:
-    from cloud.scheduler import plan_day  # imported late: the scheduler is a separate, heavier package
-
-    return plan_day
-
-
 def _latest_for_planner(latest: dict[str, dict[Quantity, LatestState]]) -> dict[str, dict[Quantity, Any]]:
     """The scheduler's `LatestValue` per asset and quantity (LatestState has the same fields where it is absent)."""
     try:
@@ -80,14 +80,22 @@ def _latest_for_planner(latest: dict[str, dict[Quantity, LatestState]]) -> dict[
 def plan(context: CloudContext, day: date, principal: Principal, scope: Scope | None = None) -> dict[str, Any]:
     """Plan `day` for the towns in `scope` (default: the principal's)."""
     scope = scope or principal.scope
-    planner = context.planner or default_planner()
+    language = context.settings.language
     assets = context.store.assets(scope=scope)
     known = {asset.id for asset in assets}
     latest = {asset: values for asset, values in context.store.latest(scope=scope).items() if asset in known}
-    day_plan = planner(
-        day, context.store.depots(scope), assets, _latest_for_planner(latest), language=context.settings.language
-    )
-    tasks: list[Task] = [t for t in day_plan.tasks if scope.allows(t.municipality)]
+    depots = context.store.depots(scope)
+    notes: list[str] = []
+    if context.planner is not None:  # a planner passed to create_app gets the latest values only
+        day_plan = context.planner(day, depots, assets, _latest_for_planner(latest), language=language)
+        planned = list(day_plan.tasks)
+    else:
+        from cloud.scheduler.inputs import explain_fallbacks  # late: the scheduler is a heavier package
+
+        day_plan, inputs = _forecast_plan(context, day, depots, assets, latest, scope)
+        planned = explain_fallbacks(day_plan.tasks, inputs, language)
+        notes = inputs.notes
+    tasks: list[Task] = [t for t in planned if scope.allows(t.municipality)]
     routes = [r for r in day_plan.routes if scope.allows(r.municipality)]
     outcome = context.store.replace_plan(day, tasks, routes, scope=scope, actor=principal.subject)
     km = round(sum(float(route.km) for route in routes), 3)
@@ -99,7 +107,7 @@ def plan(context: CloudContext, day: date, principal: Principal, scope: Scope | 
         outcome.routes_stored,
         km,
     )
-    return {
+    answer: dict[str, Any] = {
         "day": day.isoformat(),
         "tasks_stored": outcome.tasks_stored,
         "tasks_kept": outcome.tasks_kept,
@@ -107,6 +115,57 @@ def plan(context: CloudContext, day: date, principal: Principal, scope: Scope | 
         "km": km,
         "not_acted_on": [{"asset": asset, "reason": reason} for asset, reason in getattr(day_plan, "skipped", [])],
     }
+    if context.planner is None:  # what the built-in planner based its tasks on, and what it lacked
+        answer |= {"planned_by": _basis_counts(tasks), "notes": notes}
+    return answer
+
+
+def _forecast_plan(
+    context: CloudContext,
+    day: date,
+    depots: list[Depot],
+    assets: list[Asset],
+    latest: dict[str, dict[Quantity, LatestState]],
+    scope: Scope,
+) -> tuple[Any, PlanInputs]:
+    """Plan with the fill forecasts and the water balance from the series store; the latest values serve the
+    assets without enough history (and when the store cannot be read at all)."""
+    from cloud.scheduler import plan_day  # imported late: the scheduler is a separate, heavier package
+    from cloud.scheduler.inputs import HISTORY_DAYS, PlanInputs, read_plan_inputs
+
+    language = context.settings.language
+    watered: dict[str, dict[date, float]] = defaultdict(dict)
+    for stored in context.store.tasks(
+        kind=TaskKind.WATER, state=TaskState.DONE, start=day - timedelta(days=HISTORY_DAYS), end=day, scope=scope
+    ):
+        litres = stored.task.evidence.get("litres")
+        if isinstance(litres, int | float):
+            watered[stored.task.asset][stored.day] = watered[stored.task.asset].get(stored.day, 0.0) + float(litres)
+    try:
+        inputs = read_plan_inputs(context.series, day, assets, language=language, watered_litres=watered)
+    except SeriesStoreUnavailableError as error:
+        logger.warning("plan day=%s by latest values only: series store unavailable (%s)", day, error)
+        inputs = PlanInputs(bin_history={}, watering=None, notes=[str(error)])
+    day_plan = plan_day(
+        day,
+        depots,
+        assets,
+        _latest_for_planner(latest),
+        language=language,
+        bin_history=inputs.bin_history,
+        watering=inputs.watering,
+    )
+    return day_plan, inputs
+
+
+def _basis_counts(tasks: list[Task]) -> dict[str, int]:
+    """How many collect and water tasks each basis produced (forecast, water_balance, latest_value)."""
+    counts: dict[str, int] = defaultdict(int)
+    for task in tasks:
+        basis = task.evidence.get("planned_by")
+        if isinstance(basis, str):
+            counts[basis] += 1
+    return dict(sorted(counts.items()))
 
 
 @router.post("/plan/{day}")

@@ -1,0 +1,248 @@
+"""The forecast planner fed from the real series stores: fill histories → forecast collect tasks, a station's
+dry week → litres from the water balance, and the latest-value rules (said so) where history is short."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from fastapi.testclient import TestClient
+
+from cloud import create_app
+from cloud.scheduler import LatestValue, plan_day
+from cloud.scheduler.inputs import (
+    MIN_BIN_DAYS,
+    explain_fallbacks,
+    read_plan_inputs,
+    station_weather_days,
+)
+from cloud.settings import CloudSettings
+from cloud.store.influx_v1 import InfluxV1SeriesStore
+from cloud.store.series import SeriesStore
+from cloud.store.series_sqlite import SqliteSeriesStore
+from flurfunk.contracts import Asset, AssetKind, Batch, Depot, Device, Quantity, Reading, Task, TaskKind
+from flurfunk.wire import MEDIA_TYPE, encode_batch
+
+BERLIN = ZoneInfo("Europe/Berlin")
+DAY = date(2026, 7, 6)  # a Monday: a round day of the default collection weekdays (Monday, Thursday)
+PLAN_TIME = datetime(2026, 7, 6, 5, 0, tzinfo=BERLIN).astimezone(UTC)
+TOWN = "Birstein"
+DEPOT = Depot(municipality=TOWN, name="Bauhof Birstein", latitude=50.352, longitude=9.301)
+RISING, FLAT, NEW = "bin-rising", "bin-flat", "bin-new"
+TREE, STATION = "tree-young", "weather-1"
+
+
+def _asset(asset_id: str, kind: AssetKind, latitude: float, **extra: object) -> Asset:
+    return Asset(
+        id=asset_id, kind=kind, municipality=TOWN, village="Fischborn", latitude=latitude, longitude=9.29, **extra
+    )
+
+
+ASSETS = [
+    _asset(RISING, AssetKind.BIN, 50.36, capacity_l=240),
+    _asset(FLAT, AssetKind.BIN, 50.361, capacity_l=240),
+    _asset(NEW, AssetKind.BIN, 50.362, capacity_l=240),
+    _asset(TREE, AssetKind.TREE, 50.363, planting_year=2024),
+    _asset(STATION, AssetKind.WEATHER_STATION, 50.352),
+]
+DEVICE_OF = {asset.id: f"a84041000181c{index:03x}" for index, asset in enumerate(ASSETS)}
+
+
+def bin_readings(asset: str, level_now: float, rate_per_day: float, days: float = 9.0) -> list[Reading]:
+    """Hourly fill ratios over `days` before the plan, rising at `rate_per_day` to `level_now`; emptied (down to
+    2 %) whenever the sawtooth reaches 92 %."""
+    readings = []
+    hours = int(days * 24)
+    for hour in range(hours, 0, -1):
+        moment = PLAN_TIME - timedelta(hours=hour)
+        value = level_now - rate_per_day * hour / 24.0
+        while value < 0.02:
+            value += 0.9  # before the last emptying
+        readings.append(_reading(asset, Quantity.FILL_RATIO, value, moment))
+    return readings
+
+
+def station_readings(days: int, *, rain_mm_per_day: float) -> list[Reading]:
+    """Station reports every 20 minutes for `days` whole local days before the plan day: hot, sunny summer days."""
+    readings = []
+    first = datetime(2026, 7, 6, 0, 0, tzinfo=BERLIN) - timedelta(days=days)
+    for step in range(days * 72):
+        moment = (first + timedelta(minutes=20 * step + 10)).astimezone(UTC)
+        local_hour = (first + timedelta(minutes=20 * step)).hour
+        daylight = max(math.sin(math.pi * (local_hour - 5) / 16), 0.0) if 5 <= local_hour <= 21 else 0.0
+        temperature = 17.0 + 15.0 * max(math.sin(math.pi * (local_hour - 6) / 16), 0.0)  # 17-32 °C
+        values = {
+            Quantity.AIR_TEMPERATURE_C: temperature,
+            Quantity.HUMIDITY_PCT: 85.0 - 45.0 * (temperature - 17.0) / 15.0,
+            Quantity.WIND_SPEED_MS: 2.0,
+            Quantity.SOLAR_RADIATION_W_M2: 850.0 * daylight,
+            Quantity.PRESSURE_HPA: 985.0,
+            Quantity.RAIN_MM: rain_mm_per_day / 72.0,
+        }
+        readings += [_reading(STATION, quantity, value, moment) for quantity, value in values.items()]
+    return readings
+
+
+def _reading(asset: str, quantity: Quantity, value: float, moment: datetime) -> Reading:
+    return Reading(device=DEVICE_OF[asset], asset=asset, quantity=quantity, value=round(value, 4), time=moment)
+
+
+def history(*, rain_mm_per_day: float = 0.0) -> list[Reading]:
+    return [
+        *bin_readings(RISING, level_now=0.55, rate_per_day=0.15),  # below the 60 % rule, full before Thursday
+        *bin_readings(FLAT, level_now=0.55, rate_per_day=0.01),
+        *bin_readings(NEW, level_now=0.95, rate_per_day=0.05, days=1.0),  # installed yesterday: no forecast yet
+        *station_readings(7, rain_mm_per_day=rain_mm_per_day),
+    ]
+
+
+def latest_of(readings: list[Reading]) -> dict[str, dict[Quantity, LatestValue]]:
+    latest: dict[str, dict[Quantity, LatestValue]] = {}
+    for reading in sorted(readings, key=lambda r: r.time):
+        latest.setdefault(reading.asset, {})[reading.quantity] = LatestValue(reading.value, reading.time)
+    return latest
+
+
+def plan_from(store: SeriesStore, readings: list[Reading]) -> list[Task]:
+    inputs = read_plan_inputs(store, DAY, ASSETS)
+    plan = plan_day(DAY, [DEPOT], ASSETS, latest_of(readings), bin_history=inputs.bin_history, watering=inputs.watering)
+    return explain_fallbacks(plan.tasks, inputs)
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[SqliteSeriesStore]:
+    store = SqliteSeriesStore(tmp_path / "series.sqlite")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def influx_store(influxd: object) -> Iterator[InfluxV1SeriesStore]:
+    with InfluxV1SeriesStore(influxd.url, f"plan_{uuid.uuid4().hex[:8]}") as store:  # type: ignore[attr-defined]
+        yield store
+
+
+@pytest.fixture(params=["sqlite", "influx"])
+def series_store(request: pytest.FixtureRequest) -> SeriesStore:
+    return request.getfixturevalue(f"{request.param}_store")
+
+
+def _by_asset(tasks: list[Task], kind: TaskKind) -> dict[str, Task]:
+    return {task.asset: task for task in tasks if task.kind is kind}
+
+
+def test_a_rising_bin_gets_a_forecast_task_and_a_flat_one_none(series_store: SeriesStore) -> None:
+    readings = history()
+    series_store.write(readings)
+    collect = _by_asset(plan_from(series_store, readings), TaskKind.COLLECT)
+
+    rising = collect[RISING]
+    assert rising.evidence["planned_by"] == "forecast"
+    assert 0.1 < float(rising.evidence["fill_rate_per_day"]) < 0.2  # the history's 15 %/day
+    assert float(rising.evidence["fill_ratio_next_run"]) >= 1.0  # full before Thursday's round ends
+    assert FLAT not in collect  # same level now, but it will not be full before the next round
+
+
+def test_too_little_history_falls_back_to_the_latest_value_and_says_so(series_store: SeriesStore) -> None:
+    readings = history()
+    series_store.write(readings)
+    new = _by_asset(plan_from(series_store, readings), TaskKind.COLLECT)[NEW]
+    assert new.evidence["planned_by"] == "latest_value"
+    assert new.evidence["fill_ratio"] == pytest.approx(0.95 - 0.05 / 24, abs=1e-3)  # its last reading, an hour ago
+    assert "Keine Prognose" in new.reason and f"nötig {MIN_BIN_DAYS} Tage" in new.reason
+
+
+def test_a_young_tree_in_a_dry_week_gets_litres_from_the_balance(series_store: SeriesStore) -> None:
+    readings = history()
+    series_store.write(readings)
+    water = _by_asset(plan_from(series_store, readings), TaskKind.WATER)[TREE]
+    assert water.evidence["planned_by"] == "water_balance"
+    depletion, raw = float(water.evidence["depletion_mm"]), float(water.evidence["readily_available_mm"])
+    assert depletion >= raw  # a week at 17-32 °C without rain used up the readily available water
+    # Refilled to field capacity over the young tree's nominal 5 m² pit: 1 mm on 1 m² is 1 L.
+    assert float(water.evidence["litres"]) == pytest.approx(depletion * 5.0, abs=5.0)
+    assert "Regenvorhersage" in water.reason
+
+
+def test_a_wet_week_waters_nothing(series_store: SeriesStore) -> None:
+    readings = history(rain_mm_per_day=15.0)
+    series_store.write(readings)
+    assert TREE not in _by_asset(plan_from(series_store, readings), TaskKind.WATER)
+
+
+def test_station_days_use_penman_monteith_inputs_and_ignore_a_stray_reading(sqlite_store: SqliteSeriesStore) -> None:
+    readings = station_readings(3, rain_mm_per_day=4.8)
+    spike_time = datetime(2026, 7, 4, 12, 30, tzinfo=BERLIN).astimezone(UTC)
+    readings.append(_reading(STATION, Quantity.AIR_TEMPERATURE_C, 55.0, spike_time + timedelta(minutes=5)))
+    sqlite_store.write(readings)
+    start = datetime(2026, 7, 1, tzinfo=BERLIN).astimezone(UTC)
+    days = station_weather_days(sqlite_store, STATION, start, PLAN_TIME)
+    assert [d.day for d in days] == [date(2026, 7, 3), date(2026, 7, 4), date(2026, 7, 5)]
+    for weather in days:
+        assert weather.temperature_max_c == pytest.approx(32.0, abs=0.3)  # the 55 °C echo moved no hourly median
+        assert weather.temperature_min_c == pytest.approx(17.0, abs=0.01)
+        assert weather.rain_mm == pytest.approx(4.8, abs=0.01)
+        assert weather.humidity_min_pct is not None and weather.wind_ms == pytest.approx(2.0)
+        assert weather.solar_radiation_mj is not None and 15.0 < weather.solar_radiation_mj < 45.0
+
+
+def test_without_a_station_trees_are_planned_by_soil_moisture_and_say_why(sqlite_store: SqliteSeriesStore) -> None:
+    readings = [_reading(TREE, Quantity.SOIL_VWC, 0.08, PLAN_TIME - timedelta(hours=1))]
+    sqlite_store.write(readings)
+    assets = [asset for asset in ASSETS if asset.id != STATION]
+    inputs = read_plan_inputs(sqlite_store, DAY, assets)
+    assert inputs.watering is None
+    plan = plan_day(DAY, [DEPOT], assets, latest_of(readings), watering=inputs.watering)
+    water = _by_asset(explain_fallbacks(plan.tasks, inputs), TaskKind.WATER)[TREE]
+    assert water.evidence["planned_by"] == "latest_value"
+    assert "keine Wetterstation" in water.reason
+
+
+# --- through the API: POST /plan/{day} reads the series store the app was given ----------------------------------
+
+ADMIN = "admin-token-0123456789"
+GATEWAY = "gateway-token-0123456789"
+
+
+def test_the_plan_endpoint_plans_by_forecast_and_balance(tmp_path: Path) -> None:
+    settings = CloudSettings(data_dir=tmp_path, gateway_tokens={"gw-1": GATEWAY}, admin_token=ADMIN)
+    series = SqliteSeriesStore(tmp_path / "series.sqlite")
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    with TestClient(create_app(settings, series=series)) as client:
+        inventory = {
+            "depots": [DEPOT.model_dump(mode="json")],
+            "assets": [a.model_dump(mode="json") for a in ASSETS],
+            "devices": [
+                Device(
+                    dev_eui=DEVICE_OF[a.id], model_id="dragino/lse01", asset=a.id, report_interval_s=3600
+                ).model_dump(mode="json")
+                for a in ASSETS
+            ],
+        }
+        assert client.post("/api/v1/admin/inventory", json=inventory, headers=admin).status_code == 200
+        readings = history()
+        batch = Batch(gateway_id="gw-1", first_seq=1, last_seq=1, sent_at=PLAN_TIME, readings=tuple(readings))
+        ingest = client.post(
+            "/api/v1/ingest/batches",
+            content=encode_batch(batch),
+            headers={"Content-Type": MEDIA_TYPE, "Authorization": f"Bearer {GATEWAY}"},
+        )
+        assert ingest.status_code == 200, ingest.text
+        answer = client.post(f"/api/v1/plan/{DAY}", headers=admin)
+        assert answer.status_code == 200, answer.text
+        summary = answer.json()
+        tasks = client.get("/api/v1/feed/tasks", params={"day": DAY.isoformat()}, headers=admin).json()
+    series.close()
+    basis = {(t["kind"], t["asset"]): t["evidence"]["planned_by"] for t in tasks if "planned_by" in t["evidence"]}
+    assert basis == {
+        ("collect", RISING): "forecast",
+        ("collect", NEW): "latest_value",
+        ("water", TREE): "water_balance",
+    }
+    assert summary["planned_by"] == {"forecast": 1, "latest_value": 1, "water_balance": 1}
+    assert any("Regenvorhersage" in note for note in summary["notes"])
