@@ -17,7 +17,7 @@ import numpy as np
 from edge.sim import physics
 from edge.sim.faults import SPIKE, FaultInjector
 from edge.sim.physics import STEP_S, RootZone
-from edge.sim.world import BIN_MODEL, SOIL_MODEL, WASTE_TYPES, WEATHER_MODEL, World
+from edge.sim.world import BIN_MODEL, SOIL_MODEL, WASTE_TYPES, WEATHER_MODEL, World, bin_usage
 from flurfunk.contracts import AssetKind, Quantity, RxInfo, Uplink
 
 Encoder = Callable[[str, Mapping[Quantity, float]], tuple[int, bytes]]  # (model_id, values) -> (f_port, payload)
@@ -61,8 +61,6 @@ _GROUP_OF_KIND = {
 _REPORT_NORMALS = 6  # per device and window: rssi, snr, up to four measurement noises
 _REPORT_UNIFORMS = 3  # per device and window: channel, glitch chance, glitch value
 
-# Bins: days until full at 240 L in a neutral season, median by waste type; larger bins serve more households.
-_DAYS_TO_FULL = {"residual": 7.5, "paper": 10.0, "organic": 9.0, "glass": 10.0}
 _TILT_PER_HOUR = 1.0 / 2500.0  # a bin knocked over now and then
 _BIN_BATTERY_PCT_PER_DAY = 0.012  # EM310-UDL: years on one cell at hourly reports
 _CELL_SAG_V_PER_DAY = 0.0002
@@ -172,12 +170,13 @@ class Simulation:
         n = len(bins)
         self._bin_town = np.array([town_index[a.municipality] for a in bins], dtype=int)
         self._bin_type = np.array([WASTE_TYPES.index(a.waste_type or "residual") for a in bins], dtype=int)
-        capacity = np.array([a.capacity_l or 240 for a in bins], dtype=float)
         self._bin_bottom = np.array([a.sensor_to_bottom_m or 1.0 for a in bins])
         self._bin_full = np.array([a.sensor_to_full_m or 0.1 for a in bins])
-        median_days = np.array([_DAYS_TO_FULL[WASTE_TYPES[t]] for t in self._bin_type]) * (capacity / 240.0) ** 0.12
-        days_to_full = np.clip(median_days * self._rng.lognormal(0.0, 0.18, size=n), 5.0, 13.0)
-        self._bin_daily_rate = 1.0 / days_to_full
+        # The calibrated rates and weekday rhythms of the operations bench (README "How the simulation is
+        # calibrated"): by waste type, size and site, so fixed weekly rounds find bins about half full.
+        usage = bin_usage(world)
+        self._bin_daily_rate = usage.daily_rate
+        self._bin_weekday_factor = np.array([physics.SITE_WEEKDAY_FACTOR[site] for site in usage.sites])  # bins × 7
         self._fill = self._rng.uniform(0.0, 0.75, size=n)
         self._tilted = np.zeros(n, dtype=bool)
         self._bin_battery_pct = self._rng.uniform(55.0, 100.0, size=n)
@@ -279,8 +278,14 @@ class Simulation:
         tilt_chance = rng.random(n_bins)
         self._fill = np.minimum(
             self._fill
-            + physics.fill_increment(
-                self._bin_daily_rate, self._bin_type, local.weekday(), local.hour, doy, burst, STEP_S
+            + physics.site_fill_increment(
+                self._bin_daily_rate,
+                self._bin_weekday_factor[:, local.weekday()],
+                self._bin_type,
+                local.hour,
+                doy,
+                burst,
+                STEP_S,
             ),
             physics.MAX_FILL,
         )
