@@ -68,6 +68,11 @@ def create_app(
     inventory = Inventory(store, device_keybox(settings))
     inventory.ensure_device_models(builtin_device_models())
     series_store = series if series is not None else open_series_store(settings.series_url, token=settings.series_token)
+    if settings.town_planning_file is not None:
+        from cloud.scheduler.fleet import load_town_planning  # late: the scheduler is a heavier package
+
+        # Read now, so that a wrong file stops the start with its file, town and field, not the first plan.
+        load_town_planning(settings.town_planning_file)
 
     alert_service = build_alert_service(settings, store, series_store)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from flurfunk.wire import MAX_COMPRESSED_BYTES
@@ -84,6 +84,17 @@ class CloudSettings(BaseSettings):
     cost_centres: dict[str, str] = Field(
         default_factory=dict, description='cost centre per "Town/kind", "kind" or "Town" for the CSV work orders'
     )
+    town_planning_file: Path | None = Field(
+        default=Path(__file__).parent / "scheduler" / "towns.toml",
+        description="the towns' fleets and calendars (TOML, README 'Plan a day'); default: the file shipped for the "
+        "six towns; empty: plan with one unlimited vehicle per town and kind and no holidays",
+    )
+
+    @field_validator("town_planning_file", mode="before")
+    @classmethod
+    def _empty_planning_file_is_none(cls, value: object) -> object:
+        return None if value in ("", None) else value
+
     tile_url: str = Field(
         default="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
         max_length=500,

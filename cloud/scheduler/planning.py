@@ -413,7 +413,7 @@ def route_id(day: date, kind: TaskKind, municipality: str, vehicle: str | None =
         digest = hashlib.sha256(municipality.encode()).hexdigest()[:6]
         return f"{day:%Y%m%d}-{kind.value}-{_slug(municipality)[:32]}-{digest}"
     digest = hashlib.sha256(f"{municipality}|{vehicle}|{copy}".encode()).hexdigest()[:8]
-    return f"{day:%Y%m%d}-{kind.value}-{_slug(municipality)[:14]}-{_slug(vehicle)[:14]}{copy}-{digest}"[:64]
+    return f"{day:%Y%m%d}-{kind.value}-{_slug(municipality)[:14]}-{_slug(vehicle)[:14]}-{copy}-{digest}"[:64]
 
 
 def watering_litres(asset: Asset, day: date) -> float:
