@@ -7,6 +7,7 @@ know fails here until it is classified below.
 from __future__ import annotations
 
 import secrets
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -19,6 +20,7 @@ from fastapi.testclient import TestClient
 from cloud.alerts.engine import AlertRecord
 from cloud.store.operational import Scope, StoredRoute
 from flurfunk.contracts import AlertState, Batch, Quantity, Reading, Severity, Task, TaskKind
+from tests.anomaly_bundle_helpers import packed_test_bundle
 from tests.cloud_helpers import (
     BOOTSTRAP_HEADERS,
     asset_body,
@@ -35,7 +37,8 @@ TOWN_ROLES = ("admin", "dispatcher", "technician", "crew")
 # Path parameters that are not town objects: a day is a day everywhere, device models are shared on purpose.
 NOT_TOWN_OBJECTS = {"day": DAY.isoformat(), "vendor": "dragino", "model": "lse01"}
 SHARED_PATHS = {"/api/v1/device-models/{vendor}/{model}"}
-GATEWAY_AUTH_PATHS = {"/api/v1/ingest/batches"}  # gateway tokens, not people: see test_cloud_ingest
+# gateway tokens, not people: see test_cloud_ingest and test_anomaly_bundles_api
+GATEWAY_AUTH_PATHS = {"/api/v1/ingest/batches", "/api/v1/gateway/anomaly-bundle"}
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,12 @@ def populate(client: TestClient, name: str, marker: str, dev_eui: str) -> Town:
         last_seen=T0,
     )
     client.app.state.alerts.alerts.save([alert], [])  # type: ignore[attr-defined]
+    with tempfile.TemporaryDirectory() as scratch:  # an anomaly model bundle of the town's own
+        archive = packed_test_bundle(Path(scratch), f"{marker}-model")
+    answer = client.post(
+        "/api/v1/anomaly-bundles", content=archive, params={"municipality": name}, headers=BOOTSTRAP_HEADERS
+    )
+    assert answer.status_code == 201, answer.text
     slug = client.get("/api/v1/municipalities", headers=BOOTSTRAP_HEADERS).json()
     municipality_id = next(m["id"] for m in slug if m["name"] == name)
     ids = {
@@ -101,6 +110,7 @@ def populate(client: TestClient, name: str, marker: str, dev_eui: str) -> Town:
         "asset_id": asset_id,
         "dev_eui": dev_eui,
         "gateway_id": gateway_id,
+        "version": f"{marker}-model",
         "user_id": str(user["id"]),
         "key_id": str(key["id"]),
         "task_id": task_id,

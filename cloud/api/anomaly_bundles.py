@@ -14,11 +14,11 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from cloud.api.deps import Context, GatewayId, InventoryManager, Member, not_found
+from cloud.api.deps import Context, GatewayId, InventoryManager, Member, RequestedTowns, not_found
 from cloud.api.gateways import ScopedGateway
 from cloud.api.municipalities import ScopedMunicipality
 from cloud.auth import Principal
@@ -98,16 +98,15 @@ def check_bundle_archive(archive: bytes) -> tuple[str, list[str]]:
     return bundle.version, sorted(bundle.families)
 
 
-def _upload_town(principal: Principal, municipality: str | None, context: Context) -> str | None:
+def _upload_town(towns: Scope, context: Context) -> str | None:
     """The town a new bundle belongs to: a town admin's own; a district admin's choice, or none (district-wide)."""
-    if principal.scope.all_towns and municipality is None:
+    if towns.all_towns:
         return None
-    town = municipality or principal.municipality
     try:
-        context.inventory.check_town(town, principal.scope)
+        context.inventory.check_town(towns.municipality, towns)
     except NotInScopeError as error:
         raise not_found(str(error).removeprefix("no ")) from error
-    return town
+    return towns.municipality
 
 
 @router.post("/api/v1/anomaly-bundles", status_code=status.HTTP_201_CREATED)
@@ -115,17 +114,16 @@ async def upload_bundle(
     request: Request,
     response: Response,
     context: Context,
+    towns: RequestedTowns,  # before the role check: another town is 404, as everywhere
     principal: InventoryManager,
     store: Bundles,
-    municipality: Annotated[
-        str | None, Query(max_length=64, description="district admins: the town; default all")
-    ] = None,
 ) -> dict[str, Any]:
     """Upload a bundle archive (the request body: tar.gz or zip of the bundle folder, at most 16 MiB).
 
     201 with version and sha256 when stored; 200 when the same archive is stored already; 409 when the version is
-    taken by other content; 413 when too large; 422 naming what is wrong with the archive or the bundle."""
-    town = _upload_town(principal, municipality, context)
+    taken by other content; 413 when too large; 422 naming what is wrong with the archive or the bundle. District
+    admins may name the town (`municipality`); without one the bundle is district-wide."""
+    town = _upload_town(towns, context)
     archive = await _read_archive(request)
     version, families = await run_in_threadpool(check_bundle_archive, archive)
     try:
