@@ -131,6 +131,7 @@ def _forecast_plan(
     """Plan with the fill forecasts and the water balance from the series store; the latest values serve the
     assets without enough history (and when the store cannot be read at all)."""
     from cloud.scheduler import plan_day  # imported late: the scheduler is a separate, heavier package
+    from cloud.scheduler.fleet import plan_day_arguments
     from cloud.scheduler.inputs import HISTORY_DAYS, PlanInputs, read_plan_inputs
 
     language = context.settings.language
@@ -154,6 +155,7 @@ def _forecast_plan(
         language=language,
         bin_history=inputs.bin_history,
         watering=inputs.watering,
+        **plan_day_arguments(context.settings.town_planning_file),  # the towns' fleets and calendars
     )
     return day_plan, inputs
 

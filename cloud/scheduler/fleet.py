@@ -129,6 +129,14 @@ def load_town_planning(path: str | Path = DEFAULT_TOWN_PLANNING) -> TownPlanning
     return _load_cached(str(file), status.st_mtime_ns, status.st_size)
 
 
+def plan_day_arguments(path: str | Path | None) -> dict[str, Fleet | PlanningCalendar]:
+    """`plan_day`'s `fleet` and `calendar` from the towns' planning file at `path`; None: none (plan as before)."""
+    if path is None:
+        return {}
+    planning = load_town_planning(path)
+    return {"fleet": planning.fleet, "calendar": planning.calendar}
+
+
 @lru_cache(maxsize=8)
 def _load_cached(path: str, _mtime_ns: int, size: int) -> TownPlanning:
     if size > MAX_FILE_BYTES:
@@ -445,5 +453,6 @@ __all__ = [
     "TownPlanning",
     "load_town_planning",
     "parse_town_planning",
+    "plan_day_arguments",
     "town_planning_from_mapping",
 ]
