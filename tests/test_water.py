@@ -205,3 +205,27 @@ def test_penman_monteith_is_finite_and_not_negative(
         day_of_year=doy,
     )
     assert 0.0 <= et0 < 30.0  # 40 °C, dry, stormy: about 20 mm, the top of what is measured anywhere
+
+
+def test_a_top_up_bridges_to_the_next_run_and_counts_part_of_the_forecast_rain() -> None:
+    # The dry Lyon week leaves the 1 m loam zone 35.7 mm depleted; the plan day takes 5.06 mm more (40.8 mm) and
+    # the two days to the next run 5.05 + 5.04 mm (projected 50.9 mm). RAW = 38.1 mm is the trigger; the top-up
+    # keeps the depletion at the next run at half of it (19.0 mm). Forecast: 10 mm tomorrow, of which 6.4 mm soak
+    # in and half is trusted (3.2 mm). So 50.9 − 3.2 − 19.0 = 28.7 mm on 4 m²: 115 L instead of a 163 L refill.
+    day = MONDAY + timedelta(days=7)
+    forecast = [hot_day(day), hot_day(day + timedelta(days=1), rain_mm=10.0), hot_day(day + timedelta(days=2))]
+    deep = young_tree(root_depth_m=1.0)
+    topped = WateringInput([deep], lyon_week(forecast), horizon_days=3, top_up_share_of_trigger=0.5)
+    need = assess_watering(day, topped)["t-1"]
+    assert need.depletion_mm == pytest.approx(40.8, abs=0.1)
+    assert need.litres == pytest.approx(115, abs=2)
+    refill = assess_watering(day, WateringInput([deep], lyon_week(forecast), horizon_days=3))["t-1"]
+    assert refill.litres == pytest.approx(163, abs=2)
+    # 40 mm forecast on the last day before the next run (beyond the two-day postponing window): 30.4 mm soak in,
+    # 15.2 mm trusted, and 50.9 − 15.2 stays below a top-up to the whole trigger (38.1 mm): nothing to pour today.
+    forecast[2] = hot_day(day + timedelta(days=2), rain_mm=40.0)
+    wet = WateringInput([deep], lyon_week(forecast), horizon_days=3, top_up_share_of_trigger=1.0)
+    need = assess_watering(day, wet)["t-1"]
+    assert need.litres == 0 and need.postponed_by == "rain"
+    with pytest.raises(WaterInputError, match="top_up_share_of_trigger"):
+        WateringInput([deep], lyon_week(), top_up_share_of_trigger=1.5)

@@ -343,6 +343,11 @@ class WateringInput:
     trigger_tension_kpa: float | None = None
     # Refill to this share of RAW below field capacity, not to capacity itself: the room left holds the next rain.
     headroom_share_of_raw: float = 0.0
+    # Set, a due site gets only what keeps its depletion below this share of the trigger until the next run,
+    # counting `forecast_rain_trust` of the forecast rain of those days; never more than a refill to field
+    # capacity. Water poured beyond what the tree uses before the next rain drains away unused.
+    top_up_share_of_trigger: float | None = None
+    forecast_rain_trust: float = 0.5
 
     def __post_init__(self) -> None:
         if not 1 <= self.horizon_days <= 14:
@@ -351,6 +356,10 @@ class WateringInput:
             raise WaterInputError(f"headroom_share_of_raw must be 0-0.8, got {self.headroom_share_of_raw}")
         if self.trigger_tension_kpa is not None and not 0 < self.trigger_tension_kpa <= 1500:
             raise WaterInputError(f"trigger_tension_kpa must be in (0, 1500], got {self.trigger_tension_kpa}")
+        if self.top_up_share_of_trigger is not None and not 0.0 <= self.top_up_share_of_trigger <= 1.0:
+            raise WaterInputError(f"top_up_share_of_trigger must be 0-1, got {self.top_up_share_of_trigger}")
+        if not 0.0 <= self.forecast_rain_trust <= 1.0:
+            raise WaterInputError(f"forecast_rain_trust must be 0-1, got {self.forecast_rain_trust}")
 
 
 @dataclass(frozen=True)
@@ -440,9 +449,16 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
                 postponed = "frost"
             elif rain_ahead >= expected - 0.5 * raw and expected < site.total_available_mm * 0.9:
                 postponed = "rain"
-            else:
+            elif watering.top_up_share_of_trigger is None:
                 refill_mm = max(expected - watering.headroom_share_of_raw * raw, 0.0)
                 litres = round(refill_mm * site.area_m2, 0)  # 1 mm on 1 m² is 1 L
+            else:
+                rain_mm = _forecast_rain_mm(forecasts[site.municipality], day, watering.horizon_days)
+                rain_mm *= site.rain_catch * watering.forecast_rain_trust
+                bridge_mm = projected - rain_mm - watering.top_up_share_of_trigger * trigger
+                litres = round(float(np.clip(bridge_mm, 0.0, expected)) * site.area_m2, 0)
+                if litres <= 0:
+                    postponed = "rain"
         needs[site.asset] = WaterNeed(
             asset=site.asset,
             depletion_mm=expected,
@@ -454,6 +470,12 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
             young=young,
         )
     return needs
+
+
+def _forecast_rain_mm(forecast: Sequence[DailyWeather], day: date, days: int) -> float:
+    """Effective rain forecast for `day` and the `days` - 1 days after it."""
+    last = day + timedelta(days=days - 1)
+    return sum(effective_rain_mm(weather.rain_mm) for weather in forecast if day <= weather.day <= last)
 
 
 def _run_balance(
