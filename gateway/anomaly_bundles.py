@@ -189,7 +189,8 @@ class BundleFetcher:
         self._token = token
         self._store = store
         self._client = client
-        self.refused: set[str] = set()  # not asked for again while the process runs (the cloud would resend them)
+        # sha256 -> why: not downloaded again while the process runs (the cloud would send the same bytes)
+        self.refused: dict[str, str] = {}
 
     def __repr__(self) -> str:  # never show the token
         return f"BundleFetcher(url={self.url!r})"
@@ -230,7 +231,7 @@ class BundleFetcher:
         if code == 304:
             etag = response.headers.get("ETag", "").strip('"')
             if etag in self.refused:
-                return FetchResult(FetchOutcome.REFUSED, detail=f"the assigned bundle {etag} was refused before")
+                return FetchResult(FetchOutcome.REFUSED, detail=self.refused[etag])
             return FetchResult(FetchOutcome.UNCHANGED)
         if code == 204:
             return FetchResult(FetchOutcome.NONE_ASSIGNED)
@@ -240,12 +241,13 @@ class BundleFetcher:
 
     def _refuse(self, response: httpx.Response, reason: str, sha256: str | None = None) -> FetchResult:
         version = response.headers.get("X-Flurfunk-Bundle-Version", "?")
+        detail = f"version {version}: {reason}"
         if sha256:
-            self.refused.add(sha256)
+            self.refused[sha256] = detail
         log.error(
             "anomaly bundle refused version=%s: %s; the running bundle stays",
             version,
             reason,
             extra={"event": "bundle_refused", "model_version": version},
         )
-        return FetchResult(FetchOutcome.REFUSED, detail=f"version {version}: {reason}")
+        return FetchResult(FetchOutcome.REFUSED, detail=detail)
