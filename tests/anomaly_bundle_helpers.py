@@ -1,5 +1,6 @@
 """Small edge anomaly bundles for the bundle-shipping tests, written in the bundle format the code in this tree
-reads (numpy weights, no .tflite), so the tests do not depend on which trained bundle is shipped today."""
+reads (numpy weights and the same network as .tflite), so the tests do not depend on which trained bundle is
+shipped today."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cloud.anomaly.tflite import dense_softmax_tflite
 from edge.anomaly.bundle import BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, MANIFEST
 from edge.anomaly.features import FAMILY_OF_QUANTITY, FEATURE_NAMES, N_FEATURES
 from flurfunk.bundle_archive import pack_bundle
@@ -22,13 +24,14 @@ def write_test_bundle(directory: Path, version: str, seed: int = 0) -> Path:
     families = {}
     for quantity, family in FAMILY_OF_QUANTITY.items():
         classes = ["clean", "spike"]
-        np.savez(
-            directory / f"{family}.npz",
-            w0=rng.normal(0, 0.1, (N_FEATURES, HIDDEN)).astype(np.float32),
-            b0=np.zeros(HIDDEN, np.float32),
-            w1=rng.normal(0, 0.1, (HIDDEN, len(classes))).astype(np.float32),
-            b1=np.array([4.0, 0.0], np.float32),  # clean by a wide margin: the tests are about shipping, not scores
-        )
+        weights = [
+            rng.normal(0, 0.1, (N_FEATURES, HIDDEN)).astype(np.float32),
+            rng.normal(0, 0.1, (HIDDEN, len(classes))).astype(np.float32),
+        ]
+        # clean by a wide margin: the tests are about shipping bundles, not about scores
+        biases = [np.zeros(HIDDEN, np.float32), np.array([4.0, 0.0], np.float32)]
+        np.savez(directory / f"{family}.npz", w0=weights[0], b0=biases[0], w1=weights[1], b1=biases[1])
+        (directory / f"{family}.tflite").write_bytes(dense_softmax_tflite(weights, biases))
         families[family] = {
             "quantity": quantity.value,
             "classes": classes,
@@ -37,6 +40,7 @@ def write_test_bundle(directory: Path, version: str, seed: int = 0) -> Path:
             "feature_mean": [0.0] * N_FEATURES,
             "feature_scale": [1.0] * N_FEATURES,
             "weights": f"{family}.npz",
+            "tflite": f"{family}.tflite",
         }
     manifest = {
         "format": BUNDLE_FORMAT,

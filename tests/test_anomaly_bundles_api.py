@@ -129,6 +129,9 @@ def test_bad_uploads_get_a_4xx_naming_what_is_wrong_and_store_nothing(
     broken["families"]["soil"]["threshold"] = 7
     (folder / "bundle.json").write_text(json.dumps(broken))
     cases.append((pack_bundle(folder), "families.soil: threshold must be in (0, 1]"))
+    folder = write_test_bundle(tmp_path / "bad-tflite", "t-bad")
+    (folder / "bin.tflite").write_bytes(b"not a flatbuffer" * 8)  # the .npz is fine: only LiteRT would fail
+    cases.append((pack_bundle(folder), "bundle: The model is not a valid Flatbuffer"))
     for archive, reason in cases:
         status, answer = upload(client, archive, BOOTSTRAP_HEADERS)
         assert status == 422, answer

@@ -194,6 +194,11 @@ def _assign(
     return {kind: target, "version": info.version, "sha256": info.sha256}
 
 
+def _unassign(store: AnomalyBundles, kind: TargetKind, target: str, principal: Principal) -> None:
+    if not store.unassign(kind, target, principal.subject):
+        raise not_found(f"anomaly bundle assignment for {kind} {target!r}")
+
+
 @router.put("/api/v1/municipalities/{municipality_id}/anomaly-bundle")
 def assign_to_town(
     town: ScopedMunicipality, choice: BundleChoice, principal: InventoryManager, store: Bundles
@@ -205,8 +210,7 @@ def assign_to_town(
 @router.delete("/api/v1/municipalities/{municipality_id}/anomaly-bundle", status_code=status.HTTP_204_NO_CONTENT)
 def unassign_town(town: ScopedMunicipality, principal: InventoryManager, store: Bundles) -> None:
     """The town's gateways keep what they run (or their own assignment); nothing new is sent."""
-    if not store.unassign("municipality", town["name"], principal.subject):
-        raise not_found(f"anomaly bundle assignment for {town['name']!r}")
+    _unassign(store, "municipality", town["name"], principal)
 
 
 @router.put("/api/v1/gateways/{gateway_id}/anomaly-bundle")
@@ -220,8 +224,7 @@ def assign_to_gateway(
 @router.delete("/api/v1/gateways/{gateway_id}/anomaly-bundle", status_code=status.HTTP_204_NO_CONTENT)
 def unassign_gateway(gateway: ScopedGateway, principal: InventoryManager, store: Bundles) -> None:
     """The gateway follows its town's assignment again."""
-    if not store.unassign("gateway", gateway["id"], principal.subject):
-        raise not_found(f"anomaly bundle assignment for gateway {gateway['id']!r}")
+    _unassign(store, "gateway", gateway["id"], principal)
 
 
 @router.get("/api/v1/gateways/{gateway_id}/anomaly-bundle")
