@@ -2,7 +2,7 @@
 
 The cloud unpacks an uploaded archive to check it before it accepts it; the gateway unpacks what it downloads. Both
 sides share these limits: only regular files, flat or under one top-level folder, no absolute paths, no `..`, no
-links or devices, at most `MAX_MEMBERS` files and `MAX_UNPACKED_BYTES` in all (so a zip or gzip bomb stops early).
+links or devices, at most `MAX_MEMBERS` entries and `MAX_UNPACKED_BYTES` in all (so a zip or gzip bomb stops early).
 `pack_bundle` is deterministic: the same directory gives the same bytes, hence the same sha256.
 """
 
@@ -87,7 +87,9 @@ def _tar_members(data: bytes) -> Iterator[tuple[str, bytes]]:
         total = 0
         members = []
         try:
-            for member in archive:
+            for seen, member in enumerate(archive, start=1):
+                if seen > MAX_MEMBERS:  # folders count too: a million empty ones must not keep us busy
+                    raise BundleArchiveError(f"more than {MAX_MEMBERS} entries")
                 if member.isdir():
                     _member_name(member.name + "/x")  # the folder's own name must be safe too
                     continue
@@ -95,8 +97,6 @@ def _tar_members(data: bytes) -> Iterator[tuple[str, bytes]]:
                     kind = "link" if member.issym() or member.islnk() else "special file"
                     raise BundleArchiveError(f"{member.name!r}: a {kind} is not allowed")
                 members.append(member)
-                if len(members) > MAX_MEMBERS:
-                    raise BundleArchiveError(f"more than {MAX_MEMBERS} files")
                 total += member.size
                 if total > MAX_UNPACKED_BYTES:
                     raise BundleArchiveError(f"unpacks to more than {MAX_UNPACKED_BYTES} bytes")
@@ -115,9 +115,9 @@ def _zip_members(data: bytes) -> Iterator[tuple[str, bytes]]:
     except (zipfile.BadZipFile, OSError) as error:
         raise BundleArchiveError(f"not a zip archive ({error})") from error
     with archive:
+        if len(archive.infolist()) > MAX_MEMBERS:
+            raise BundleArchiveError(f"more than {MAX_MEMBERS} entries")
         infos = [info for info in archive.infolist() if not info.is_dir()]
-        if len(infos) > MAX_MEMBERS:
-            raise BundleArchiveError(f"more than {MAX_MEMBERS} files")
         for info in infos:
             if (info.external_attr >> 16) & 0o170000 == 0o120000:
                 raise BundleArchiveError(f"{info.filename!r}: a link is not allowed")

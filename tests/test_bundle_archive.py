@@ -110,8 +110,18 @@ def test_a_bomb_stops_at_the_unpacked_limit(tmp_path: Path, monkeypatch: pytest.
 
 def test_too_many_files_duplicates_and_no_manifest_are_refused(tmp_path: Path) -> None:
     many = [(f"f{i}.npz", b"") for i in range(bundle_archive.MAX_MEMBERS + 1)]
-    with pytest.raises(BundleArchiveError, match="more than"):
+    with pytest.raises(BundleArchiveError, match="more than 64 entries"):
         unpack_bundle(tar_gz(many), tmp_path / "a")
+    with pytest.raises(BundleArchiveError, match="more than 64 entries"):
+        unpack_bundle(zipped(many), tmp_path / "a2")
+    folders = io.BytesIO()  # empty folders count as entries too
+    with tarfile.open(fileobj=folders, mode="w:gz") as archive:
+        for index in range(10_000):
+            info = tarfile.TarInfo(f"d{index}")
+            info.type = tarfile.DIRTYPE
+            archive.addfile(info)
+    with pytest.raises(BundleArchiveError, match="more than 64 entries"):
+        unpack_bundle(folders.getvalue(), tmp_path / "a3")
     with pytest.raises(BundleArchiveError, match="more than once"):
         unpack_bundle(tar_gz([("bundle.json", b""), ("./bundle.json", b"")]), tmp_path / "b")
     with pytest.raises(BundleArchiveError, match=r"no bundle\.json"):
