@@ -441,3 +441,19 @@ def test_holiday_names_come_in_english_too() -> None:
     assert TownCalendar(TOWN).holiday(date(2026, 5, 14), "en") == "Ascension Day"
     assert TownCalendar(TOWN).holiday(date(2026, 5, 14)) == "Christi Himmelfahrt"
     assert TownCalendar(TOWN).holiday(datetime(2026, 5, 15, tzinfo=UTC).date()) is None
+
+
+def test_the_fixed_rounds_with_a_fleet_drive_one_round_per_waste_type() -> None:
+    from cloud.scheduler import build_route, fixed_schedule_km
+
+    planning = town_file('[[towns."Bad Orb".vehicles]]\nid = "truck"\nserves = "residual"\ncapacity_l = 20000')
+    bins = [a_bin(f"bin-{n}", 50.2200 + 0.003 * n, 9.3400, "paper" if n % 2 else "residual") for n in range(6)]
+    one_day = {"day_count": 1, "depots": [DEPOT], "assets": bins, "start": FRIDAY}
+    mixed = fixed_schedule_km(**one_day)  # type: ignore[arg-type]
+    apart = fixed_schedule_km(**one_day, fleet=planning.fleet)  # type: ignore[arg-type]
+    assert mixed == pytest.approx(build_route(DEPOT, bins, PlanSettings().road_factor)[1])
+    by_type = sum(
+        build_route(DEPOT, [b for b in bins if b.waste_type == kind], PlanSettings().road_factor)[1]
+        for kind in ("paper", "residual")
+    )
+    assert apart == pytest.approx(by_type) and apart > mixed

@@ -17,7 +17,7 @@ import numpy as np
 
 from cloud.scheduler.calendar import PlanningCalendar, TownCalendar, is_round_day
 from cloud.scheduler.fill import BinHistory, FillHistoryError, FillModel, fit_fill_model
-from cloud.scheduler.fleet import DEFAULT_BIN_LITRES
+from cloud.scheduler.fleet import DEFAULT_BIN_LITRES, DEFAULT_WASTE_TYPE
 from cloud.scheduler.geo import distance_matrix_km
 from cloud.scheduler.routing import build_route, insertion_detours, nearest_neighbour, route_points, two_opt
 from cloud.scheduler.water import WateringInput, WaterNeed, assess_watering
@@ -350,13 +350,17 @@ def fixed_schedule_km(
     assets: Sequence[Asset],
     settings: PlanSettings = PlanSettings(),
     start: date | None = None,
+    *,
+    fleet: Fleet | None = None,
 ) -> float:
     """Road km that fixed rounds would drive in `day_count` days from `start` (default: today, UTC).
 
     Every town empties all its bins on one round per `fixed_collection_interval_days` and waters all its trees and
     green spaces on one round per `fixed_watering_interval_days` (rounds falling in May to September only). Towns
     take turns: the i-th town (by name) has its first round on day i of the interval, as a Bauhof gives each town
-    its own weekday. Each round is depot → all assets of the kind → depot, built like the planner's routes.
+    its own weekday. Each round is depot → all assets of the kind → depot, built like the planner's routes; with
+    the `fleet` the planner uses, a town with vehicles gets one collection round per waste type, as its vehicles
+    serve one type each.
     """
     if not 0 <= day_count <= MAX_BASELINE_DAYS:
         raise SchedulerError(f"day_count must be between 0 and {MAX_BASELINE_DAYS}, got {day_count}")
@@ -378,7 +382,13 @@ def fixed_schedule_km(
     total_km = 0.0
     for turn, town in enumerate(towns):
         depot = depot_by_town[town]
-        collection_km = build_route(depot, bins[town], settings.road_factor)[1]
+        if fleet is not None and fleet.for_town(town) is not None:
+            # The same vehicles as the planner's: one round per waste type, so the comparison is like for like.
+            collection_km = sum(
+                build_route(depot, group, settings.road_factor)[1] for group in _by_waste_type(bins[town])
+            )
+        else:
+            collection_km = build_route(depot, bins[town], settings.road_factor)[1]
         watering_km = build_route(depot, watered[town], settings.road_factor)[1]
         for offset in range(day_count):
             day = first_day + timedelta(days=offset)
@@ -847,6 +857,13 @@ def _route(
         km=km,
         polyline=route_points(depot, ordered),
     )
+
+
+def _by_waste_type(bins: Sequence[Asset]) -> list[list[Asset]]:
+    groups: dict[str, list[Asset]] = defaultdict(list)
+    for asset in bins:
+        groups[asset.waste_type or DEFAULT_WASTE_TYPE].append(asset)
+    return [groups[waste_type] for waste_type in sorted(groups)]
 
 
 def _plan_per_town(
