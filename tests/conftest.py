@@ -23,6 +23,9 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+# The cloud app and the gateway service as real processes: the `cloud` and `gateway_dir` fixtures live there.
+pytest_plugins = ["tests.processes"]
+
 INFLUXD_START_TIMEOUT_S = 30.0
 MQTT_HOST = os.environ.get("FLURFUNK_TEST_MQTT_HOST", "127.0.0.1")
 MQTT_PORT = int(os.environ.get("FLURFUNK_TEST_MQTT_PORT", "1883"))

@@ -9,12 +9,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import random
-import signal
-import sqlite3
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -23,97 +19,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import paho.mqtt.client as paho
 import pytest
 
 import decoders
 from flurfunk.contracts import Quantity
 from tests.conftest import MqttBroker, free_port
+from tests.processes import MODEL, Cloud, distance_of, event_time, wait_until, write_gateway_config
 
 pytestmark = pytest.mark.integration
 
-GATEWAY_ID = "gw-test"
-TOKEN = "gateway-token-0123456789abcdef"
-MODEL = "milesight-iot/em310-udl"
 DEVICES = [f"24e124713b22{index:04x}" for index in range(20)]
-PYTHON = sys.executable
-
-
-def _wait_until(condition: object, timeout_s: float, what: str, interval_s: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-
-
-# -- the cloud in its own process --------------------------------------------------------------------------------
-
-
-@dataclass
-class Cloud:
-    port: int
-    data_dir: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        env = {
-            **os.environ,
-            "FLURFUNK_CLOUD_DATA_DIR": str(self.data_dir),
-            "FLURFUNK_CLOUD_GATEWAY_TOKENS": json.dumps({GATEWAY_ID: TOKEN}),
-        }
-        log = open(self.data_dir / "cloud.log", "ab")  # noqa: SIM115 - the child keeps writing to it
-        self.process = subprocess.Popen(
-            [PYTHON, "-m", "flurfunk.cli", "cloud", "serve", "--port", str(self.port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-
-        def answers() -> bool:
-            assert self.process is not None and self.process.poll() is None, (self.data_dir / "cloud.log").read_text()
-            try:
-                httpx.get(self.url + "/api/v1/meta", timeout=0.5)
-                return True
-            except httpx.TransportError:
-                return False
-
-        _wait_until(answers, 30, "the cloud app to answer")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=15)
-
-    def points(self, quantity: str = "distance_m") -> list[tuple[str, int, float]]:
-        path = self.data_dir / "series.sqlite"
-        if not path.exists():
-            return []
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
-            try:
-                rows = db.execute(
-                    "SELECT device, time_us, value FROM points WHERE quantity = ?", (quantity,)
-                ).fetchall()
-            except sqlite3.OperationalError:
-                return []
-        return [(str(device), int(time_us), float(value)) for device, time_us, value in rows]
-
-
-@pytest.fixture
-def cloud(tmp_path: Path) -> Iterator[Cloud]:
-    directory = tmp_path / "cloud"
-    directory.mkdir()
-    server = Cloud(port=free_port(), data_dir=directory)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 # -- a second Mosquitto that a test may stop and restart -----------------------------------------------------------
@@ -151,7 +67,7 @@ class OwnBroker:
             except OSError:
                 return False
 
-        _wait_until(listens, 10, "mosquitto to listen")
+        wait_until(listens, 10, "mosquitto to listen")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -171,153 +87,7 @@ def own_broker(tmp_path: Path) -> Iterator[OwnBroker]:
         broker.stop()
 
 
-# -- the gateway process -------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Gateway:
-    config_path: Path
-    health_port: int
-    log_path: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps writing to it
-        self.process = subprocess.Popen(
-            [PYTHON, "-m", "flurfunk.cli", "gateway", "run", "--config", str(self.config_path)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def status(self) -> dict[str, object]:
-        return dict(httpx.get(f"http://127.0.0.1:{self.health_port}/healthz", timeout=2).json())
-
-    def wait_connected(self, timeout_s: float = 60) -> None:
-        def connected() -> bool:
-            assert self.process is not None and self.process.poll() is None, self.log_path.read_text()[-3000:]
-            try:
-                sources = self.status()["sources"]
-            except (httpx.TransportError, ValueError):
-                return False
-            return bool(sources) and all(sources.values())  # type: ignore[union-attr]
-
-        _wait_until(connected, timeout_s, "the gateway's sources to connect")
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> int:
-        if self.process is None or self.process.poll() is not None:
-            return self.process.returncode if self.process else 0
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=30)
-
-    def log_events(self, event: str) -> list[dict[str, object]]:
-        lines = []
-        for line in self.log_path.read_text().splitlines():
-            if line.startswith("{"):
-                record = json.loads(line)
-                if record.get("event") == event:
-                    lines.append(record)
-        return lines
-
-
-def write_gateway_config(
-    directory: Path,
-    cloud_url: str,
-    *,
-    chirpstack: tuple[str, int, str] | None = None,
-    tts: tuple[str, int, str] | None = None,
-    semtech_udp: tuple[int, tuple[int, ...], Path] | None = None,
-    sync_interval_s: float = 0.5,
-    devices: list[str] = DEVICES,
-) -> Gateway:
-    """A gateway for `devices` (bins); `semtech_udp` is (listen port, upstream ports, session bundle file)."""
-    (directory / "token").write_text(TOKEN)
-    (directory / "token").chmod(0o600)
-    assets = [
-        {
-            "id": f"bin-{index}",
-            "kind": "bin",
-            "municipality": "Bad Orb",
-            "village": "Bad Orb",
-            "latitude": 50.2,
-            "longitude": 9.35,
-            "sensor_to_bottom_m": 1.5,
-            "sensor_to_full_m": 0.2,
-        }
-        for index in range(len(devices))
-    ]
-    devices = [
-        {"dev_eui": dev_eui, "model_id": MODEL, "asset": f"bin-{index}", "report_interval_s": 600}
-        for index, dev_eui in enumerate(devices)
-    ]
-    (directory / "bundle.json").write_text(json.dumps({"assets": assets, "devices": devices}))
-    health_port = free_port()
-    lines = [
-        "[gateway]",
-        f'id = "{GATEWAY_ID}"',
-        "[cloud]",
-        f'url = "{cloud_url}"',
-        'token_file = "token"',
-        f"sync_interval_s = {sync_interval_s}",
-        "backoff_base_s = 0.2",
-        "backoff_cap_s = 1.0",
-        "[buffer]",
-        'path = "buffer.sqlite"',
-        "quota_mb = 64",
-        "[health]",
-        f'bind = "127.0.0.1:{health_port}"',
-        "[devices]",
-        'bundle = "bundle.json"',
-    ]
-    client_suffix = uuid.uuid4().hex[:8]
-    for name, where in (("chirpstack", chirpstack), ("tts", tts)):
-        if where is not None:
-            host, port, topic = where
-            lines += [
-                f"[sources.{name}]",
-                f'host = "{host}"',
-                f"port = {port}",
-                f'topic = "{topic}"',
-                f'client_id = "gw-test-{name}-{client_suffix}"',
-                "backoff_base_s = 0.1",
-                "backoff_cap_s = 0.5",
-            ]
-    if semtech_udp is not None:
-        port, upstream_ports, sessions = semtech_udp
-        upstreams = ", ".join(f'"127.0.0.1:{upstream}"' for upstream in upstream_ports)
-        lines += [
-            "[sources.semtech_udp]",
-            f'bind = "127.0.0.1:{port}"',
-            f"upstreams = [{upstreams}]",
-            f'sessions = "{sessions}"',
-        ]
-    config_path = directory / "gateway.toml"
-    config_path.write_text("\n".join(lines) + "\n")
-    return Gateway(config_path=config_path, health_port=health_port, log_path=directory / "gateway.log")
-
-
-@pytest.fixture
-def gateway_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "gateway"
-    directory.mkdir()
-    return directory
-
-
 # -- what the LNS would publish ------------------------------------------------------------------------------------
-
-BASE_TIME = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=6)
-
-
-def distance_of(index: int) -> float:
-    return round(0.3 + (index % 100) / 100, 2)
-
-
-def event_time(index: int) -> datetime:
-    return BASE_TIME + timedelta(milliseconds=index)
 
 
 def chirpstack_body(index: int) -> bytes:
@@ -408,6 +178,7 @@ def test_chirpstack_and_tts_events_are_decoded_and_arrive_in_the_cloud(
     gateway = write_gateway_config(
         gateway_dir,
         cloud.url,
+        devices=DEVICES,
         chirpstack=(mosquitto.host, mosquitto.port, f"{prefix}application/+/device/+/event/up"),
         tts=(mosquitto.host, mosquitto.port, f"{prefix}v3/+/devices/+/up"),
     )
@@ -424,7 +195,7 @@ def test_chirpstack_and_tts_events_are_decoded_and_arrive_in_the_cloud(
         publisher.publish_all(messages)
         publisher.close()
         expected = {expected_point(i): distance_of(i) for i in range(80)}
-        _wait_until(lambda: len(cloud.points()) >= 80, 30, "80 distance readings in the cloud")
+        wait_until(lambda: len(cloud.points()) >= 80, 30, "80 distance readings in the cloud")
         arrived = {(device, time_us): value for device, time_us, value in cloud.points()}
         assert arrived == pytest.approx(expected)
         status = gateway.status()
@@ -442,7 +213,10 @@ def test_broker_restart_mid_run_loses_nothing_published_with_qos1(
 ) -> None:
     cloud.start()
     gateway = write_gateway_config(
-        gateway_dir, cloud.url, chirpstack=("127.0.0.1", own_broker.port, "application/+/device/+/event/up")
+        gateway_dir,
+        cloud.url,
+        devices=DEVICES,
+        chirpstack=("127.0.0.1", own_broker.port, "application/+/device/+/event/up"),
     )
     gateway.start()
     try:
@@ -461,7 +235,7 @@ def test_broker_restart_mid_run_loses_nothing_published_with_qos1(
         publisher.publish_all(second)
         publisher.close()
         try:
-            _wait_until(lambda: len(cloud.points()) >= 1000, 120, "1000 distance readings in the cloud")
+            wait_until(lambda: len(cloud.points()) >= 1000, 120, "1000 distance readings in the cloud")
         except AssertionError as error:
             arrived = {(d, t) for d, t, _ in cloud.points()}
             missing = [i for i in range(1000) if expected_point(i) not in arrived]
@@ -478,7 +252,10 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(
     total = 10_000
     cloud.start()
     gateway = write_gateway_config(
-        gateway_dir, cloud.url, chirpstack=("127.0.0.1", own_broker.port, "application/+/device/+/event/up")
+        gateway_dir,
+        cloud.url,
+        devices=DEVICES,
+        chirpstack=("127.0.0.1", own_broker.port, "application/+/device/+/event/up"),
     )
     gateway.start()
     gateway.wait_connected()
@@ -506,7 +283,7 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(
             gateway.start()
         thread.join(timeout=60)
         assert published.is_set()
-        _wait_until(lambda: len(cloud.points()) >= total, 60, f"{total} distance readings in the cloud", 0.25)
+        wait_until(lambda: len(cloud.points()) >= total, 60, f"{total} distance readings in the cloud", 0.25)
         points = cloud.points()
         identities = [(device, time_us) for device, time_us, _ in points]
         assert len(identities) == len(set(identities)) == total  # none duplicated
@@ -524,6 +301,7 @@ def test_cloud_down_for_the_first_half_gets_everything_oldest_first_and_live_dat
     gateway = write_gateway_config(
         gateway_dir,
         cloud.url,
+        devices=DEVICES,
         chirpstack=(mosquitto.host, mosquitto.port, f"{prefix}application/+/device/+/event/up"),
         sync_interval_s=sync_interval_s,
     )
@@ -534,7 +312,7 @@ def test_cloud_down_for_the_first_half_gets_everything_oldest_first_and_live_dat
         topic = prefix + "application/app/device/{}/event/up"
         backlog = 600
         publisher.publish_all([(topic.format(DEVICES[i % 20]), chirpstack_body(i)) for i in range(backlog)])
-        _wait_until(lambda: gateway.status()["decoded"] == backlog, 20, "the backlog in the gateway's buffer")
+        wait_until(lambda: gateway.status()["decoded"] == backlog, 20, "the backlog in the gateway's buffer")
         assert cloud.points() == []
 
         cloud.start()

@@ -26,16 +26,8 @@ from gateway.lorawan import DeviceSession, write_sessions
 from gateway.lorawan.frame import MType, build_data_frame
 from gateway.lorawan.gwmp import encode_base64, push_data
 from gateway.simulator import ForwarderSimulator, simulated_sessions
-from tests.conftest import free_port
+from tests.processes import MODEL, Cloud, distance_of, event_time, wait_until, write_gateway_config
 from tests.test_forwarder_sim import UpstreamServer, upstream_server
-from tests.test_gateway_integration import (
-    MODEL,
-    Cloud,
-    _wait_until,
-    distance_of,
-    event_time,
-    write_gateway_config,
-)
 
 pytestmark = pytest.mark.integration
 
@@ -104,24 +96,6 @@ class LoopThread:
 
 
 @pytest.fixture
-def cloud(tmp_path: Path) -> Iterator[Cloud]:
-    directory = tmp_path / "cloud"
-    directory.mkdir()
-    server = Cloud(port=free_port(), data_dir=directory)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def gateway_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "gateway"
-    directory.mkdir()
-    return directory
-
-
-@pytest.fixture
 def loop_thread() -> Iterator[LoopThread]:
     runner = LoopThread()
     try:
@@ -166,18 +140,18 @@ def test_encrypted_frames_arrive_with_their_values_and_the_upstream_gets_every_d
 
         unacked, sent, pulled = loop_thread.call(forward(), timeout_s=120)
         assert unacked == [] and pulled
-        _wait_until(lambda: len(cloud.points()) >= len(uplinks), 60, f"{len(uplinks)} readings in the cloud")
+        wait_until(lambda: len(cloud.points()) >= len(uplinks), 60, f"{len(uplinks)} readings in the cloud")
         arrived = {(device, time_us): value for device, time_us, value in cloud.points()}
         assert arrived == pytest.approx({expected_point(i): distance_of(i) for i in range(len(uplinks))})
 
-        _wait_until(lambda: len(upstream.datagrams) >= len(sent), 10, "every datagram at the upstream")
+        wait_until(lambda: len(upstream.datagrams) >= len(sent), 10, "every datagram at the upstream")
         assert sorted(data for data, _ in upstream.datagrams) == sorted(sent)  # byte for byte, none extra
 
         def status_settled() -> bool:
             udp = gateway.status().get("semtech_udp") or {}
             return bool(udp.get("forwarders")) and udp["forwarders"][0].get("stat") is not None
 
-        _wait_until(status_settled, 10, "the forwarder's stat in the status")
+        wait_until(status_settled, 10, "the forwarder's stat in the status")
         status = gateway.status()
         udp = status["semtech_udp"]
         assert isinstance(udp, dict)
@@ -228,7 +202,7 @@ def test_kill_9_during_a_udp_run_loses_and_duplicates_nothing_that_was_acked(
     kills = 0
     try:
         while kills < 6 and not running.done():
-            _wait_until(lambda: gateway.status()["decoded"] > 0, 60, "the restarted gateway to store uplinks")
+            wait_until(lambda: gateway.status()["decoded"] > 0, 60, "the restarted gateway to store uplinks")
             time_to_kill = chooser.uniform(0.2, 1.2)
             threading.Event().wait(time_to_kill)
             gateway.kill()
@@ -239,7 +213,7 @@ def test_kill_9_during_a_udp_run_loses_and_duplicates_nothing_that_was_acked(
         assert kills == 6, "the run ended before all kills: make it longer"
         assert unacked == []
         assert len(acked) == total and retries > 0  # the kills cost retries
-        _wait_until(lambda: len(cloud.points()) >= total, 90, f"{total} distance readings in the cloud", 0.25)
+        wait_until(lambda: len(cloud.points()) >= total, 90, f"{total} distance readings in the cloud", 0.25)
         identities = [(device, time_us) for device, time_us, _ in cloud.points()]
         assert len(identities) == len(set(identities)) == total  # none duplicated
         assert set(identities) == {expected_point(i) for i in range(total)}  # none lost
@@ -319,13 +293,13 @@ def test_hostile_datagrams_and_frames_are_counted_in_metrics_and_logged_once_per
             dropped = metric_samples(gateway.health_port, "uplinks_dropped_total")
             return all(dropped.get(f'reason="{reason}"') == count for reason, count in expected.items())
 
-        _wait_until(counted, 10, "every refusal counted in /metrics")
+        wait_until(counted, 10, "every refusal counted in /metrics")
         assert gateway.status()["status"] == "ok" and gateway.process is not None and gateway.process.poll() is None
         for reason in expected:
             assert len(gateway.log_events(reason)) == 1, reason
         log_text = gateway.log_path.read_text()
         assert session.nwk_s_key.hex() not in log_text and session.app_s_key.hex() not in log_text
-        _wait_until(lambda: len(cloud.points()) == 1, 30, "the one good uplink in the cloud")
+        wait_until(lambda: len(cloud.points()) == 1, 30, "the one good uplink in the cloud")
         assert gateway.stop() == 0
     finally:
         gateway.stop()
