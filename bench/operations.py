@@ -424,6 +424,7 @@ def main() -> None:
     parser.add_argument(
         "--top-up", type=float, default=0.6, help="water only to stay below this share of the trigger (<0: refill)"
     )
+    parser.add_argument("--min-litres", type=float, default=0.0, help="smaller top-ups wait for the next run")
     parser.add_argument("--may-fill", type=float, default=0.85)
     parser.add_argument("--prize-km", type=float, default=1.5)
     args = parser.parse_args()
@@ -531,7 +532,8 @@ def main() -> None:
                 horizon = next(k for k in range(1, 8) if (day.weekday() + k) % 7 in watering_days)
                 watering = _watering_input(
                     weather, sites, young_sites, flur_state, day_index, first_day, watered, forecast_rng, town_names,
-                    horizon, args.trigger_kpa, args.headroom, args.top_up if args.top_up >= 0 else None,
+                    horizon, args.trigger_kpa, args.headroom, None if args.top_up < 0 else args.top_up,
+                    args.min_litres,
                 )  # fmt: skip
             started = time.perf_counter()
             plan = plan_day(
@@ -620,6 +622,7 @@ def _watering_input(
     trigger_kpa: float,
     headroom: float,
     top_up: float | None,
+    min_litres: float,
 ) -> WateringInput:
     towns = {}
     for t, name in enumerate(town_names):
@@ -649,6 +652,7 @@ def _watering_input(
         trigger_tension_kpa=trigger_kpa,
         headroom_share_of_raw=headroom,
         top_up_share_of_trigger=top_up,
+        min_litres=min_litres,
     )
 
 

@@ -348,6 +348,9 @@ class WateringInput:
     # capacity. Water poured beyond what the tree uses before the next rain drains away unused.
     top_up_share_of_trigger: float | None = None
     forecast_rain_trust: float = 0.5
+    # A due site whose top-up is below this many litres waits for the next run: a few litres are not worth a stop
+    # (it may pass the trigger a little before then, which is not yet stress).
+    min_litres: float = 0.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.horizon_days <= 14:
@@ -358,6 +361,8 @@ class WateringInput:
             raise WaterInputError(f"trigger_tension_kpa must be in (0, 1500], got {self.trigger_tension_kpa}")
         if self.top_up_share_of_trigger is not None and not 0.0 <= self.top_up_share_of_trigger <= 1.0:
             raise WaterInputError(f"top_up_share_of_trigger must be 0-1, got {self.top_up_share_of_trigger}")
+        if not 0.0 <= self.min_litres <= 1000.0:
+            raise WaterInputError(f"min_litres must be 0-1,000 L, got {self.min_litres}")
         if not 0.0 <= self.forecast_rain_trust <= 1.0:
             raise WaterInputError(f"forecast_rain_trust must be 0-1, got {self.forecast_rain_trust}")
 
@@ -371,7 +376,7 @@ class WaterNeed:
     readily_available_mm: float
     tension_kpa: float
     litres: float  # 0 when no watering is due
-    postponed_by: str | None  # "rain" or "frost" when due but held back
+    postponed_by: str | None  # "rain", "frost" or "small" (below min_litres) when due but held back
     sensed: bool  # corrected by the site's own sensor (else carried from its site class, or the model alone)
     young: bool
 
@@ -459,6 +464,8 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
                 litres = round(float(np.clip(bridge_mm, 0.0, expected)) * site.area_m2, 0)
                 if litres <= 0:
                     postponed = "rain"
+                elif litres < watering.min_litres:
+                    litres, postponed = 0.0, "small"
         needs[site.asset] = WaterNeed(
             asset=site.asset,
             depletion_mm=expected,
