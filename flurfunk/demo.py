@@ -28,7 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from edge.sim import Simulation, World
-from flurfunk.contracts import MUNICIPALITIES, Asset, AssetKind, TaskKind, Uplink
+from flurfunk.contracts import MUNICIPALITIES, Asset, AssetKind, Quantity, TaskKind, Uplink
 from flurfunk.i18n import Language, text
 
 LOCAL_TIME = ZoneInfo("Europe/Berlin")
@@ -62,6 +62,7 @@ class DemoSummary:
     readings_stored: int = 0
     dropped: Counter[str] = field(default_factory=Counter)
     tasks: Counter[tuple[str, str]] = field(default_factory=Counter)  # (municipality, kind) -> count
+    planned_by: Counter[str] = field(default_factory=Counter)  # forecast, water_balance, latest_value -> tasks
     km_planned: float = 0.0
     km_fixed: float = 0.0
     overflow_bin_hours: int = 0
@@ -111,7 +112,6 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
 def _run(options: DemoOptions, data_dir: Path, console: Console) -> int:
     import decoders
     from cloud import create_app
-    from cloud.scheduler import fixed_schedule_km
     from cloud.settings import CloudSettings
     from edge.anomaly import AnomalyScorer, default_scorer
     from edge.sim import build_world
@@ -217,9 +217,13 @@ def _run(options: DemoOptions, data_dir: Path, console: Console) -> int:
         summary.tasks = Counter((task["municipality"], task["kind"]) for task in tasks)
         routes = admin.get("/api/v1/feed/routes").json()
         summary.km_planned = round(sum(route["km"] for route in routes), 1)
-        summary.km_fixed = round(fixed_schedule_km(options.days, world.depots, world.assets, start=options.start), 1)
+        summary.planned_by = Counter(
+            str(task["evidence"].get("planned_by")) for task in tasks if "planned_by" in task["evidence"]
+        )
         summary.overflow_bin_hours = simulation.overflowed_bin_hours
-        summary.overflow_bin_hours_fixed, summary.water_l_fixed = _fixed_rounds(world, options, start)
+        fixed = _fixed_rounds(world, options, start, settings.town_planning_file)
+        summary.km_fixed = round(fixed.km, 1)
+        summary.overflow_bin_hours_fixed, summary.water_l_fixed = fixed.overflow_bin_hours, fixed.water_l
         _print_summary(console, summary, options.language)
 
         if options.serve:
@@ -256,14 +260,26 @@ def _carry_out_tasks(admin: httpx.Client, simulation: Simulation, day: date, mom
     return litres_given
 
 
-def _fixed_rounds(world: World, options: DemoOptions, start: datetime) -> tuple[int, float]:
+def _fixed_rounds(world: World, options: DemoOptions, start: datetime, planning_file: Path | None) -> FixedRounds:
     """What the towns' fixed rounds would have left behind in the same weeks: the same virtual towns (same seed),
     every bin of a town emptied once a week on the town's day, every tree and green space watered once a week
-    from May to September. Returns (bin-hours overflowing, litres of water)."""
-    from cloud.scheduler import PlanSettings, watering_litres
+    from May to September. Each round is routed by the same planner with the same vehicles as Flurfunk's plans
+    (the towns' planning file: a truck per waste type, trips to the waste centre when full), so the km compare."""
+    from cloud.scheduler import LatestValue, PlanSettings, plan_day, watering_litres
+    from cloud.scheduler.fleet import plan_day_arguments
     from cloud.scheduler.planning import WATERING_SEASON_MONTHS
 
     settings = PlanSettings()
+    fleet = plan_day_arguments(planning_file).get("fleet")
+    # Every asset handed to the planner is due: any fill and any soil moisture is "collect" and "water".
+    everything_due = PlanSettings(
+        collection_weekdays=tuple(range(7)),
+        collect_threshold=1e-6,
+        collect_opportunistic=1e-6,
+        overflow_threshold=1e-6,
+        dry_soil_vwc=1.0,
+    )
+    km = 0.0
     simulation = Simulation(world, options.seed, start, lambda model_id, values: (1, b""))
     assets_by_town: dict[str, list[Asset]] = {}
     for asset in world.assets:
@@ -276,19 +292,39 @@ def _fixed_rounds(world: World, options: DemoOptions, start: datetime) -> tuple[
         simulation.advance(work_time)
         for turn, town in enumerate(towns):
             town_assets = assets_by_town[town]
+            due: list[Asset] = []
             if (offset - turn) % settings.fixed_collection_interval_days == 0:
-                for asset in town_assets:
-                    if asset.kind is AssetKind.BIN:
-                        simulation.empty_bin(asset.id, work_time)
+                due += [asset for asset in town_assets if asset.kind is AssetKind.BIN]
             watering_round = (offset - turn) % settings.fixed_watering_interval_days == 0
             if watering_round and day.month in WATERING_SEASON_MONTHS:
-                for asset in town_assets:
-                    if asset.kind in (AssetKind.TREE, AssetKind.GREEN_SPACE):
-                        litres = watering_litres(asset, day)
-                        simulation.water(asset.id, litres, work_time)
-                        litres_total += litres
+                due += [asset for asset in town_assets if asset.kind in (AssetKind.TREE, AssetKind.GREEN_SPACE)]
+            if not due:
+                continue
+            # The true fill sets each stop's load (a half-full bin fills half as much of the truck).
+            latest = {
+                asset.id: {Quantity.FILL_RATIO: LatestValue(max(simulation.fill_ratio(asset.id), 1e-3), work_time)}
+                if asset.kind is AssetKind.BIN
+                else {Quantity.SOIL_VWC: LatestValue(simulation.soil_vwc(asset.id), work_time)}
+                for asset in due
+            }
+            plan = plan_day(day, world.depots, due, latest, everything_due, as_of=work_time, fleet=fleet)
+            km += sum(route.km for route in plan.routes)
+            for asset in due:
+                if asset.kind is AssetKind.BIN:
+                    simulation.empty_bin(asset.id, work_time)
+                else:
+                    litres = watering_litres(asset, day)
+                    simulation.water(asset.id, litres, work_time)
+                    litres_total += litres
     simulation.advance(start + timedelta(days=options.days))
-    return simulation.overflowed_bin_hours, litres_total
+    return FixedRounds(km, simulation.overflowed_bin_hours, litres_total)
+
+
+@dataclass(frozen=True)
+class FixedRounds:
+    km: float
+    overflow_bin_hours: int
+    water_l: float
 
 
 def _t(language: Language, german: str, english: str) -> str:
@@ -321,6 +357,15 @@ def _print_summary(console: Console, summary: DemoSummary, language: Language) -
         *(str(sum(n for (_, k), n in summary.tasks.items() if k == kind.value)) for kind in kinds),
     )
     console.print(table)
+    if summary.planned_by:
+        bases = [
+            (_t(language, "Füllstandsprognose", "fill forecast"), summary.planned_by.get("forecast", 0)),
+            (_t(language, "Wasserbilanz", "water balance"), summary.planned_by.get("water_balance", 0)),
+            (_t(language, "aktueller Messwert", "latest reading"), summary.planned_by.get("latest_value", 0)),
+        ]
+        console.print(
+            f"{_t(language, 'Geplant nach', 'Planned by')}: " + ", ".join(f"{label} {count}" for label, count in bases)
+        )
     comparison = Table(
         title=_t(language, "Flurfunk gegenüber festen Wochentouren", "Flurfunk versus fixed weekly rounds")
     )

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from cloud import create_app
 from cloud.scheduler import LatestValue, plan_day
 from cloud.scheduler.inputs import (
+    CLOUD_PLAN_SETTINGS,
     MIN_BIN_DAYS,
     explain_fallbacks,
     read_plan_inputs,
@@ -29,8 +30,8 @@ from flurfunk.contracts import Asset, AssetKind, Batch, Depot, Device, Quantity,
 from flurfunk.wire import MEDIA_TYPE, encode_batch
 
 BERLIN = ZoneInfo("Europe/Berlin")
-DAY = date(2026, 7, 6)  # a Monday: a round day of the default collection weekdays (Monday, Thursday)
-PLAN_TIME = datetime(2026, 7, 6, 5, 0, tzinfo=BERLIN).astimezone(UTC)
+DAY = date(2026, 7, 8)  # a Wednesday: the cloud's weekly round day
+PLAN_TIME = datetime(2026, 7, 8, 5, 0, tzinfo=BERLIN).astimezone(UTC)
 TOWN = "Birstein"
 DEPOT = Depot(municipality=TOWN, name="Bauhof Birstein", latitude=50.352, longitude=9.301)
 RISING, FLAT, NEW = "bin-rising", "bin-flat", "bin-new"
@@ -70,7 +71,7 @@ def bin_readings(asset: str, level_now: float, rate_per_day: float, days: float 
 def station_readings(days: int, *, rain_mm_per_day: float) -> list[Reading]:
     """Station reports every 20 minutes for `days` whole local days before the plan day: hot, sunny summer days."""
     readings = []
-    first = datetime(2026, 7, 6, 0, 0, tzinfo=BERLIN) - timedelta(days=days)
+    first = datetime.combine(DAY, datetime.min.time(), BERLIN) - timedelta(days=days)
     for step in range(days * 72):
         moment = (first + timedelta(minutes=20 * step + 10)).astimezone(UTC)
         local_hour = (first + timedelta(minutes=20 * step)).hour
@@ -94,7 +95,7 @@ def _reading(asset: str, quantity: Quantity, value: float, moment: datetime) -> 
 
 def history(*, rain_mm_per_day: float = 0.0) -> list[Reading]:
     return [
-        *bin_readings(RISING, level_now=0.55, rate_per_day=0.15),  # below the 60 % rule, full before Thursday
+        *bin_readings(RISING, level_now=0.55, rate_per_day=0.15),  # below the 60 % rule, full before next week
         *bin_readings(FLAT, level_now=0.55, rate_per_day=0.01),
         *bin_readings(NEW, level_now=0.95, rate_per_day=0.05, days=1.0),  # installed yesterday: no forecast yet
         *station_readings(7, rain_mm_per_day=rain_mm_per_day),
@@ -110,7 +111,15 @@ def latest_of(readings: list[Reading]) -> dict[str, dict[Quantity, LatestValue]]
 
 def plan_from(store: SeriesStore, readings: list[Reading]) -> list[Task]:
     inputs = read_plan_inputs(store, DAY, ASSETS)
-    plan = plan_day(DAY, [DEPOT], ASSETS, latest_of(readings), bin_history=inputs.bin_history, watering=inputs.watering)
+    plan = plan_day(
+        DAY,
+        [DEPOT],
+        ASSETS,
+        latest_of(readings),
+        CLOUD_PLAN_SETTINGS,
+        bin_history=inputs.bin_history,
+        watering=inputs.watering,
+    )
     return explain_fallbacks(plan.tasks, inputs)
 
 
@@ -144,7 +153,7 @@ def test_a_rising_bin_gets_a_forecast_task_and_a_flat_one_none(series_store: Ser
     rising = collect[RISING]
     assert rising.evidence["planned_by"] == "forecast"
     assert 0.1 < float(rising.evidence["fill_rate_per_day"]) < 0.2  # the history's 15 %/day
-    assert float(rising.evidence["fill_ratio_next_run"]) >= 1.0  # full before Thursday's round ends
+    assert float(rising.evidence["fill_ratio_next_run"]) >= 1.0  # full before next week's round ends
     assert FLAT not in collect  # same level now, but it will not be full before the next round
 
 
@@ -177,12 +186,12 @@ def test_a_wet_week_waters_nothing(series_store: SeriesStore) -> None:
 
 def test_station_days_use_penman_monteith_inputs_and_ignore_a_stray_reading(sqlite_store: SqliteSeriesStore) -> None:
     readings = station_readings(3, rain_mm_per_day=4.8)
-    spike_time = datetime(2026, 7, 4, 12, 30, tzinfo=BERLIN).astimezone(UTC)
+    spike_time = datetime(2026, 7, 6, 12, 30, tzinfo=BERLIN).astimezone(UTC)
     readings.append(_reading(STATION, Quantity.AIR_TEMPERATURE_C, 55.0, spike_time + timedelta(minutes=5)))
     sqlite_store.write(readings)
     start = datetime(2026, 7, 1, tzinfo=BERLIN).astimezone(UTC)
     days = station_weather_days(sqlite_store, STATION, start, PLAN_TIME)
-    assert [d.day for d in days] == [date(2026, 7, 3), date(2026, 7, 4), date(2026, 7, 5)]
+    assert [d.day for d in days] == [date(2026, 7, 5), date(2026, 7, 6), date(2026, 7, 7)]
     for weather in days:
         assert weather.temperature_max_c == pytest.approx(32.0, abs=0.3)  # the 55 °C echo moved no hourly median
         assert weather.temperature_min_c == pytest.approx(17.0, abs=0.01)
@@ -197,7 +206,7 @@ def test_without_a_station_trees_are_planned_by_soil_moisture_and_say_why(sqlite
     assets = [asset for asset in ASSETS if asset.id != STATION]
     inputs = read_plan_inputs(sqlite_store, DAY, assets)
     assert inputs.watering is None
-    plan = plan_day(DAY, [DEPOT], assets, latest_of(readings), watering=inputs.watering)
+    plan = plan_day(DAY, [DEPOT], assets, latest_of(readings), CLOUD_PLAN_SETTINGS, watering=inputs.watering)
     water = _by_asset(explain_fallbacks(plan.tasks, inputs), TaskKind.WATER)[TREE]
     assert water.evidence["planned_by"] == "latest_value"
     assert "keine Wetterstation" in water.reason

@@ -132,7 +132,7 @@ def _forecast_plan(
     assets without enough history (and when the store cannot be read at all)."""
     from cloud.scheduler import plan_day  # imported late: the scheduler is a separate, heavier package
     from cloud.scheduler.fleet import plan_day_arguments
-    from cloud.scheduler.inputs import HISTORY_DAYS, PlanInputs, read_plan_inputs
+    from cloud.scheduler.inputs import CLOUD_PLAN_SETTINGS, HISTORY_DAYS, PlanInputs, read_plan_inputs
 
     language = context.settings.language
     watered: dict[str, dict[date, float]] = defaultdict(dict)
@@ -152,6 +152,7 @@ def _forecast_plan(
         depots,
         assets,
         _latest_for_planner(latest),
+        CLOUD_PLAN_SETTINGS,
         language=language,
         bin_history=inputs.bin_history,
         watering=inputs.watering,

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from cloud.scheduler.fill import BinHistory, FillHistoryError
-from cloud.scheduler.planning import work_window
+from cloud.scheduler.planning import PlanSettings, work_window
 from cloud.scheduler.water import (
     DailyWeather,
     SoilObservation,
@@ -53,6 +53,17 @@ OLD_TREE_SITE = (1.0, 10.0, 0.6)
 GREEN_SPACE_SITE = (0.15, 60.0, 0.8)
 NOMINAL_SOIL = "loam"
 YOUNG_TREE_YEARS = 5
+
+# The planner's settings for the cloud's plans, as bench/operations.py measured them against fixed rounds
+# (bench/RESULTS.md "Operations"): one regular round a week per town (Wednesday) that takes every bin forecast to
+# pass 100 % before the next round, optional bins from 85 % expected, and on other workdays extra runs only to
+# villages whose urgent bins (past 110 % by the next workday's end, 2 km of detour each) outweigh the trip.
+CLOUD_PLAN_SETTINGS = PlanSettings(
+    collection_weekdays=(2,),
+    forecast_may_fill=0.85,
+    emergency_fill=1.1,
+    emergency_prize_km=2.0,
+)
 
 _WATERED_KINDS = frozenset({AssetKind.TREE, AssetKind.GREEN_SPACE})
 _STATION_QUANTITIES = (
