@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cloud import create_app
+from cloud.app import build_plan_clock
 from cloud.scheduler import LatestValue, plan_day
 from cloud.scheduler.inputs import (
     CLOUD_PLAN_SETTINGS,
@@ -212,46 +213,64 @@ def test_without_a_station_trees_are_planned_by_soil_moisture_and_say_why(sqlite
     assert "keine Wetterstation" in water.reason
 
 
-# --- through the API: POST /plan/{day} reads the series store the app was given ----------------------------------
+# --- through the cloud: POST /plan/{day} and the daily job read the series store the app was given ----------
 
 ADMIN = "admin-token-0123456789"
+ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN}"}
 GATEWAY = "gateway-token-0123456789"
 
 
-def test_the_plan_endpoint_plans_by_forecast_and_balance(tmp_path: Path) -> None:
+@pytest.fixture
+def cloud(tmp_path: Path) -> Iterator[TestClient]:
+    """The cloud app on SQLite stores, its inventory and two weeks of readings ingested as a gateway sends them."""
     settings = CloudSettings(data_dir=tmp_path, gateway_tokens={"gw-1": GATEWAY}, admin_token=ADMIN)
     series = SqliteSeriesStore(tmp_path / "series.sqlite")
-    admin = {"Authorization": f"Bearer {ADMIN}"}
     with TestClient(create_app(settings, series=series)) as client:
+        devices = [
+            Device(dev_eui=DEVICE_OF[a.id], model_id="dragino/lse01", asset=a.id, report_interval_s=3600)
+            for a in ASSETS
+        ]
         inventory = {
             "depots": [DEPOT.model_dump(mode="json")],
             "assets": [a.model_dump(mode="json") for a in ASSETS],
-            "devices": [
-                Device(
-                    dev_eui=DEVICE_OF[a.id], model_id="dragino/lse01", asset=a.id, report_interval_s=3600
-                ).model_dump(mode="json")
-                for a in ASSETS
-            ],
+            "devices": [d.model_dump(mode="json") for d in devices],
         }
-        assert client.post("/api/v1/admin/inventory", json=inventory, headers=admin).status_code == 200
-        readings = history()
-        batch = Batch(gateway_id="gw-1", first_seq=1, last_seq=1, sent_at=PLAN_TIME, readings=tuple(readings))
+        assert client.post("/api/v1/admin/inventory", json=inventory, headers=ADMIN_HEADERS).status_code == 200
+        batch = Batch(gateway_id="gw-1", first_seq=1, last_seq=1, sent_at=PLAN_TIME, readings=tuple(history()))
         ingest = client.post(
             "/api/v1/ingest/batches",
             content=encode_batch(batch),
             headers={"Content-Type": MEDIA_TYPE, "Authorization": f"Bearer {GATEWAY}"},
         )
         assert ingest.status_code == 200, ingest.text
-        answer = client.post(f"/api/v1/plan/{DAY}", headers=admin)
-        assert answer.status_code == 200, answer.text
-        summary = answer.json()
-        tasks = client.get("/api/v1/feed/tasks", params={"day": DAY.isoformat()}, headers=admin).json()
+        yield client
     series.close()
-    basis = {(t["kind"], t["asset"]): t["evidence"]["planned_by"] for t in tasks if "planned_by" in t["evidence"]}
-    assert basis == {
-        ("collect", RISING): "forecast",
-        ("collect", NEW): "latest_value",
-        ("water", TREE): "water_balance",
-    }
+
+
+def planned_by(client: TestClient) -> dict[tuple[str, str], str]:
+    tasks = client.get("/api/v1/feed/tasks", params={"day": DAY.isoformat()}, headers=ADMIN_HEADERS).json()
+    return {(t["kind"], t["asset"]): t["evidence"]["planned_by"] for t in tasks if "planned_by" in t["evidence"]}
+
+
+EXPECTED_BASIS = {
+    ("collect", RISING): "forecast",
+    ("collect", NEW): "latest_value",
+    ("water", TREE): "water_balance",
+}
+
+
+def test_the_plan_endpoint_plans_by_forecast_and_balance(cloud: TestClient) -> None:
+    answer = cloud.post(f"/api/v1/plan/{DAY}", headers=ADMIN_HEADERS)
+    assert answer.status_code == 200, answer.text
+    summary = answer.json()
+    assert planned_by(cloud) == EXPECTED_BASIS
     assert summary["planned_by"] == {"forecast": 1, "latest_value": 1, "water_balance": 1}
     assert any("Regenvorhersage" in note for note in summary["notes"])
+
+
+def test_the_daily_job_plans_by_forecast_and_balance(cloud: TestClient) -> None:
+    clock = build_plan_clock(cloud.app.state.cloud)  # type: ignore[attr-defined]
+    clock.now = lambda: PLAN_TIME.astimezone(BERLIN)  # the job fires at 05:00 on the plan day
+    outcome = clock.run(TOWN, replan=False)
+    assert outcome is not None and outcome["tasks_stored"] == 3
+    assert planned_by(cloud) == EXPECTED_BASIS
