@@ -18,12 +18,14 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cloud.scheduler.calendar import MarketDay, PlanningCalendar, TownCalendar
 from cloud.scheduler.fill import BinHistory
 from cloud.scheduler.planning import PlanSettings, plan_day
 from cloud.scheduler.routing import build_route
@@ -37,7 +39,7 @@ from cloud.scheduler.water import (
 )
 from edge.sim import physics
 from edge.sim.physics import STEP_S, RootZone
-from edge.sim.world import WASTE_TYPES, World, bin_usage, build_world, fill_events
+from edge.sim.world import WASTE_TYPES, FillEvent, World, bin_usage, build_world, fill_events
 from flurfunk.contracts import Asset, AssetKind, TaskKind
 
 SEED = 7
@@ -283,7 +285,8 @@ class District:
         self.bin_town = np.array([town_index[b.municipality] for b in self.bins])
         village_of = [(b.municipality, b.village) for b in self.bins]
         self.events = defaultdict(list)  # day index -> bins with an event
-        for event in fill_events(world, WARMUP_DAYS + DAYS):
+        self.fetes = fill_events(world, WARMUP_DAYS + DAYS)
+        for event in self.fetes:
             members = [i for i, v in enumerate(village_of) if v == (event.municipality, event.village)]
             for offset in range(event.days):
                 self.events[event.first_day + offset].extend(members)
@@ -391,6 +394,27 @@ def fixed_rounds(world: World, bins: list[Asset]) -> tuple[dict[str, int], dict[
     return weekday_of_bin, km
 
 
+def fete_calendar(fetes: list[FillEvent], first_day: date, fill_jump: float) -> PlanningCalendar:
+    """The towns' event calendars as the Bauhof knows them: each fête's village and days (its deposits are not
+    known, only that a fête day adds about `fill_jump` to a bin there)."""
+    markets: dict[str, list[MarketDay]] = defaultdict(list)
+    for number, event in enumerate(fetes):
+        dates = frozenset(first_day + timedelta(days=event.first_day + k) for k in range(event.days))
+        markets[event.municipality].append(
+            MarketDay(
+                name=f"fete-{number}",
+                start=clock(14, 0),
+                end=clock(23, 0),
+                fill_jump=fill_jump,
+                dates=dates,
+                villages=frozenset({event.village}),
+            )
+        )
+    return PlanningCalendar(
+        towns={town: TownCalendar(town, markets=tuple(entries)) for town, entries in markets.items()}
+    )
+
+
 def forecast_for(weather: Weather, town: int, day_index: int, first_day: date, rng: np.random.Generator):
     """A three-day forecast: the coming truth with rain off by a factor of ~1.6 either way, and one rain in
     five missed or invented."""
@@ -425,6 +449,9 @@ def main() -> None:
         "--top-up", type=float, default=0.6, help="water only to stay below this share of the trigger (<0: refill)"
     )
     parser.add_argument("--min-litres", type=float, default=0.0, help="smaller top-ups wait for the next run")
+    parser.add_argument(
+        "--fete-jump", type=float, default=0.15, help="fill a fête day adds in the planner's calendar (0: none)"
+    )
     parser.add_argument("--may-fill", type=float, default=0.85)
     parser.add_argument("--prize-km", type=float, default=1.5)
     args = parser.parse_args()
@@ -439,6 +466,7 @@ def main() -> None:
     district = District(world, weather, sites, SEED)
     bins = district.bins
     n_bins = len(bins)
+    calendar = fete_calendar(district.fetes, first_day, args.fete_jump) if args.fete_jump > 0 else None
     bin_index = {b.id: i for i, b in enumerate(bins)}
     site_index = {a.id: i for i, a in enumerate(sites.assets)}
     weekday_of_bin, fixed_km = fixed_rounds(world, bins)
@@ -538,7 +566,7 @@ def main() -> None:
             started = time.perf_counter()
             plan = plan_day(
                 day, world.depots, planned_assets, {}, settings, bin_history=flur_state.history(day_index),
-                watering=watering,
+                watering=watering, calendar=calendar,
             )  # fmt: skip
             flur.plan_s.append(time.perf_counter() - started)
             collect = sorted(bin_index[t.asset] for t in plan.tasks if t.kind is TaskKind.COLLECT)

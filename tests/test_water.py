@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
@@ -219,6 +220,8 @@ def test_a_top_up_bridges_to_the_next_run_and_counts_part_of_the_forecast_rain()
     need = assess_watering(day, topped)["t-1"]
     assert need.depletion_mm == pytest.approx(40.8, abs=0.1)
     assert need.litres == pytest.approx(115, abs=2)
+    small = replace(topped, min_litres=120.0)  # 115 L is not worth the stop: it waits for the next run
+    assert (assess_watering(day, small)["t-1"].litres, assess_watering(day, small)["t-1"].postponed_by) == (0, "small")
     refill = assess_watering(day, WateringInput([deep], lyon_week(forecast), horizon_days=3))["t-1"]
     assert refill.litres == pytest.approx(163, abs=2)
     # 40 mm forecast on the last day before the next run (beyond the two-day postponing window): 30.4 mm soak in,
