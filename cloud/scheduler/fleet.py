@@ -97,7 +97,7 @@ class TownFleet:
 class Fleet:
     """The towns' fleets and how long the route search may take per town and task kind.
 
-    PyVRP stops after `max_iterations` or `time_limit_s`, whichever comes first: with a time limit the iterations
+    PyVRP stops after `max_iterations` or `time_limit_s` CPU seconds, whichever comes first: the iterations
     normally reach first, the plan is the same for the same `seed` on any machine.
     """
 

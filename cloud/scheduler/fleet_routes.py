@@ -105,7 +105,8 @@ def route_with_fleet(
         road_factor=max(road_factor, 1.0),
         speed_kmh=fleet.speed_kmh,
     )
-    solution = solve_routes(problem, fleet.time_limit_s, fleet.seed, max_iterations=fleet.max_iterations)
+    # CPU seconds, not wall: on a loaded server the iterations, not the clock, should end the search (determinism).
+    solution = solve_routes(problem, fleet.time_limit_s, fleet.seed, max_iterations=fleet.max_iterations, clock="cpu")
 
     single = sum(vehicle.count for vehicle in vehicles) == 1
     site_points = {place.id: (place.latitude or 0.0, place.longitude or 0.0) for place in depots}
