@@ -222,6 +222,10 @@ def test_a_top_up_bridges_to_the_next_run_and_counts_part_of_the_forecast_rain()
     assert need.litres == pytest.approx(115, abs=2)
     small = replace(topped, min_litres=120.0)  # 115 L is not worth the stop: it waits for the next run
     assert (assess_watering(day, small)["t-1"].litres, assess_watering(day, small)["t-1"].postponed_by) == (0, "small")
+    # Made to last five days instead of three: two more days of ~5.0 mm (no forecast beyond the third day: the
+    # plan day's ET0 stands in), ~10.1 mm more on 4 m², and still no more than the refill.
+    longer = assess_watering(day, replace(topped, bridge_days=5))["t-1"]
+    assert longer.litres == pytest.approx(115 + 40, abs=3)
     refill = assess_watering(day, WateringInput([deep], lyon_week(forecast), horizon_days=3))["t-1"]
     assert refill.litres == pytest.approx(163, abs=2)
     # 40 mm forecast on the last day before the next run (beyond the two-day postponing window): 30.4 mm soak in,

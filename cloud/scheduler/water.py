@@ -351,10 +351,15 @@ class WateringInput:
     # A due site whose top-up is below this many litres waits for the next run: a few litres are not worth a stop
     # (it may pass the trigger a little before then, which is not yet stress).
     min_litres: float = 0.0
+    # With a top-up: the days it must last (None: `horizon_days`). Longer than the horizon, a site watered today is
+    # not due at the next run, so a tanker can skip it (and, when its neighbours skip too, the village).
+    bridge_days: int | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.horizon_days <= 14:
             raise WaterInputError(f"horizon_days must be 1-14, got {self.horizon_days}")
+        if self.bridge_days is not None and not 1 <= self.bridge_days <= 28:
+            raise WaterInputError(f"bridge_days must be 1-28, got {self.bridge_days}")
         if not 0.0 <= self.headroom_share_of_raw <= 0.8:
             raise WaterInputError(f"headroom_share_of_raw must be 0-0.8, got {self.headroom_share_of_raw}")
         if self.trigger_tension_kpa is not None and not 0 < self.trigger_tension_kpa <= 1500:
@@ -422,7 +427,8 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
         today_et0[town] = reference_et_mm(source, station.latitude_deg, station.elevation_m) if source else 3.0
         coming = {weather.day: weather for weather in forecasts[town]}
         ahead_et0[town] = []
-        for offset in range(1, watering.horizon_days):
+        bridge_days = watering.bridge_days or watering.horizon_days
+        for offset in range(1, max(watering.horizon_days, bridge_days)):
             known = coming.get(day + timedelta(days=offset))
             ahead_et0[town].append(
                 reference_et_mm(known, station.latitude_deg, station.elevation_m) if known else today_et0[town]
@@ -442,7 +448,7 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
         postponed: str | None = None
         # Before the next run the site keeps drying (rain ahead is weighed by the postponing rule below).
         projected = expected
-        for et0 in ahead_et0[site.municipality]:
+        for et0 in ahead_et0[site.municipality][: watering.horizon_days - 1]:
             projected = min(projected + site.crop_factor * site.exposure_factor * et0, site.total_available_mm)
         trigger = raw
         if watering.trigger_tension_kpa is not None:
@@ -458,9 +464,13 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
                 refill_mm = max(expected - watering.headroom_share_of_raw * raw, 0.0)
                 litres = round(refill_mm * site.area_m2, 0)  # 1 mm on 1 m² is 1 L
             else:
-                rain_mm = _forecast_rain_mm(forecasts[site.municipality], day, watering.horizon_days)
+                bridge_days = watering.bridge_days or watering.horizon_days
+                lasting = expected + site.crop_factor * site.exposure_factor * sum(
+                    ahead_et0[site.municipality][: bridge_days - 1]
+                )
+                rain_mm = _forecast_rain_mm(forecasts[site.municipality], day, bridge_days)
                 rain_mm *= site.rain_catch * watering.forecast_rain_trust
-                bridge_mm = projected - rain_mm - watering.top_up_share_of_trigger * trigger
+                bridge_mm = lasting - rain_mm - watering.top_up_share_of_trigger * trigger
                 litres = round(float(np.clip(bridge_mm, 0.0, expected)) * site.area_m2, 0)
                 if litres <= 0:
                     postponed = "rain"
