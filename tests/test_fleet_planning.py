@@ -457,3 +457,23 @@ def test_the_fixed_rounds_with_a_fleet_drive_one_round_per_waste_type() -> None:
         for kind in ("paper", "residual")
     )
     assert apart == pytest.approx(by_type) and apart > mixed
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.dates(min_value=date(2024, 1, 1), max_value=date(2030, 12, 1)),
+    st.sets(st.integers(0, 4), min_size=1, max_size=5),
+    st.sets(st.dates(min_value=date(2024, 1, 1), max_value=date(2031, 1, 31)), max_size=20),
+)
+def test_rounds_run_on_working_days_only_and_a_round_lost_to_a_holiday_runs_on_the_next_working_day(
+    first: date, weekdays: set[int], closed: set[date]
+) -> None:
+    calendar = TownCalendar(TOWN, closed_days=frozenset(closed))
+    days = [first + timedelta(days=offset) for offset in range(28)]
+    for day in days:
+        if is_round_day(day, weekdays, calendar):
+            assert calendar.is_working_day(day)
+        elif calendar.is_working_day(day):
+            assert day.weekday() not in weekdays
+        if day.weekday() in weekdays and not calendar.is_working_day(day):
+            assert is_round_day(calendar.next_working_day(day), weekdays, calendar)
