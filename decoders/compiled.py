@@ -12,7 +12,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from .decoded import Measurement
+from .decoded import Decoded, Measurement
 from .js import fixed_from_integer, fixed_from_integer_exact, js_string, to_fixed
 from .layout import (
     AsBoolean,
@@ -22,6 +22,7 @@ from .layout import (
     AsNumber,
     AsSuffixed,
     ChannelLayout,
+    Condition,
     Field,
     FixedLayout,
     FlaggedGroupsLayout,
@@ -31,19 +32,79 @@ from .layout import (
     range_text,
 )
 
-# payload → (fields, measurements, warnings), or None: let the layout's reader decode it (and name what is wrong)
-CompiledDecoder = Callable[[bytes], "tuple[dict[str, Any], list[Measurement], list[str]] | None"]
+# (model id, fPort, payload) → the Decoded, or None: let the layout's reader decode it (and name what is wrong)
+CompiledDecoder = Callable[[str, int, bytes], "Decoded | None"]
 
 
-def compile_layout(layout: Any) -> CompiledDecoder | None:
-    """The compiled decoder of `layout`, or None for layouts the compiler does not know (they keep their reader)."""
+def compile_layout(layout: Any, warning: str | None = None) -> CompiledDecoder | None:
+    """The compiled decoder of `layout` (`warning`: what the vendor signals with this variant, the first warning of
+    every uplink it decodes), or None for layouts the compiler does not know (they keep their reader)."""
     if isinstance(layout, FixedLayout):
-        return _Compiler().fixed(layout)
+        return _Compiler(warning).fixed(layout)
     if isinstance(layout, FlaggedGroupsLayout):
-        return _Compiler().flagged(layout)
+        return _Compiler(warning).flagged(layout)
     if isinstance(layout, ChannelLayout):
-        return _Compiler().channels(layout)
+        return _Compiler(warning).channels(layout)
     return None
+
+
+def compile_routes(uplinks: tuple[Any, ...]) -> dict[int, CompiledDecoder]:
+    """Per application fPort, one function that picks the variant as DeviceModel._variant does (the first whose
+    port and condition hold) and runs its compiled decoder; None from it: no variant holds, or the variant has no
+    compiled decoder, or the decoder leaves the payload to the reader. Ports no variant takes have no route."""
+    routes: dict[int, CompiledDecoder] = {}
+    made: dict[tuple[int, ...], CompiledDecoder | None] = {}
+    for port in range(1, 256):
+        candidates: list[int] = []
+        for index, uplink in enumerate(uplinks):
+            if uplink.ports is None or port in uplink.ports:
+                candidates.append(index)
+                if uplink.when is None:
+                    break  # the variants after it are never chosen on this port
+        key = tuple(candidates)
+        if key not in made:
+            made[key] = _route([uplinks[index] for index in key]) if key else None
+        route = made[key]
+        if route is not None:
+            routes[port] = route
+    return routes
+
+
+def _route(candidates: list[Any]) -> CompiledDecoder | None:
+    if not any(uplink.fast for uplink in candidates):
+        return None
+    if len(candidates) == 1 and candidates[0].when is None:
+        return candidates[0].fast  # no choice to make: the decoder itself
+    compiler = _Compiler()
+    compiler.emit(0, "def decode(model_id, f_port, payload):")
+    compiler.emit(1, "n = len(payload)")
+    for uplink in candidates:
+        call = "None" if uplink.fast is None else f"{compiler.constant(uplink.fast)}(model_id, f_port, payload)"
+        if uplink.when is None:
+            compiler.emit(1, f"return {call}")
+            break
+        compiler.emit(1, f"if {_condition(uplink.when)}:")
+        compiler.emit(2, f"return {call}")
+    else:
+        compiler.emit(1, "return None")
+    return compiler.build("route")
+
+
+def _condition(when: Condition) -> str:
+    """Condition.holds as an expression of `payload` and its length `n`."""
+    tests = []
+    if when.length is not None:
+        tests.append(f"n == {when.length}")
+    if when.min_length is not None:
+        tests.append(f"n >= {when.min_length}")
+    if when.byte is not None:
+        tests.append(f"n > {when.byte}")
+        bits = f"payload[{when.byte}]" if when.mask == 0xFF else f"(payload[{when.byte}] & {when.mask})"
+        if when.equals is not None:
+            tests.append(f"{bits} == {when.equals}")
+        if when.at_least is not None:
+            tests.append(f"{bits} >= {when.at_least}")
+    return " and ".join(tests) or "True"
 
 
 def _put_repeated(target: dict[str, Any], key: str, shown: Any) -> None:
@@ -55,7 +116,9 @@ def _put_repeated(target: dict[str, Any], key: str, shown: Any) -> None:
         target[key] = shown
 
 
-def _finish(measured: dict[str, tuple[Any, float | None, float, float, str]], warnings: list[str]) -> list[Measurement]:
+def _finish(
+    measured: dict[str, tuple[Any, float | None, float, float, str]], warnings: list[str]
+) -> tuple[Measurement, ...]:
     """Measurements from (quantity, value or None when invalid, plausible low, high, range text) per output key, as
     DeviceModel.decode makes them: the first value of a quantity wins, implausible values stay with a warning."""
     measurements: list[Measurement] = []
@@ -70,7 +133,7 @@ def _finish(measured: dict[str, tuple[Any, float | None, float, float, str]], wa
         measurements.append(_new_tuple(Measurement, (quantity, value)))
         if value < low or value > high:
             warnings.append(f"{quantity} {value:g} is outside {plausible}")
-    return measurements
+    return tuple(measurements)
 
 
 _new_tuple = tuple.__new__
@@ -87,9 +150,13 @@ def _decimal_shift(divisor: float) -> int | None:
 class _Compiler:
     """Writes the source of one decoder function; values it needs (labels, quantities, structs) are globals."""
 
-    def __init__(self) -> None:
+    def __init__(self, warning: str | None = None) -> None:
+        self.warning = warning or None  # as DeviceModel.decode: an empty warning is none
         self.lines: list[str] = []
+        # (raw value's name, scale) → the local that holds the scaled value as a float, for the measurement to reuse
+        self.floats: dict[tuple[str, Scale], str] = {}
         self.globals: dict[str, Any] = {
+            "_D": Decoded,
             "_M": Measurement,
             "_new_tuple": tuple.__new__,
             "_to_fixed": to_fixed,
@@ -114,6 +181,19 @@ class _Compiler:
 
     def emit(self, indent: int, text: str) -> None:
         self.lines.append("    " * indent + text)
+
+    def begin(self, indent: int, fields: str = "{}") -> None:
+        """The decoder's fields and warnings (the variant's own warning first, as DeviceModel.decode puts it)."""
+        self.emit(indent, f"F = {fields}")
+        self.emit(indent, "W = []" if self.warning is None else f"W = [{self.warning!r}]")
+
+    def end(self, indent: int, measurements: str, empty_possible: bool = True) -> None:
+        """Return the Decoded (warnings: "empty payload" last, as DeviceModel.decode adds it)."""
+        if empty_possible:
+            self.emit(indent, "if not n:")
+            self.emit(indent + 1, 'W.append("empty payload")')
+        warnings = "tuple(W)" if self.warning is not None else "(tuple(W) if W else ())"
+        self.emit(indent, f"return _new_tuple(_D, (model_id, f_port, F, {measurements}, {warnings}))")
 
     def build(self, name: str) -> CompiledDecoder:
         source = "\n".join(self.lines) + "\n"
@@ -194,11 +274,24 @@ class _Compiler:
 
     def number(self, spec: Field, raw: str, indent: int) -> str:
         """js_number of the field's scaled value, as an expression (the value goes into a local first)."""
-        expression, is_int = self.scaled(spec.scale, spec.word, raw)
+        scale = spec.scale
+        expression, is_int = self.scaled(scale, spec.word, raw)
         if is_int:
             return expression
         value = self.name("v")
+        if scale.multiplier == 1 and isinstance(scale.divisor, int):
+            # an integer over an integer: integral exactly when it divides (words are <= 32 bits, far from 2**53),
+            # which an integer remainder tells more cheaply than float.is_integer()
+            units, _ = self.scaled(Scale(subtract=scale.subtract, negative_bias=scale.negative_bias), spec.word, raw)
+            if not units.isidentifier():
+                integer = self.name("u")
+                self.emit(indent, f"{integer} = {units}")
+                units = integer
+            self.emit(indent, f"{value} = {units} / {scale.divisor!r}")
+            self.floats[(raw, scale)] = value
+            return f"({value} if {units} % {scale.divisor!r} else {units} // {scale.divisor!r})"
         self.emit(indent, f"{value} = {expression}")
+        self.floats[(raw, scale)] = value
         low, high = spec.scale.bounds(spec.word)
         if low > -1e21 and high < 1e21:  # js_number's limit cannot be reached by this word
             return f"(int({value}) if {value}.is_integer() else {value})"
@@ -220,10 +313,10 @@ class _Compiler:
                 and fixed_from_integer_exact(max(-low, high), shift, shown.digits)
             ):
                 # raw / 10**shift: decimal digits straight from the integer, no float rounding to undo
-                units, _ = self.scaled(
-                    Scale(subtract=scale.subtract, negative_bias=scale.negative_bias), spec.word, raw
-                )
-                return f"_fixed_from_integer({units}, {shift}, {shown.digits})", None
+                integral = Scale(subtract=scale.subtract, negative_bias=scale.negative_bias)
+                units, _ = self.scaled(integral, spec.word, raw)
+                signed = integral.bounds(spec.word)[0] < 0
+                return self.fixed_text(units, shift, shown.digits, signed, indent), None
             return f"_to_fixed({expression}, {shown.digits})", None
         if isinstance(shown, AsSuffixed):
             expression, _ = self.scaled(spec.scale, spec.word, raw)
@@ -242,6 +335,21 @@ class _Compiler:
         if isinstance(shown, Hidden):
             return None, None
         raise TypeError(f"no compiler for the presentation {shown!r}")
+
+    def fixed_text(self, units: str, shift: int, digits: int, signed: bool, indent: int) -> str:
+        """fixed_from_integer(units, shift, digits) as a %-format of the integer's quotient and remainder (the
+        formatting inline: a decoder makes several of these per payload)."""
+        if not digits:
+            return f"str({units})"
+        zeros = "0" * (digits - shift)
+        text = f"'%d.%0{shift}d{zeros}' % divmod({{0}}, {10**shift})" if shift else f"'%d.{zeros}' % {{0}}"
+        if not signed:
+            return text.format(units)
+        if not units.isidentifier():
+            integer = self.name("u")
+            self.emit(indent, f"{integer} = {units}")
+            units = integer
+        return f"({text.format(units)} if {units} >= 0 else '-' + {text.format('-' + units)})"
 
     def put(self, spec: Field, raw: str, target: str, key: str, indent: int) -> str | None:
         """Lines that put the field into `target` under `key` (an expression); the condition of an invalid raw
@@ -284,19 +392,32 @@ class _Compiler:
         assert measure is not None
         if measure.flag:
             return f"(1.0 if {raw} else 0.0)"
-        expression, _ = self.scaled(measure.scale or spec.scale, spec.word, raw)
-        return f"float({expression})"
+        scale = measure.scale or spec.scale
+        known = self.floats.get((raw, scale))
+        if known is not None:
+            return known  # the field's own value, already a float
+        expression, is_int = self.scaled(scale, spec.word, raw)
+        return f"float({expression})" if is_int else expression
 
-    def measurement(self, spec: Field, raw: str, invalid: str | None, indent: int) -> None:
-        """Straight-line measurement (quantities unique in the layout): append it, warn if implausible."""
+    def measurement(self, spec: Field, raw: str, invalid: str | None, indent: int, pending: list[str]) -> None:
+        """Straight-line measurement (quantities unique in the layout), warn if implausible; the Measurement goes
+        into `pending` (the caller adds the pending ones to M at once), or, under a condition, into M here."""
         measure = spec.measure
         assert measure is not None
         if invalid is not None:
+            self.flush(pending, indent)
             self.emit(indent, f"if not ({invalid}):")
             indent += 1
-        value = self.name("m")
-        self.emit(indent, f"{value} = {self.measured_value(spec, raw)}")
-        self.emit(indent, f"M.append(_new_tuple(_M, ({self.constant(measure.quantity)}, {value})))")
+        value = self.measured_value(spec, raw)
+        if not value.isidentifier():
+            local = self.name("m")
+            self.emit(indent, f"{local} = {value}")
+            value = local
+        element = f"_new_tuple(_M, ({self.constant(measure.quantity)}, {value}))"
+        if invalid is not None:
+            self.emit(indent, f"M += ({element},)")
+        else:
+            pending.append(element)
         bounds = []
         if measure.low is not None:
             bounds.append(f"{value} < {measure.low!r}")
@@ -307,6 +428,12 @@ class _Compiler:
             self.emit(indent, f"if {' or '.join(bounds)}:")
             self.emit(indent + 1, f'W.append({before!r} + format({value}, "g") + {after!r})')
 
+    def flush(self, pending: list[str], indent: int) -> None:
+        """Add the pending Measurements to the tuple M (one concatenation, not one append each)."""
+        if pending:
+            self.emit(indent, f"M += ({', '.join(pending)},)")
+            pending.clear()
+
     # --- layouts ----------------------------------------------------------------------------------------------
 
     def fixed(self, layout: FixedLayout) -> CompiledDecoder | None:
@@ -314,13 +441,11 @@ class _Compiler:
         if len({spec.name for spec in values}) != len(values):
             return None  # a repeated name: the reader's bookkeeping decides which one is measured
         end = layout.length
-        self.emit(0, "def decode(payload):")
+        self.emit(0, "def decode(model_id, f_port, payload):")
         self.emit(1, "n = len(payload)")
         self.emit(1, f"if n < {end}:")
         self.emit(2, "return None")
-        self.emit(1, "F = {}")
-        self.emit(1, "W = []")
-        self.emit(1, "M = []")
+        self.begin(1)
         raws = [self.raw(spec, word, 1) for spec, word in zip(values, self.words(values, "0", 1), strict=True)]
         invalid = [self.put(spec, raw, "F", repr(spec.name), 1) for spec, raw in zip(values, raws, strict=True)]
         for template in layout.templates:
@@ -338,15 +463,24 @@ class _Compiler:
             self.emit(1, f"if n > {expected}:")
             self.emit(2, f'W.append(f"{{n - {expected}}} byte(s) after offset {expected} ignored")')
         self.measurements(values, raws, invalid, 1)
-        self.emit(1, "return F, M, W")
+        self.end(1, "M", empty_possible=end == 0)
         return self.build("fixed")
 
     def measurements(self, values: tuple[Field, ...], raws: list[str], invalid: list[str | None], indent: int) -> None:
+        """Lines that leave the tuple of Measurements in M."""
         measured = [index for index, spec in enumerate(values) if spec.measure is not None]
         quantities = [values[index].measure.quantity for index in measured]  # type: ignore[union-attr]
         if len(set(quantities)) == len(quantities):
-            for index in measured:
-                self.measurement(values[index], raws[index], invalid[index], indent)
+            pending: list[str] = []
+            if any(invalid[index] is not None for index in measured):
+                self.emit(indent, "M = ()")
+                for index in measured:
+                    self.measurement(values[index], raws[index], invalid[index], indent, pending)
+                self.flush(pending, indent)
+            else:  # no conditions: one tuple
+                for index in measured:
+                    self.measurement(values[index], raws[index], None, indent, pending)
+                self.emit(indent, f"M = ({', '.join(pending)},)" if pending else "M = ()")
             return
         # a quantity measured twice: the first valid value wins, the others are warnings (as in DeviceModel.decode)
         self.emit(indent, "measured = {}")
@@ -369,15 +503,13 @@ class _Compiler:
         fields = layout.fields()
         if len({spec.name for spec in fields}) != len(fields):
             return None
-        self.emit(0, "def decode(payload):")
+        self.emit(0, "def decode(model_id, f_port, payload):")
         self.emit(1, "n = len(payload)")
         self.emit(1, f"if n < 5 or payload[0] != {layout.protocol_version}:")
         self.emit(2, "return None")
         version = layout.protocol_version
-        self.emit(1, f'F = {{"protocol_version": {version}, "device_id": payload[1] << 8 | payload[2]}}')
+        self.begin(1, f'{{"protocol_version": {version}, "device_id": payload[1] << 8 | payload[2]}}')
         self.emit(1, "flags = payload[3] << 8 | payload[4]")
-        self.emit(1, "W = []")
-        self.emit(1, "M = []")
         groups = len(layout.groups)
         self.emit(1, f"if flags >> {groups}:")
         self.emit(
@@ -406,8 +538,7 @@ class _Compiler:
         # measurements of the groups present, in field order
         quantities = [spec.measure.quantity for spec in fields if spec.measure is not None]
         unique = len(set(quantities)) == len(quantities)
-        if not unique:
-            self.emit(1, "measured = {}")
+        self.emit(1, "measured = {}" if not unique else "M = ()")
         position = 0
         for index, group in enumerate(layout.groups):
             members = range(position, position + len(group.values))
@@ -415,16 +546,18 @@ class _Compiler:
             if not any(fields[member].measure is not None for member in members):
                 continue
             self.emit(1, f"if flags & {1 << index}:")
+            pending: list[str] = []
             for member in members:
                 if fields[member].measure is None:
                     continue
                 if unique:
-                    self.measurement(fields[member], raws[member], invalid[member], 2)
+                    self.measurement(fields[member], raws[member], invalid[member], 2, pending)
                 else:
                     self.record(fields[member], raws[member], invalid[member], repr(fields[member].name), 2)
+            self.flush(pending, 2)
         if not unique:
             self.emit(1, "M = _finish(measured, W)")
-        self.emit(1, "return F, M, W")
+        self.end(1, "M", empty_possible=False)
         return self.build("decentlab")
 
     def channels(self, layout: ChannelLayout) -> CompiledDecoder | None:
@@ -460,15 +593,15 @@ class _Compiler:
             self.emit(1, "return True")
             if numbered:
                 any_channel[channel.key[1]] = (function, channel.size)  # type: ignore[index]
-            else:
-                exact[channel.key if layout.key_bytes > 1 else channel.key[0]] = (function, channel.size)
+            else:  # two key bytes as one integer: no tuple to build per channel
+                key = channel.key[0] << 8 | channel.key[1] if layout.key_bytes > 1 else channel.key[0]
+                exact[key] = (function, channel.size)
         exact_table = self.constant({})
         any_table = self.constant({})
         key_bytes, header = layout.key_bytes, layout.key_bytes + (1 if layout.length_byte else 0)
-        self.emit(0, "def decode(payload):")
+        self.emit(0, "def decode(model_id, f_port, payload):")
         self.emit(1, "n = len(payload)")
-        self.emit(1, "F = {}")
-        self.emit(1, "W = []")
+        self.begin(1)
         self.emit(1, "measured = {}")
         self.emit(1, "o = 0")
         self.emit(1, "while o < n:")
@@ -479,7 +612,7 @@ class _Compiler:
             self.emit(2, f"found = {exact_table}.get(key)")
             self.emit(2, "number = None")
         else:
-            self.emit(2, "key = (payload[o], payload[o + 1])")
+            self.emit(2, "key = payload[o] << 8 | payload[o + 1]")
             self.emit(2, f"found = {exact_table}.get(key)")
             self.emit(2, "number = None")
             self.emit(2, "if found is None:")
@@ -496,7 +629,7 @@ class _Compiler:
             self.emit(2, f"o = o + {header} + payload[o + {key_bytes}]")
         else:
             self.emit(2, f"o = o + {header} + size")
-        self.emit(1, "return F, _finish(measured, W), W")
+        self.end(1, "_finish(measured, W)")
         decoder = self.build("channels")
         namespace = decoder.__globals__  # type: ignore[attr-defined]
         for key, (function, size) in exact.items():

@@ -24,7 +24,6 @@ QuantityValues = Mapping[Quantity, float]
 # The encoder's value for something the caller did not give, computed from what it did give.
 Derived = float | Callable[[QuantityValues], float]
 
-_new_tuple = tuple.__new__
 
 # A presentation returns OMIT where the vendor codec assigns `undefined`, a key JSON drops.
 OMIT: Any = object()
@@ -629,7 +628,7 @@ class Uplink:
     def __post_init__(self) -> None:
         from .compiled import compile_layout  # the compiler builds on this module's classes
 
-        object.__setattr__(self, "fast", compile_layout(self.layout))
+        object.__setattr__(self, "fast", compile_layout(self.layout, self.warning))
 
 
 @dataclass(frozen=True)
@@ -647,6 +646,13 @@ class DeviceModel:
     source: str = ""  # the spec file
     downlinks: tuple[dict[str, Any], ...] = ()
     notes: str = ""
+    # per fPort: the variants' compiled decoders behind one call (decoders/compiled.py); a port without: the reader
+    routes: dict[int, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        from .compiled import compile_routes
+
+        object.__setattr__(self, "routes", compile_routes(self.uplinks))
 
     @property
     def quantities(self) -> tuple[Quantity, ...]:
@@ -673,6 +679,15 @@ class DeviceModel:
         return self.decode(f_port, payload, compiled=False)
 
     def decode(self, f_port: int, payload: bytes, *, compiled: bool = True) -> Decoded:
+        route = self.routes.get(f_port) if compiled else None
+        if route is not None:  # an application port (1..255) with a compiled decoder
+            if payload.__class__ is not bytes:
+                payload = bytes(payload)
+            if len(payload) <= MAX_PAYLOAD_BYTES:
+                decoded = route(self.model_id, f_port, payload)
+                if decoded is not None:
+                    return decoded
+        # anything unusual, and the interpreted path: the layout's reader, which names what is wrong
         if not 1 <= f_port <= 255:
             raise DecodeError(self.model_id, f_port, f"fPort {f_port} is not an application port (1..255)")
         if payload.__class__ is not bytes:
@@ -682,16 +697,6 @@ class DeviceModel:
                 self.model_id, f_port, f"payload of {len(payload)} bytes is longer than {MAX_PAYLOAD_BYTES} bytes"
             )
         uplink = self._variant(f_port, payload)
-        if compiled and uplink.fast is not None:
-            result = uplink.fast(payload)
-            if result is not None:
-                fields, measurements, warnings = result
-                if uplink.warning:
-                    warnings.insert(0, uplink.warning)
-                if not payload:
-                    warnings.append("empty payload")
-                # tuple.__new__: the named tuple's own constructor is a Python function, this is a decoder's hot path
-                return _new_tuple(Decoded, (self.model_id, f_port, fields, tuple(measurements), tuple(warnings)))
         reader = Reader(self.model_id, f_port, payload)
         found = Found()
         uplink.layout.read(reader, found)
