@@ -41,6 +41,7 @@ CHECK_ERROR = "check_error"
 
 DEFAULT_DEDUP_WINDOW = timedelta(minutes=10)
 DEFAULT_DEDUP_CAPACITY = 20_000
+MAX_REVISIONS_DUE = 10_000  # revised verdicts kept in memory while the buffer is full
 
 _EUI64 = TypeAdapter(Eui64)
 
@@ -159,6 +160,7 @@ class Pipeline:
         self._clock = clock
         self._dropped_totals: Counter[str] = Counter()
         self._assets_without_geometry: set[str] = set()
+        self._revisions_due: list[list[Reading]] = []  # revised verdicts not yet in the buffer (it was full)
 
     @property
     def dropped_totals(self) -> dict[str, int]:
@@ -166,11 +168,16 @@ class Pipeline:
         return dict(self._dropped_totals)
 
     def handle_many(self, uplinks: Sequence[Uplink]) -> PipelineReport:
-        """Dedup, decode, check and store the uplinks; what became of them. Raises only if the disk fails."""
+        """Dedup, decode, check and store the uplinks; what became of them. Raises only if the disk fails.
+
+        The edge model scores all uplinks of the call in one batch. Readings of earlier calls whose verdict the
+        scorer revised (a spike is certain only once the next reading is back) are stored again in the same commit,
+        with their new flags: the cloud overwrites a point of the same series and time.
+        """
         dropped: Counter[str] = Counter()
         flagged: Counter[str] = Counter()
         duplicates = 0
-        to_store: list[tuple[Uplink, list[Reading]]] = []
+        decoded: list[tuple[Uplink, Asset, list[Reading]]] = []
         heard_now: dict[DedupKey, datetime] = {}  # keys of this call, remembered once their uplinks are settled
         window = self._dedup.window
         now = self._clock()
@@ -186,14 +193,27 @@ class Pipeline:
                 duplicates += 1
                 continue
             heard_now[key] = heard_at
-            outcome = self._readings_of(uplink, now)
+            outcome = self._readings_of(uplink)
             if isinstance(outcome, str):
                 dropped[outcome] += 1
                 continue
-            for reading in outcome:
-                flagged.update(reading.flags)
-            to_store.append((uplink, outcome))
+            decoded.append((uplink, outcome[0], outcome[1]))
 
+        to_store: list[tuple[Uplink, list[Reading]]] = []
+        for (uplink, asset, _), scored in zip(decoded, self._scored([d[2] for d in decoded]), strict=True):
+            try:
+                if scored is None:
+                    raise RuntimeError("the anomaly scorer failed on this uplink")
+                checked = self._checked(scored, asset, uplink, now)
+            except Exception:
+                self._log_check_error(uplink)
+                dropped[CHECK_ERROR] += 1
+                continue
+            for reading in checked:
+                flagged.update(reading.flags)
+            to_store.append((uplink, checked))
+
+        self._revisions_due.extend(self._revision_groups(now))
         accepted, stored_readings, refused = self._store(to_store, dropped)
         # Only now, with the commit done: a key of an uplink the buffer refused stays unknown, so a retry is stored.
         for key, heard_at in heard_now.items():
@@ -208,8 +228,8 @@ class Pipeline:
             flagged=dict(flagged),
         )
 
-    def _readings_of(self, uplink: Uplink, now: datetime) -> list[Reading] | str:
-        """The checked readings of one uplink, or the reason it is dropped."""
+    def _readings_of(self, uplink: Uplink) -> tuple[Asset, list[Reading]] | str:
+        """The decoded, range-checked readings of one uplink with the asset they belong to, or the drop reason."""
         binding = self._devices.get(uplink.dev_eui)
         if binding is None:
             self._log_drop(uplink, UNKNOWN_DEVICE, "no such device on this gateway")
@@ -221,23 +241,48 @@ class Pipeline:
             self._log_drop(uplink, DECODE_ERROR, f"{type(error).__name__}: {error}", model_id=binding.device.model_id)
             return DECODE_ERROR
         try:
-            return self._checked(readings, binding.asset, uplink, now)
+            return binding.asset, [check_physical_range(reading) for reading in readings]
+        except Exception:
+            self._log_check_error(uplink)
+            return CHECK_ERROR
+
+    def _scored(self, groups: list[list[Reading]]) -> list[list[Reading] | None]:
+        """The groups scored in one model call; if that fails, one by one (None for a group that fails alone)."""
+        try:
+            return list(self.scorer.score_many(groups))
         except Exception:
             log.exception(
-                "edge checks failed dev_eui=%s f_cnt=%d",
-                uplink.dev_eui,
-                uplink.f_cnt,
-                extra=self._context(uplink, reason=CHECK_ERROR),
+                "batch anomaly scoring failed; scoring uplink by uplink", extra={"gateway_id": self.gateway_id}
             )
-            return CHECK_ERROR
+        scored: list[list[Reading] | None] = []
+        for group in groups:
+            try:
+                scored.append(self.scorer.score(group))
+            except Exception:
+                scored.append(None)
+        return scored
+
+    def _revision_groups(self, now: datetime) -> list[list[Reading]]:
+        """The scorer's revised readings as buffer groups, each with what the pipeline derives from it (fill ratio,
+        clock flag), like the original."""
+        groups = []
+        for revised in self.scorer.take_revisions():
+            binding = self._devices.get(revised.device)
+            group = [revised]
+            if binding is not None and (fill := fill_reading(revised, binding.asset)) is not None:
+                group.append(fill)
+            if not clock_is_plausible(revised.time, now):
+                group = [with_flags(reading, CLOCK_UNSYNCED) for reading in group]
+            groups.append(group)
+        return groups
 
     @property
     def model_version(self) -> str:
         """The anomaly model the gateway runs (reported to the cloud in GatewayStatus.model_version)."""
         return self.scorer.model_version
 
-    def _checked(self, readings: list[Reading], asset: Asset, uplink: Uplink, now: datetime) -> list[Reading]:
-        checked = self.scorer.score([check_physical_range(reading) for reading in readings])
+    def _checked(self, scored: list[Reading], asset: Asset, uplink: Uplink, now: datetime) -> list[Reading]:
+        checked = list(scored)
         if not any(reading.quantity is Quantity.FILL_RATIO for reading in checked):
             checked += [fill for reading in checked if (fill := fill_reading(reading, asset)) is not None]
         if any(r.quantity is Quantity.DISTANCE_M for r in checked) and not has_fill_geometry(asset):
@@ -266,15 +311,18 @@ class Pipeline:
     def _store(
         self, to_store: list[tuple[Uplink, list[Reading]]], dropped: Counter[str]
     ) -> tuple[int, int, set[DedupKey]]:
-        """Append all groups in one commit; when they do not fit, store one by one and count what is refused.
+        """Append all groups and the revisions due in one commit; when they do not fit, store one by one and count
+        what is refused (revisions that do not fit wait for the next call).
 
         Returns the uplinks accepted, the readings stored and the dedup keys of uplinks the full buffer refused.
         """
         groups = [(uplink, readings) for uplink, readings in to_store if readings]
         without_readings = len(to_store) - len(groups)  # a status-only frame is fine but stores nothing
         refused: set[DedupKey] = set()
+        revisions = self._revisions_due
         try:
-            self._buffer.append_many([readings for _, readings in groups])
+            self._buffer.append_many([readings for _, readings in groups] + revisions)
+            self._revisions_due = []
             return without_readings + len(groups), sum(len(readings) for _, readings in groups), refused
         except (BufferFullError, EntryTooLargeError):
             pass
@@ -300,7 +348,27 @@ class Pipeline:
                 continue
             accepted += 1
             stored_readings += len(readings)
+        waiting = []
+        for group in revisions:
+            try:
+                self._buffer.append(group)
+            except BufferFullError:
+                waiting.append(group)
+            except EntryTooLargeError:  # one reading and its fill ratio: cannot happen with a sane quota
+                log.error("revised reading too large to buffer device=%s", group[0].device)
+        if len(waiting) > MAX_REVISIONS_DUE:
+            log.error("%d revised verdicts forgotten: the buffer stays full", len(waiting) - MAX_REVISIONS_DUE)
+            waiting = waiting[-MAX_REVISIONS_DUE:]
+        self._revisions_due = waiting
         return accepted, stored_readings, refused
+
+    def _log_check_error(self, uplink: Uplink) -> None:
+        log.exception(
+            "edge checks failed dev_eui=%s f_cnt=%d",
+            uplink.dev_eui,
+            uplink.f_cnt,
+            extra=self._context(uplink, reason=CHECK_ERROR),
+        )
 
     def _context(self, uplink: Uplink, **more: object) -> dict[str, object]:
         return {"gateway_id": self.gateway_id, "dev_eui": uplink.dev_eui, "f_cnt": uplink.f_cnt, **more}

@@ -15,7 +15,14 @@ from hypothesis import strategies as st
 from cloud.anomaly.tflite import dense_softmax_tflite
 from cloud.scheduler.planning import LatestValue, plan_day
 from edge.anomaly import AnomalyScorer, BundleError, load_bundle, window_features
-from edge.anomaly.features import FEATURE_NAMES, N_FEATURES, NO_NEXT, StreamingFeatures
+from edge.anomaly.features import (
+    FEATURE_NAMES,
+    N_FEATURES,
+    NO_NEXT,
+    WINDOW,
+    StreamingFeatures,
+    late_features,
+)
 from edge.anomaly.rules import rule_fault
 from edge.anomaly.runtime import LiteRtRunner, NumpyRunner, litert_interpreter_class
 from edge.sim.faults import (
@@ -100,11 +107,44 @@ def test_streaming_features_match_the_window_function_and_stay_bounded() -> None
     values = [0.5, 0.51, 0.49, 0.5, 0.9]
     for i, v in enumerate(values):
         got = streams.push(DEV, Quantity.DISTANCE_M, v, "bin")
-        assert np.array_equal(np.array(got + list(NO_NEXT)), window_features(values[:i], v, "bin"))
-    assert got[FEATURE_NAMES.index("step")] > 3  # a 40 cm jump, in 1 cm steps, signed log
+        assert got is not None
+        assert np.array_equal(np.array(got[0] + list(NO_NEXT)), window_features(values[:i], v, "bin"))
+    assert got[0][FEATURE_NAMES.index("step")] == pytest.approx(40)  # a 40 cm jump, in 1 cm steps
     streams.push("b", Quantity.DISTANCE_M, 1.0, "bin")
     streams.push("c", Quantity.DISTANCE_M, 1.0, "bin")
     assert len(streams) == 2 and streams.window(DEV, Quantity.DISTANCE_M) == ()
+
+
+# Sensor-like series: a level, noise on the firmware's resolution, repeats, no-value zeros and wild values.
+_series_values = st.lists(
+    st.one_of(
+        st.floats(0.2, 0.3).map(lambda v: round(v, 3)),
+        st.sampled_from([0.0, 0.25, 0.25, 1.7]),
+        st.floats(-1e12, 1e12, allow_nan=False),
+    ),
+    min_size=1,
+    max_size=260,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_series_values, st.sampled_from(["bin", "soil", "weather"]), st.none() | st.floats(-30, 30))
+def test_streaming_features_equal_the_from_scratch_window_features(
+    values: list[float], family: str, temperature: float | None
+) -> None:
+    """The incremental windows (sorted views kept with bisect, sliding past WINDOW) give the from-scratch numbers."""
+    streams = StreamingFeatures()
+    for i, value in enumerate(values):
+        got = streams.push(DEV, Quantity.SOIL_VWC, value, family, temperature)
+        assert got is not None
+        instant, context = got
+        expected = window_features(values[:i], value, family, temperature)
+        assert np.allclose(np.array(instant + list(NO_NEXT)), expected, rtol=1e-9, atol=1e-9), i
+        for after in (values[i + 1 : i + 2], values[i + 1 : i + 3]):
+            if after:
+                late = window_features(values[:i], value, family, temperature, *after)
+                assert np.allclose(np.array(instant + late_features(context, after, family)), late, rtol=1e-9)
+    assert len(streams.window(DEV, Quantity.SOIL_VWC)) <= WINDOW
 
 
 def test_rules_name_dropout_range_stuck_and_impossible_steps() -> None:
@@ -130,7 +170,7 @@ def _tiny_bundle(path: Path, threshold: float = 0.5, seed: int = 0) -> Path:
     )
     (path / "weather.tflite").write_bytes(dense_softmax_tflite(weights, biases))
     manifest = {
-        "format": "flurfunk-anomaly-bundle", "format_version": 2, "version": "test-1",
+        "format": "flurfunk-anomaly-bundle", "format_version": 3, "version": "test-1",
         "feature_names": list(FEATURE_NAMES),
         "families": {"weather": {"quantity": "air_temperature_c", "classes": classes, "threshold": threshold,
                                  "feature_mean": [0.0] * N_FEATURES, "feature_scale": [1.0] * N_FEATURES,

@@ -10,7 +10,15 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from cloud.store.series import SeriesStore
-from edge.anomaly.features import FAMILY_OF_QUANTITY, NO_NEXT, SHORT, StreamingFeatures, late_features
+from edge.anomaly.features import (
+    FAMILY_OF_QUANTITY,
+    LOOK_AHEAD,
+    NO_NEXT,
+    ZERO_IS_NO_VALUE,
+    LateContext,
+    StreamingFeatures,
+    late_features,
+)
 from edge.anomaly.rules import rule_fault
 from edge.sim import Simulation, build_world
 from edge.sim.faults import FAMILY_QUANTITY, FaultInjector, FaultLabel, family_of, random_plan
@@ -38,25 +46,25 @@ class Record:
 @dataclass
 class FamilyData:
     """Features, labels and device ids of one sensor family: an instant row per reading the network scores, and a
-    late row (the next reading known) per reading that has a next one."""
+    late row per reading after it (one and two later) that is known."""
 
     features: list[list[float]] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     devices: list[str] = field(default_factory=list)
-    late: list[bool] = field(default_factory=list)
+    known_after: list[int] = field(default_factory=list)  # readings known after the scored one: 0, 1 or 2
 
-    def add(self, features: list[float], label: str, device: str, late: bool) -> None:
+    def add(self, features: list[float], label: str, device: str, known_after: int) -> None:
         self.features.append(features)
         self.labels.append(label)
         self.devices.append(device)
-        self.late.append(late)
+        self.known_after.append(known_after)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return (
             np.array(self.features, dtype=np.float64).reshape(-1, len(self.features[0]) if self.features else 0),
             np.array(self.labels),
             np.array(self.devices),
-            np.array(self.late, dtype=bool),
+            np.array(self.known_after, dtype=np.int64),
         )
 
 
@@ -157,7 +165,8 @@ def featurise(records: Sequence[Record]) -> dict[str, FamilyData]:
     decides and knocked-over bins get no rows (the gateway does not ask the network about them)."""
     streams = StreamingFeatures(max_series=1_000_000)
     data: dict[str, FamilyData] = {}
-    pending: dict[str, tuple[list[float], list[float], float, str]] = {}  # device: instant, tail, value, label
+    # Per device, the readings still waiting for their later verdicts: instant features, context, label, values after.
+    waiting: dict[str, list[tuple[list[float], LateContext, str, list[float]]]] = {}
     for record in sorted(records, key=lambda r: (r.time_s, r.dev_eui)):
         if record.label == TILTED:
             continue
@@ -165,15 +174,20 @@ def featurise(records: Sequence[Record]) -> dict[str, FamilyData]:
         assert FAMILY_OF_QUANTITY[quantity] == record.family
         value = record.values[quantity]
         temperature = record.values.get(Quantity.SOIL_TEMPERATURE_C) if record.family == "soil" else None
-        window = streams.window(record.dev_eui, quantity)
-        decided = rule_fault(record.family, window, value) is not None
-        instant = streams.push(record.dev_eui, quantity, value, record.family, temperature, compute=not decided)
+        decided = rule_fault(record.family, streams.window(record.dev_eui, quantity), value) is not None
+        computed = streams.push(record.dev_eui, quantity, value, record.family, temperature, compute=not decided)
+        if value == 0.0 and record.family in ZERO_IS_NO_VALUE:
+            continue  # as on the gateway: the readings before wait for the next real value
         family_data = data.setdefault(record.family, FamilyData())
-        earlier = pending.pop(record.dev_eui, None)
-        if earlier is not None:
-            late = late_features(earlier[1], earlier[2], value, record.family)
-            family_data.add(earlier[0] + late, earlier[3], record.dev_eui, True)
-        if instant is not None:
-            family_data.add(instant + list(NO_NEXT), record.label, record.dev_eui, False)
-            pending[record.dev_eui] = (instant, list(window[-SHORT:]), value, record.label)
+        earlier = waiting.pop(record.dev_eui, [])
+        for instant, context, label, following in earlier:
+            following.append(value)
+            family_data.add(instant + late_features(context, following, record.family), label, record.dev_eui,
+                            len(following))  # fmt: skip
+        earlier = [entry for entry in earlier if len(entry[3]) < LOOK_AHEAD]
+        if computed is not None:
+            family_data.add(computed[0] + list(NO_NEXT), record.label, record.dev_eui, 0)
+            earlier.append((computed[0], computed[1], record.label, []))
+        if earlier:
+            waiting[record.dev_eui] = earlier
     return data

@@ -16,7 +16,7 @@ import numpy as np
 from cloud.anomaly.data import CLEAN, TILTED, Record, featurise, simulate_records
 from cloud.anomaly.tflite import dense_softmax_tflite
 from edge.anomaly.bundle import BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, MANIFEST, load_bundle
-from edge.anomaly.features import FEATURE_NAMES
+from edge.anomaly.features import FEATURE_NAMES, LOOK_AHEAD, transform
 from edge.anomaly.flags import SENSOR_FAULT, fault_types_in
 from edge.anomaly.scorer import AnomalyScorer
 from edge.sim.faults import FAMILY_FAULTS, FAMILY_QUANTITY
@@ -25,6 +25,7 @@ from flurfunk.contracts import Quantity, Reading
 log = logging.getLogger(__name__)
 
 HIDDEN_LAYERS = (48, 24)
+MAX_EPOCHS = 100
 # Shares of clean validation readings a network may flag (late verdict, instant verdict); rules add a little more.
 CLEAN_BUDGET = 0.004
 INSTANT_CLEAN_BUDGET = 0.01
@@ -72,21 +73,23 @@ def training_records(options: TrainOptions) -> list[Record]:
 def train_bundle(records: Sequence[Record], out: Path, version: str, seed: int) -> dict[str, object]:
     """Fit one network per family on `records`, write the bundle to `out`; the manifest as written."""
     from sklearn.neural_network import MLPClassifier
+    from threadpoolctl import threadpool_limits
 
     out.mkdir(parents=True, exist_ok=True)
     families: dict[str, object] = {}
     counts: dict[str, dict[str, int]] = {}
     rng = np.random.default_rng([seed, 0x7A1])
     for family, data in sorted(featurise(records).items()):
-        features, labels, devices, late = data.arrays()
+        features, labels, devices, known_after = data.arrays()
+        features = transform(features)  # as FamilyModel.standardise does with raw rows
         # Faults the rules decide alone (the firmware's zero) never reach the network: no class for them.
         seen = Counter(labels.tolist())
         classes = (CLEAN, *(fault for fault in FAMILY_FAULTS[family] if seen[fault] >= MIN_CLASS_ROWS))
         keep = np.isin(labels, classes)
-        features, labels, devices, late = features[keep], labels[keep], devices[keep], late[keep]
+        features, labels, devices, known_after = features[keep], labels[keep], devices[keep], known_after[keep]
         index = {name: i for i, name in enumerate(classes)}
         target = np.array([index[label] for label in labels])
-        counts[family] = dict(Counter(labels[late].tolist()))
+        counts[family] = dict(Counter(labels[known_after == 0].tolist()))
         unique_devices = np.unique(devices)
         validation_devices = set(rng.choice(unique_devices, size=max(1, len(unique_devices) // 5), replace=False))
         is_validation = np.array([device in validation_devices for device in devices])
@@ -95,14 +98,16 @@ def train_bundle(records: Sequence[Record], out: Path, version: str, seed: int) 
         scale = np.where(scale > 1e-6, scale, 1.0)
         standardised = (features - mean) / scale
         network = MLPClassifier(
-            hidden_layer_sizes=HIDDEN_LAYERS, max_iter=60, alpha=1e-4, batch_size=256, random_state=seed
+            hidden_layer_sizes=HIDDEN_LAYERS, max_iter=MAX_EPOCHS, alpha=1e-4, batch_size=256, random_state=seed
         )
         train_rows = np.flatnonzero(~is_validation)
         clean_train = train_rows[target[train_rows] == 0]
         if clean_train.size > MAX_CLEAN_ROWS:  # clean rows are alike; more of them only slow the fit down
             dropped = rng.choice(clean_train, size=clean_train.size - MAX_CLEAN_ROWS, replace=False)
             train_rows = np.setdiff1d(train_rows, dropped)
-        network.fit(*_balanced(standardised[train_rows], target[train_rows], rng))
+        # One BLAS thread: on a shared machine more threads wait for each other (a 2-minute fit took 20 minutes).
+        with threadpool_limits(1):
+            network.fit(*_balanced(standardised[train_rows], target[train_rows], rng))
         log.info("%s: fitted on %d rows, classes %s", family, train_rows.size, ", ".join(classes))
         if list(network.classes_) != list(range(len(classes))):
             raise ValueError(f"{family}: the training data lacks classes; train on more days or a larger scale")
@@ -110,7 +115,8 @@ def train_bundle(records: Sequence[Record], out: Path, version: str, seed: int) 
         biases = [b.astype(np.float32) for b in network.intercepts_]
         clean_validation = is_validation & (target == 0)
         thresholds = []
-        for rows, budget in ((clean_validation & late, CLEAN_BUDGET), (clean_validation & ~late, INSTANT_CLEAN_BUDGET)):
+        for known, budget in ((LOOK_AHEAD, CLEAN_BUDGET), (0, INSTANT_CLEAN_BUDGET), (1, INSTANT_CLEAN_BUDGET)):
+            rows = clean_validation & (known_after == known)
             clean_scores = 1.0 - network.predict_proba(standardised[rows])[:, 0]
             quantile = np.quantile(clean_scores, 1.0 - budget) if clean_scores.size else 0.5
             thresholds.append(float(np.clip(quantile, 0.05, 0.99)))
@@ -122,6 +128,7 @@ def train_bundle(records: Sequence[Record], out: Path, version: str, seed: int) 
             "classes": list(classes),
             "threshold": round(thresholds[0], 6),
             "instant_threshold": round(thresholds[1], 6),
+            "next_threshold": round(thresholds[2], 6),
             "feature_mean": mean.tolist(),
             "feature_scale": scale.tolist(),
             "weights": f"{family}.npz",

@@ -3,8 +3,8 @@ threshold and classes, described by `bundle.json`. Gateways get it with their co
 `load_bundle(path)`.
 
     <dir>/bundle.json        format, version, feature names, per family: quantity, classes, threshold (the
-                             late verdict, once the next reading is known), instant_threshold, feature_mean,
-                             feature_scale, files
+                             final verdict, two readings later), instant_threshold (on arrival), next_threshold
+                             (one reading later), feature_mean, feature_scale, files
     <dir>/<family>.tflite    the network for LiteRT
     <dir>/<family>.npz       the same weights for the numpy path (w0, b0, w1, b1, ...)
 """
@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from edge.anomaly.features import FAMILY_OF_QUANTITY, FEATURE_NAMES, N_FEATURES
+from edge.anomaly.features import FAMILY_OF_QUANTITY, FEATURE_NAMES, N_FEATURES, transform
 from edge.anomaly.runtime import LiteRtRunner, ModelRunner, NumpyRunner, litert_interpreter_class
 from flurfunk.contracts import Quantity
 
 BUNDLE_FORMAT = "flurfunk-anomaly-bundle"
-BUNDLE_FORMAT_VERSION = 2
+BUNDLE_FORMAT_VERSION = 3  # 3: raw features, signed log applied in standardise
 MANIFEST = "bundle.json"
 MAX_MANIFEST_BYTES = 1_000_000
 MAX_MODEL_BYTES = 5_000_000
@@ -42,16 +42,23 @@ class FamilyModel:
     family: str
     quantity: Quantity
     classes: tuple[str, ...]  # classes[0] is "clean"
-    threshold: float  # 1 - p(clean) at or above which a reading is flagged once the next reading is known
+    threshold: float  # 1 - p(clean) at or above which a reading is flagged in the final verdict (LOOK_AHEAD later)
     instant_threshold: float  # the same for the verdict given when the reading arrives
+    next_threshold: float  # the same once the next reading is known
     feature_mean: np.ndarray
     feature_scale: np.ndarray
     weights: tuple[np.ndarray, ...]
     biases: tuple[np.ndarray, ...]
     tflite_path: Path | None
 
+    @property
+    def thresholds(self) -> tuple[float, float, float]:
+        """By readings known after the scored one: on arrival, one later, two later (final)."""
+        return (self.instant_threshold, self.next_threshold, self.threshold)
+
     def standardise(self, features: np.ndarray) -> np.ndarray:
-        return ((features - self.feature_mean) / self.feature_scale).astype(np.float32)
+        """The network's input for raw feature rows: signed log, then centred and scaled as in training."""
+        return ((transform(features) - self.feature_mean) / self.feature_scale).astype(np.float32)
 
     def runner(self, backend: str = "auto") -> ModelRunner:
         """ "numpy", "litert" (raises ImportError without it) or "auto" (LiteRT when importable)."""
@@ -125,6 +132,7 @@ def _family(directory: Path, name: str, spec: Any) -> FamilyModel:
         classes = tuple(str(c) for c in spec["classes"])
         threshold = float(spec["threshold"])
         instant_threshold = float(spec.get("instant_threshold", threshold))
+        next_threshold = float(spec.get("next_threshold", threshold))
         mean = np.asarray(spec["feature_mean"], dtype=np.float64)
         scale = np.asarray(spec["feature_scale"], dtype=np.float64)
         weights_file = str(spec["weights"])
@@ -137,8 +145,9 @@ def _family(directory: Path, name: str, spec: Any) -> FamilyModel:
         raise BundleError(f"{where}: classes must start with 'clean' and name at least one fault")
     if not 0.0 < threshold <= 1.0:
         raise BundleError(f"{where}: threshold must be in (0, 1], got {threshold}")
-    if not 0.0 < instant_threshold <= 1.0:
-        raise BundleError(f"{where}: instant_threshold must be in (0, 1], got {instant_threshold}")
+    for name, value in (("instant_threshold", instant_threshold), ("next_threshold", next_threshold)):
+        if not 0.0 < value <= 1.0:
+            raise BundleError(f"{where}: {name} must be in (0, 1], got {value}")
     if mean.shape != (N_FEATURES,) or scale.shape != (N_FEATURES,) or not np.all(np.isfinite(mean)):
         raise BundleError(f"{where}: feature_mean and feature_scale need {N_FEATURES} finite numbers")
     if not np.all(np.isfinite(scale)) or np.any(scale <= 0):
@@ -152,7 +161,9 @@ def _family(directory: Path, name: str, spec: Any) -> FamilyModel:
         tflite_path = directory / Path(str(tflite_file)).name
         if not tflite_path.is_file() or tflite_path.stat().st_size > MAX_MODEL_BYTES:
             raise BundleError(f"{where}: {tflite_path.name} is missing or larger than {MAX_MODEL_BYTES} bytes")
-    return FamilyModel(name, quantity, classes, threshold, instant_threshold, mean, scale, weights, biases, tflite_path)
+    return FamilyModel(
+        name, quantity, classes, threshold, instant_threshold, next_threshold, mean, scale, weights, biases, tflite_path
+    )
 
 
 def _weights(path: Path, where: str) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:

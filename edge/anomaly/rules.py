@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import islice
 
 OUT_OF_RANGE = "out_of_range"
 DROPOUT = "dropout"
@@ -28,7 +29,7 @@ def rule_fault(family: str, history: Sequence[float], value: float) -> str | Non
         return OUT_OF_RANGE
     n = len(history)
     run = STUCK_RUN[family]
-    if n >= run - 1 and all(v == value for v in list(history)[-(run - 1) :]):
+    if n >= run - 1 and all(v == value for v in islice(reversed(history), run - 1)):
         return STUCK_AT
     max_step = MAX_STEP.get(family)
     if max_step is not None and n and abs(value - float(history[-1])) > max_step:

@@ -2,19 +2,28 @@
 
 Every reading gets a verdict when it arrives. One reading later the verdict can change: a spike is a value that
 returns, a noise burst one that goes on, an emptied bin one that stays. `take_revisions()` hands out the earlier
-readings whose verdict changed (same device, quantity, time and value; new score and flags), to be stored and sent
-again: the cloud's series stores overwrite a point of the same time. Readings are never dropped.
+readings whose verdict (flags) changed (same device, quantity, time and value; new score and flags), to be stored and
+sent again: the cloud's series stores overwrite a point of the same time. Readings are never dropped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 
 from edge.anomaly.bundle import Bundle, BundleError, FamilyModel, load_bundle, shipped_bundle_path
-from edge.anomaly.features import FAMILY_OF_QUANTITY, NO_NEXT, SHORT, StreamingFeatures, late_features
+from edge.anomaly.features import (
+    FAMILY_OF_QUANTITY,
+    LOOK_AHEAD,
+    NO_NEXT,
+    ZERO_IS_NO_VALUE,
+    LateContext,
+    StreamingFeatures,
+    late_features,
+)
 from edge.anomaly.flags import SENSOR_FAULT, fault_flag
 from edge.anomaly.rules import OUT_OF_RANGE, rule_fault
 from edge.anomaly.runtime import ModelRunner
@@ -22,16 +31,18 @@ from flurfunk.contracts import Quantity, Reading
 
 RULES_ONLY = "rules-only"
 MAX_REVISIONS = 100_000  # revisions nobody takes are forgotten oldest first
+NO_NEXT_LIST = list(NO_NEXT)
 
 
 @dataclass
 class _Pending:
-    """The newest scored reading of a series, kept until the next one gives its late verdict."""
+    """A recent scored reading of a series, kept until LOOK_AHEAD readings after it have given its final verdict."""
 
-    reading: Reading  # as handed out (with its instant verdict)
-    instant: list[float] | None  # instant features; None when a rule decided (rules are final)
-    tail: list[float]  # the SHORT values before it
+    reading: Reading  # as handed out (with its newest verdict)
+    instant: list[float]  # raw instant features
+    context: LateContext  # what its late features need
     where: tuple[int, int] | None = None  # uplink and position in the current call; None once handed out
+    following: list[float] = field(default_factory=list)  # values heard after it
 
 
 class AnomalyScorer:
@@ -42,8 +53,9 @@ class AnomalyScorer:
         self._features = StreamingFeatures(max_series)
         self._max_series = max_series
         self._models: dict[str, tuple[FamilyModel, ModelRunner]] = {}
-        self._pending: dict[tuple[str, Quantity], _Pending] = {}
+        self._pending: dict[tuple[str, Quantity], list[_Pending]] = {}
         self._revisions: list[Reading] = []
+        self._newest: dict[tuple[str, Quantity], datetime] = {}  # newest reading time per series, recency order
         if bundle is not None:
             for name, model in bundle.families.items():
                 self._models[name] = (model, model.runner(backend))
@@ -81,43 +93,55 @@ class AnomalyScorer:
                 if family is None or (tilted and family == "bin"):
                     continue  # a knocked-over bin measures the street, not a fault: kept out of the window
                 key = (reading.device, reading.quantity)
-                window = self._features.window(reading.device, reading.quantity)
-                fault = rule_fault(family, window, reading.value)
+                fault = rule_fault(family, self._features.window(reading.device, reading.quantity), reading.value)
                 model = family in self._models
-                instant = self._features.push(
+                # A reading not newer than the series' newest (a retry, a replay, a clock gone back) gets the rules'
+                # verdict only and stays out of the window: the series stays in time order, each reading once.
+                newer = self._note_time(key, reading.time)
+                computed = self._features.push(
                     reading.device,
                     reading.quantity,
                     reading.value,
                     family,
                     context_temperature if family == "soil" else None,
-                    compute=model and fault is None,
+                    compute=model and fault is None and newer,
+                    remember=newer,
                 )
-                earlier = self._pending.pop(key, None)
-                if earlier is not None and earlier.instant is not None and model:
-                    late = late_features(earlier.tail, earlier.reading.value, reading.value, family)
-                    late_jobs.append((earlier, family, len(rows.setdefault(family, []))))
-                    rows[family].append(earlier.instant + late)
-                pending = _Pending(reading, instant, list(window[-SHORT:]), (u, p))
-                created.append(pending)
                 if fault is not None:
                     flags = [SENSOR_FAULT, OUT_OF_RANGE if fault == OUT_OF_RANGE else fault_flag(fault)]
-                    pending.reading = results[u][p] = _with_verdict(reading, 1.0, flags)
-                elif instant is not None:
+                    results[u][p] = _with_verdict(reading, 1.0, flags)
+                if not newer:
+                    continue
+                if reading.value == 0.0 and family in ZERO_IS_NO_VALUE:
+                    continue  # no value: the reading before waits for the next real one to get its late verdict
+                waiting = self._pending.pop(key, [])
+                if model:
+                    for earlier in waiting:
+                        earlier.following.append(reading.value)
+                        late = late_features(earlier.context, earlier.following, family)
+                        late_jobs.append((earlier, family, len(rows.setdefault(family, []))))
+                        rows[family].append(earlier.instant + late)
+                waiting = [earlier for earlier in waiting if len(earlier.following) < LOOK_AHEAD]
+                if computed is not None:
+                    pending = _Pending(results[u][p], computed[0], computed[1], (u, p))
+                    created.append(pending)
                     instant_jobs.append((u, p, family, len(rows.setdefault(family, [])), pending))
-                    rows[family].append(instant + list(NO_NEXT))
-                self._remember(key, pending)
+                    rows[family].append(computed[0] + NO_NEXT_LIST)
+                    waiting.append(pending)
+                if waiting:
+                    self._remember(key, waiting)
         probabilities = {
             family: self._models[family][1].probabilities(self._models[family][0].standardise(np.array(batch)))
             for family, batch in rows.items()
         }
         for u, p, family, row, pending in instant_jobs:
             model = self._models[family][0]
-            pending.reading = results[u][p] = _verdict(pending.reading, model, probabilities[family][row], False)
+            pending.reading = results[u][p] = _verdict(pending.reading, model, probabilities[family][row], 0)
         for pending, family, row in late_jobs:
             model = self._models[family][0]
-            revised = _verdict(pending.reading, model, probabilities[family][row], True)
-            if revised.flags == pending.reading.flags and revised.anomaly_score == pending.reading.anomaly_score:
-                continue
+            revised = _verdict(pending.reading, model, probabilities[family][row], len(pending.following))
+            if revised.flags == pending.reading.flags:
+                continue  # same verdict: the score given on arrival stands, nothing to send again
             if pending.where is None:
                 self._revisions.append(revised)
                 if len(self._revisions) > MAX_REVISIONS:
@@ -129,16 +153,28 @@ class AnomalyScorer:
             pending.where = None
         return results
 
-    def _remember(self, key: tuple[str, Quantity], pending: _Pending) -> None:
+    def _note_time(self, key: tuple[str, Quantity], time: datetime) -> bool:
+        """Whether `time` is newer than the series' newest reading so far (then it is the newest)."""
+        newest = self._newest.pop(key, None)
+        if newest is not None and time <= newest:
+            self._newest[key] = newest
+            return False
+        self._newest[key] = time
+        if len(self._newest) > self._max_series:
+            del self._newest[next(iter(self._newest))]
+        return True
+
+    def _remember(self, key: tuple[str, Quantity], pending: list[_Pending]) -> None:
         self._pending[key] = pending
         if len(self._pending) > self._max_series:
             del self._pending[next(iter(self._pending))]
 
 
-def _verdict(reading: Reading, model: FamilyModel, probabilities: np.ndarray, late: bool) -> Reading:
-    """`reading` with the network's score and, at or above the threshold, the flags of the likeliest fault."""
+def _verdict(reading: Reading, model: FamilyModel, probabilities: np.ndarray, known_after: int) -> Reading:
+    """`reading` with the network's score and, at or above the threshold for what is known after it (0, 1 or 2
+    readings), the flags of the likeliest fault."""
     score = float(min(max(1.0 - float(probabilities[0]), 0.0), 1.0))
-    threshold = model.threshold if late else model.instant_threshold
+    threshold = model.thresholds[known_after]
     flags: list[str] = []
     if score >= threshold:
         flags = [SENSOR_FAULT, fault_flag(model.classes[1 + int(np.argmax(probabilities[1:]))])]
@@ -146,9 +182,17 @@ def _verdict(reading: Reading, model: FamilyModel, probabilities: np.ndarray, la
 
 
 def _with_verdict(reading: Reading, score: float, flags: list[str]) -> Reading:
-    # model_copy skips validation: the score is finite in [0, 1] and the flags are valid names, sorted here.
+    # from_trusted skips pydantic's machinery (a hot path): the score is finite in [0, 1], the flags valid names.
     own = {flag for flag in reading.flags if flag != SENSOR_FAULT and not flag.startswith("fault_")}
-    return reading.model_copy(update={"anomaly_score": round(score, 6), "flags": tuple(sorted(own | set(flags)))})
+    return Reading.from_trusted(
+        reading.device,
+        reading.asset,
+        reading.quantity,
+        reading.value,
+        reading.time,
+        round(score, 6),
+        tuple(sorted(own.union(flags))),
+    )
 
 
 def default_scorer(bundle_path: str | None = None, backend: str = "auto") -> AnomalyScorer:
