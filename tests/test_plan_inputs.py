@@ -12,17 +12,21 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cloud import create_app
 from cloud.app import build_plan_clock
 from cloud.scheduler import LatestValue, plan_day
 from cloud.scheduler.inputs import (
     CLOUD_PLAN_SETTINGS,
+    DEFAULT_ELEVATION_M,
     MIN_BIN_DAYS,
     explain_fallbacks,
     read_plan_inputs,
     station_weather_days,
 )
+from cloud.scheduler.water import reference_et_mm
 from cloud.settings import CloudSettings
 from cloud.store.influx_v1 import InfluxV1SeriesStore
 from cloud.store.series import SeriesStore
@@ -274,3 +278,48 @@ def test_the_daily_job_plans_by_forecast_and_balance(cloud: TestClient) -> None:
     outcome = clock.run(TOWN, replan=False)
     assert outcome is not None and outcome["tasks_stored"] == 3
     assert planned_by(cloud) == EXPECTED_BASIS
+
+
+# --- hostile station data: whatever a station reported, the days are physical or left out ------------------------
+
+station_value = {
+    Quantity.AIR_TEMPERATURE_C: st.floats(-20.0, 45.0),  # wild temperatures: the day is refused (tested above)
+    Quantity.HUMIDITY_PCT: st.floats(-5.0, 120.0),
+    Quantity.WIND_SPEED_MS: st.floats(-1.0, 90.0),
+    Quantity.SOLAR_RADIATION_W_M2: st.floats(-10.0, 2_500.0),
+    Quantity.PRESSURE_HPA: st.floats(300.0, 1_100.0),
+    Quantity.RAIN_MM: st.floats(-1.0, 200.0),
+}
+
+
+@st.composite
+def station_reports(draw: st.DrawFn) -> list[Reading]:
+    """Three local days of hourly reports before the plan day, any quantity any value, some hours missing."""
+    first = datetime.combine(DAY, datetime.min.time(), BERLIN) - timedelta(days=3)
+    hours = 3 * 24
+    readings = []
+    for quantity, values in station_value.items():
+        drawn = draw(st.lists(values, min_size=hours, max_size=hours))
+        present = draw(st.lists(st.integers(0, 9).map(bool), min_size=hours, max_size=hours))  # 90 % of hours
+        for hour in range(hours):
+            if present[hour]:
+                moment = (first + timedelta(hours=hour, minutes=10)).astimezone(UTC)
+                readings.append(_reading(STATION, quantity, drawn[hour], moment))
+    return readings
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(readings=station_reports())
+def test_station_days_are_physical_whatever_the_station_sent(readings: list[Reading]) -> None:
+    store = SqliteSeriesStore(":memory:")
+    try:
+        store.write(readings)
+        days = station_weather_days(store, STATION, PLAN_TIME - timedelta(days=4), PLAN_TIME)
+    finally:
+        store.close()
+    for weather in days:
+        assert -50.0 <= weather.temperature_min_c <= weather.temperature_max_c <= 60.0
+        assert 0.0 <= weather.rain_mm <= 500.0
+        # The balance can use every day it is given: Penman–Monteith or Hargreaves accepts it.
+        assert reference_et_mm(weather, 50.3, DEFAULT_ELEVATION_M) >= 0.0
+    assert [weather.day for weather in days] == sorted({weather.day for weather in days})

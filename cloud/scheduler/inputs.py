@@ -301,10 +301,11 @@ def station_weather_days(series: SeriesStore, station: str, start: datetime, end
     for local_day, temperatures in sorted(hourly[Quantity.AIR_TEMPERATURE_C].items()):
         if len(temperatures) < MIN_STATION_HOURS:
             continue
-        humidity = list(hourly[Quantity.HUMIDITY_PCT].get(local_day, {}).values())
-        wind = list(hourly[Quantity.WIND_SPEED_MS].get(local_day, {}).values())
-        solar = list(hourly[Quantity.SOLAR_RADIATION_W_M2].get(local_day, {}).values())
-        pressure = list(hourly[Quantity.PRESSURE_HPA].get(local_day, {}).values())
+        # Each hour's median held to the physical range: a faulty sensor must not make Penman–Monteith refuse the day.
+        humidity = [min(max(v, 0.0), 100.0) for v in hourly[Quantity.HUMIDITY_PCT].get(local_day, {}).values()]
+        wind = [min(max(v, 0.0), 60.0) for v in hourly[Quantity.WIND_SPEED_MS].get(local_day, {}).values()]
+        solar = [max(v, 0.0) for v in hourly[Quantity.SOLAR_RADIATION_W_M2].get(local_day, {}).values()]
+        pressure = [v for v in hourly[Quantity.PRESSURE_HPA].get(local_day, {}).values() if 500.0 <= v <= 1_100.0]
         full = len(temperatures)
         try:
             days.append(
@@ -313,14 +314,12 @@ def station_weather_days(series: SeriesStore, station: str, start: datetime, end
                     temperature_max_c=max(temperatures.values()),
                     temperature_min_c=min(temperatures.values()),
                     rain_mm=min(rain.get(local_day, 0.0), 500.0),
-                    humidity_max_pct=min(max(humidity), 100.0) if len(humidity) >= full else None,
-                    humidity_min_pct=max(min(humidity), 0.0) if len(humidity) >= full else None,
-                    wind_ms=min(statistics.fmean(wind), 60.0) if len(wind) >= full else None,
+                    humidity_max_pct=max(humidity) if len(humidity) >= full else None,
+                    humidity_min_pct=min(humidity) if len(humidity) >= full else None,
+                    wind_ms=statistics.fmean(wind) if len(wind) >= full else None,
                     wind_height_m=STATION_WIND_HEIGHT_M,
                     # Mean irradiance (W/m²) over the day's hours times a day's seconds: MJ/m² per day.
-                    solar_radiation_mj=min(max(statistics.fmean(solar), 0.0) * 0.0864, 45.0)
-                    if len(solar) >= full
-                    else None,
+                    solar_radiation_mj=min(statistics.fmean(solar) * 0.0864, 45.0) if len(solar) >= full else None,
                     pressure_kpa=statistics.median(pressure) / 10.0 if pressure else None,
                 )
             )
