@@ -449,6 +449,9 @@ def main() -> None:
         "--top-up", type=float, default=0.6, help="water only to stay below this share of the trigger (<0: refill)"
     )
     parser.add_argument("--bridge-days", type=int, default=0, help="days a top-up must last (0: to the next run)")
+    parser.add_argument(
+        "--ride-along-days", type=int, default=0, help="where the tanker goes, sites due within this ride along"
+    )
     parser.add_argument("--min-litres", type=float, default=0.0, help="smaller top-ups wait for the next run")
     parser.add_argument(
         "--fete-jump", type=float, default=0.15, help="fill a fête day adds in the planner's calendar (0: none)"
@@ -562,7 +565,7 @@ def main() -> None:
                 watering = _watering_input(
                     weather, sites, young_sites, flur_state, day_index, first_day, watered, forecast_rng, town_names,
                     horizon, args.trigger_kpa, args.headroom, None if args.top_up < 0 else args.top_up,
-                    args.min_litres, args.bridge_days or None,
+                    args.min_litres, args.bridge_days or None, args.ride_along_days or None,
                 )  # fmt: skip
             started = time.perf_counter()
             plan = plan_day(
@@ -653,6 +656,7 @@ def _watering_input(
     top_up: float | None,
     min_litres: float,
     bridge_days: int | None,
+    ride_along_days: int | None,
 ) -> WateringInput:
     towns = {}
     for t, name in enumerate(town_names):
@@ -684,6 +688,7 @@ def _watering_input(
         top_up_share_of_trigger=top_up,
         min_litres=min_litres,
         bridge_days=bridge_days,
+        ride_along_days=ride_along_days,
     )
 
 

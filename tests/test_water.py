@@ -236,3 +236,18 @@ def test_a_top_up_bridges_to_the_next_run_and_counts_part_of_the_forecast_rain()
     assert need.litres == 0 and need.postponed_by == "rain"
     with pytest.raises(WaterInputError, match="top_up_share_of_trigger"):
         WateringInput([deep], lyon_week(), top_up_share_of_trigger=1.5)
+
+
+def test_where_the_tanker_goes_anyway_sites_due_soon_ride_along() -> None:
+    # The 1 m loam zone is due within three days (projected 50.9 mm >= RAW 38.1 mm); a 2 m zone (RAW 76.1 mm) only
+    # reaches RAW on the ninth day (40.8 + 8 × ~5.05 mm). With a nine-day ride-along it gets its top-up today too.
+    day = MONDAY + timedelta(days=7)
+    due, later = young_tree("due", root_depth_m=1.0), young_tree("later", root_depth_m=2.0)
+    alone = WateringInput([due, later], lyon_week(), horizon_days=3, top_up_share_of_trigger=0.5)
+    assert [need.litres > 0 for need in assess_watering(day, alone).values()] == [True, False]
+    along = replace(alone, ride_along_days=9)
+    needs = assess_watering(day, along)
+    assert needs["due"].litres == assess_watering(day, alone)["due"].litres
+    assert needs["later"].litres > 0
+    # Without a site due today the tanker stays home: nothing rides along.
+    assert all(need.litres == 0 for need in assess_watering(day, replace(along, sites=[later])).values())

@@ -354,12 +354,16 @@ class WateringInput:
     # With a top-up: the days it must last (None: `horizon_days`). Longer than the horizon, a site watered today is
     # not due at the next run, so a tanker can skip it (and, when its neighbours skip too, the village).
     bridge_days: int | None = None
+    # Set, a town whose tanker goes today also tops up the sites that would be due within this many days.
+    ride_along_days: int | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.horizon_days <= 14:
             raise WaterInputError(f"horizon_days must be 1-14, got {self.horizon_days}")
         if self.bridge_days is not None and not 1 <= self.bridge_days <= 28:
             raise WaterInputError(f"bridge_days must be 1-28, got {self.bridge_days}")
+        if self.ride_along_days is not None and not self.horizon_days <= self.ride_along_days <= 28:
+            raise WaterInputError(f"ride_along_days must be horizon_days-28, got {self.ride_along_days}")
         if not 0.0 <= self.headroom_share_of_raw <= 0.8:
             raise WaterInputError(f"headroom_share_of_raw must be 0-0.8, got {self.headroom_share_of_raw}")
         if self.trigger_tension_kpa is not None and not 0 < self.trigger_tension_kpa <= 1500:
@@ -427,8 +431,8 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
         today_et0[town] = reference_et_mm(source, station.latitude_deg, station.elevation_m) if source else 3.0
         coming = {weather.day: weather for weather in forecasts[town]}
         ahead_et0[town] = []
-        bridge_days = watering.bridge_days or watering.horizon_days
-        for offset in range(1, max(watering.horizon_days, bridge_days)):
+        days_ahead = max(watering.horizon_days, watering.bridge_days or 1, watering.ride_along_days or 1)
+        for offset in range(1, days_ahead):
             known = coming.get(day + timedelta(days=offset))
             ahead_et0[town].append(
                 reference_et_mm(known, station.latitude_deg, station.elevation_m) if known else today_et0[town]
@@ -436,8 +440,7 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
 
     _carry_to_unsensored(day, watering.sites, depletion, sensed, watering)
 
-    needs: dict[str, WaterNeed] = {}
-    for site in watering.sites:
+    def assess(site: WateringSite, horizon_days: int) -> WaterNeed:
         young = site.is_young(day)
         raw = site.readily_available_mm
         now = depletion[site.asset]
@@ -448,7 +451,7 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
         postponed: str | None = None
         # Before the next run the site keeps drying (rain ahead is weighed by the postponing rule below).
         projected = expected
-        for et0 in ahead_et0[site.municipality][: watering.horizon_days - 1]:
+        for et0 in ahead_et0[site.municipality][: horizon_days - 1]:
             projected = min(projected + site.crop_factor * site.exposure_factor * et0, site.total_available_mm)
         trigger = raw
         if watering.trigger_tension_kpa is not None:
@@ -464,7 +467,7 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
                 refill_mm = max(expected - watering.headroom_share_of_raw * raw, 0.0)
                 litres = round(refill_mm * site.area_m2, 0)  # 1 mm on 1 m² is 1 L
             else:
-                bridge_days = watering.bridge_days or watering.horizon_days
+                bridge_days = watering.bridge_days or horizon_days
                 lasting = expected + site.crop_factor * site.exposure_factor * sum(
                     ahead_et0[site.municipality][: bridge_days - 1]
                 )
@@ -476,7 +479,7 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
                     postponed = "rain"
                 elif litres < watering.min_litres:
                     litres, postponed = 0.0, "small"
-        needs[site.asset] = WaterNeed(
+        return WaterNeed(
             asset=site.asset,
             depletion_mm=expected,
             readily_available_mm=raw,
@@ -486,6 +489,16 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
             sensed=site.asset in sensed,
             young=young,
         )
+
+    needs = {site.asset: assess(site, watering.horizon_days) for site in watering.sites}
+    if watering.ride_along_days is not None:
+        # Where the tanker goes anyway, sites due before the run after next ride along (topped up to last), so
+        # that the next run can stay at home.
+        running = {site.municipality for site in watering.sites if needs[site.asset].litres > 0}
+        for site in watering.sites:
+            need = needs[site.asset]
+            if site.municipality in running and need.litres == 0 and need.postponed_by is None:
+                needs[site.asset] = assess(site, watering.ride_along_days)
     return needs
 
 
