@@ -247,3 +247,19 @@ def test_planner_raises_an_inspect_task_instead_of_acting_on_a_faulty_reading() 
     healthy = plan_day(day, [depot], [tree], {"tree-1": {Quantity.SOIL_VWC: LatestValue(0.02, now)}}, as_of=now)
     assert [task.kind for task in healthy.tasks] == [TaskKind.WATER]
     assert math.isfinite(healthy.routes[0].km)
+
+
+def test_a_reading_not_newer_than_its_series_gets_the_rules_only_and_stays_out_of_the_window(tmp_path: Path) -> None:
+    """A retry or replay (same time again) must not enter the window twice nor give the reading before a late
+    verdict from a repeat of itself."""
+    scorer = AnomalyScorer(load_bundle(_tiny_bundle(tmp_path / "b", threshold=0.01)), backend="numpy")
+    first = scorer.score([_reading(15.0, 1)])[0]
+    assert first.anomaly_score > 0  # the network judged it
+    again = scorer.score([_reading(15.0, 1)])[0]
+    earlier = scorer.score([_reading(14.0, 0)])[0]
+    assert again.anomaly_score == earlier.anomaly_score == 0.0 and again.flags == earlier.flags == ()
+    assert scorer.take_revisions() == []  # no late verdict came from the repeat
+    assert list(scorer._features.window(DEV, Quantity.AIR_TEMPERATURE_C)) == [15.0]
+    scorer.score([_reading(15.5, 2)])
+    assert [r.time for r in scorer.take_revisions()] in ([], [_reading(15.0, 1).time])
+    assert list(scorer._features.window(DEV, Quantity.AIR_TEMPERATURE_C)) == [15.0, 15.5]

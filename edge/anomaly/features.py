@@ -137,28 +137,33 @@ def _iqr(ordered: Sequence[float]) -> float:
 _LINES: dict[int, tuple[tuple[float, ...], float]] = {}
 
 
-def _line(tail: Sequence[float]) -> tuple[float, float]:
-    """Least-squares slope per reading and the RMS residual of `tail` (at least 3 values)."""
+def _slope(tail: Sequence[float]) -> float:
+    """Least-squares slope per reading of `tail` (at least 3 values)."""
     m = len(tail)
     known = _LINES.get(m)
     if known is None:
         t_mean = (m - 1) / 2.0
         t_var = sum((i - t_mean) ** 2 for i in range(m))
         known = _LINES.setdefault(m, (tuple((i - t_mean) / t_var for i in range(m)), t_var / m))
-    weights, t_spread = known
+    return sum(map(mul, known[0], tail))
+
+
+def _line(tail: Sequence[float]) -> tuple[float, float]:
+    """`_slope` of `tail` and the RMS residual of its straight line."""
+    slope = _slope(tail)
+    m = len(tail)
     mean = sum(tail) / m
-    slope = sum(map(mul, weights, tail))
     spread = sum((v - mean) ** 2 for v in tail) / m
-    return slope, math.sqrt(max(spread - slope * slope * t_spread, 0.0))
+    return slope, math.sqrt(max(spread - slope * slope * _LINES[m][1], 0.0))
 
 
 def _features(
     family: str,
     x: float,
-    h: Sequence[float],  # the window before x, oldest first (at most WINDOW values)
+    h: list[float],  # the window before x, oldest first (at most WINDOW values)
     all_sorted: Sequence[float],
     medium_sorted: Sequence[float],
-    steps: Sequence[float],  # signed steps between the window's values, oldest first
+    steps: list[float],  # signed steps between the window's values, oldest first
     steps_sorted: Sequence[float],  # their sizes, sorted
     medium_steps_sorted: Sequence[float],  # sizes of the last MEDIUM steps, sorted
     context_temperature_c: float | None,
@@ -227,8 +232,8 @@ def _features(
         slope, error = _line(series[-SLOPE_SPAN:])
         out[17] = slope / step
         out[21] = error / step
-        slope_24 = _line(series[-MEDIUM:])[0] / step * 4.0
-        slope_96 = _line(series)[0] / step * 4.0
+        slope_24 = _slope(series[-MEDIUM:]) / step * 4.0
+        slope_96 = _slope(series) / step * 4.0
         out[18], out[19], out[20] = slope_24, slope_96, slope_24 - slope_96
     if context_temperature_c is not None and math.isfinite(context_temperature_c):
         temperature = min(max(float(context_temperature_c), -100.0), 100.0)
@@ -349,32 +354,6 @@ class _Series:
         insort(self.medium_sorted, value)
 
 
-class _Tail(Sequence[float]):
-    """The last values of a deque as a sequence, without copying the whole window for every slice."""
-
-    __slots__ = ("_items",)
-
-    def __init__(self, items: deque[float]) -> None:
-        self._items = items
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __getitem__(self, index):  # type: ignore[no-untyped-def, override]
-        if isinstance(index, slice):
-            start, stop, stride = index.indices(len(self._items))
-            if stride == 1 and stop == len(self._items):
-                return list(islice(self._items, start, None))
-            return list(self._items)[index]
-        return self._items[index]
-
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        return iter(self._items)
-
-    def __reversed__(self):  # type: ignore[no-untyped-def]
-        return reversed(self._items)
-
-
 class StreamingFeatures:
     """The windows of every (device, quantity) a gateway hears; `push` gives a reading's instant features and
     remembers it. Memory is bounded: at most `max_series` windows of WINDOW floats; the least recently heard go."""
@@ -418,10 +397,10 @@ class StreamingFeatures:
             result = _features(
                 family,
                 x,
-                _Tail(series.values),
+                list(series.values),
                 series.all_sorted,
                 series.medium_sorted,
-                _Tail(series.steps),
+                list(series.steps),
                 series.steps_sorted,
                 series.medium_steps_sorted,
                 context_temperature_c,

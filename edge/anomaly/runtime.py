@@ -84,6 +84,14 @@ class LiteRtRunner:
     def probabilities(self, features: np.ndarray) -> np.ndarray:
         rows = np.atleast_2d(np.asarray(features, dtype=np.float32))
         n = rows.shape[0]
+        if 0 < n <= self.MAX_BATCH:  # the gateway's case: one invoke, no list of chunks
+            batch = 1 << (n - 1).bit_length()
+            if batch != n:
+                rows = np.concatenate([rows, np.zeros((batch - n, rows.shape[1]), np.float32)])
+            interpreter, input_index, output_index = self._interpreter(batch)
+            interpreter.set_tensor(input_index, np.ascontiguousarray(rows))
+            interpreter.invoke()
+            return interpreter.get_tensor(output_index)[:n].copy()
         out = []
         for start in range(0, n, self.MAX_BATCH):
             chunk = rows[start : start + self.MAX_BATCH]

@@ -24,7 +24,7 @@ from edge.anomaly.features import (
     StreamingFeatures,
     late_features,
 )
-from edge.anomaly.flags import SENSOR_FAULT, fault_flag
+from edge.anomaly.flags import FAULT_FLAG_PREFIX, SENSOR_FAULT, fault_flag
 from edge.anomaly.rules import OUT_OF_RANGE, rule_fault
 from edge.anomaly.runtime import ModelRunner
 from flurfunk.contracts import Quantity, Reading
@@ -139,9 +139,10 @@ class AnomalyScorer:
             pending.reading = results[u][p] = _verdict(pending.reading, model, probabilities[family][row], 0)
         for pending, family, row in late_jobs:
             model = self._models[family][0]
-            revised = _verdict(pending.reading, model, probabilities[family][row], len(pending.following))
-            if revised.flags == pending.reading.flags:
+            score, flags = _judge(model, probabilities[family][row], len(pending.following))
+            if _fault_flags(pending.reading.flags) == flags:
                 continue  # same verdict: the score given on arrival stands, nothing to send again
+            revised = _with_verdict(pending.reading, score, flags)
             if pending.where is None:
                 self._revisions.append(revised)
                 if len(self._revisions) > MAX_REVISIONS:
@@ -170,20 +171,29 @@ class AnomalyScorer:
             del self._pending[next(iter(self._pending))]
 
 
-def _verdict(reading: Reading, model: FamilyModel, probabilities: np.ndarray, known_after: int) -> Reading:
-    """`reading` with the network's score and, at or above the threshold for what is known after it (0, 1 or 2
-    readings), the flags of the likeliest fault."""
+def _judge(model: FamilyModel, probabilities: np.ndarray, known_after: int) -> tuple[float, list[str]]:
+    """The network's score and, at or above the threshold for what is known after the reading (0, 1 or 2 readings),
+    the flags of the likeliest fault."""
     score = float(min(max(1.0 - float(probabilities[0]), 0.0), 1.0))
-    threshold = model.thresholds[known_after]
-    flags: list[str] = []
-    if score >= threshold:
-        flags = [SENSOR_FAULT, fault_flag(model.classes[1 + int(np.argmax(probabilities[1:]))])]
-    return _with_verdict(reading, score, flags)
+    if score < model.thresholds[known_after]:
+        return score, []
+    return score, [SENSOR_FAULT, fault_flag(model.classes[1 + int(np.argmax(probabilities[1:]))])]
+
+
+def _fault_flags(flags: tuple[str, ...]) -> list[str]:
+    """The flags a verdict sets, in the order `_judge` gives them."""
+    faults = [flag for flag in flags if flag.startswith(FAULT_FLAG_PREFIX)]
+    return [SENSOR_FAULT, *faults] if SENSOR_FAULT in flags else faults
+
+
+def _verdict(reading: Reading, model: FamilyModel, probabilities: np.ndarray, known_after: int) -> Reading:
+    """`reading` with the network's verdict."""
+    return _with_verdict(reading, *_judge(model, probabilities, known_after))
 
 
 def _with_verdict(reading: Reading, score: float, flags: list[str]) -> Reading:
     # from_trusted skips pydantic's machinery (a hot path): the score is finite in [0, 1], the flags valid names.
-    own = {flag for flag in reading.flags if flag != SENSOR_FAULT and not flag.startswith("fault_")}
+    own = {flag for flag in reading.flags if flag != SENSOR_FAULT and not flag.startswith(FAULT_FLAG_PREFIX)}
     return Reading.from_trusted(
         reading.device,
         reading.asset,
