@@ -442,22 +442,22 @@ def main() -> None:
     parser.add_argument("--lookahead", type=float, default=0.0, help="days ahead an optional bin's prize looks")
     parser.add_argument("--must-fill", type=float, default=1.0)
     parser.add_argument("--emergency-fill", type=float, default=1.1)
-    parser.add_argument("--emergency-prize-km", type=float, default=2.0)
-    parser.add_argument("--trigger-kpa", type=float, default=75.0)
+    parser.add_argument("--emergency-prize-km", type=float, default=1.5)
+    parser.add_argument("--trigger-kpa", type=float, default=80.0)
     parser.add_argument("--headroom", type=float, default=0.2, help="refill to this share of RAW below capacity")
     parser.add_argument(
-        "--top-up", type=float, default=0.6, help="water only to stay below this share of the trigger (<0: refill)"
+        "--top-up", type=float, default=0.8, help="water only to stay below this share of the trigger (<0: refill)"
     )
     parser.add_argument("--bridge-days", type=int, default=0, help="days a top-up must last (0: to the next run)")
     parser.add_argument(
         "--ride-along-days", type=int, default=0, help="where the tanker goes, sites due within this ride along"
     )
-    parser.add_argument("--min-litres", type=float, default=0.0, help="smaller top-ups wait for the next run")
+    parser.add_argument("--min-litres", type=float, default=40.0, help="smaller top-ups wait for the next run")
     parser.add_argument(
         "--fete-jump", type=float, default=0.15, help="fill a fête day adds in the planner's calendar (0: none)"
     )
-    parser.add_argument("--may-fill", type=float, default=0.85)
-    parser.add_argument("--prize-km", type=float, default=1.5)
+    parser.add_argument("--may-fill", type=float, default=0.99)
+    parser.add_argument("--prize-km", type=float, default=0.5)
     args = parser.parse_args()
     collection_days = tuple(int(d) for d in args.collection_days.split(","))
     watering_days = tuple(int(d) for d in args.watering_days.split(","))
