@@ -203,6 +203,17 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "Source {detail} is not connected.",
     },
     "gateway.status.none": {"de": "keine", "en": "none"},
+    "gateway.status.anomaly_model": {
+        "de": "Anomaliemodell: {version} ({source})",
+        "en": "Anomaly model: {version} ({source})",
+    },
+    "gateway.status.model_source.local": {"de": "lokal konfiguriert", "en": "configured locally"},
+    "gateway.status.model_source.cloud": {"de": "von der Cloud zugewiesen", "en": "assigned by the cloud"},
+    "gateway.status.model_source.shipped": {"de": "mitgeliefert", "en": "shipped"},
+    "gateway.status.model_problem": {
+        "de": "Zugewiesenes Anomaliemodell abgelehnt: {detail}",
+        "en": "Assigned anomaly model refused: {detail}",
+    },
     "gateway.status.semtech_udp": {
         "de": "Paketweiterleiter (UDP {listening}): {rxpk} Funkpakete, {uplinks} Uplinks gespeichert, "
         "{push_acks} PUSH_ACK, {upstream} Datagramme an Netzwerkserver weitergereicht",

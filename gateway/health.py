@@ -416,6 +416,12 @@ def format_status(snapshot: dict[str, Any], language: Language = "de") -> str:
                     ackr=stat.get("ack_ratio_pct", "?"),
                 )
             )
+    model = snapshot.get("anomaly_model")
+    if model is not None:
+        source = text(f"gateway.status.model_source.{model.get('source', 'shipped')}", language)
+        lines.append(text("gateway.status.anomaly_model", language, version=model.get("version", "?"), source=source))
+        if model.get("problem"):
+            lines.append("! " + text("gateway.status.model_problem", language, detail=model["problem"]))
     if snapshot.get("last_sync_problem"):
         lines.append(text("gateway.status.last_problem", language, problem=snapshot["last_sync_problem"]))
     for problem in snapshot.get("problems", []):

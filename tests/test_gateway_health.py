@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from flurfunk.contracts import Device
-from gateway.config import GatewayConfigError, parse_config
+from gateway.config import GatewayConfigError, load_config, parse_config
 from gateway.health import GatewayMetrics, format_status, prometheus_text
 from gateway.lorawan import FrameOpener, SessionStore, write_sessions
 from gateway.simulator import ForwarderSimulator, simulated_sessions
@@ -136,3 +136,23 @@ def test_session_bundle_path_is_relative_to_the_config_and_must_be_0600(tmp_path
 def test_without_a_session_bundle_the_source_only_relays(tmp_path: Path) -> None:
     config = parse_config(config_document(None), tmp_path / "gateway.toml")
     assert config.device_sessions() == []
+
+
+def test_the_status_names_the_anomaly_model_and_a_refused_assignment() -> None:
+    snapshot = GatewayMetrics(gateway_id="gw-1", started_at=NOW.timestamp() - 60).snapshot(None, now=NOW)
+    snapshot["anomaly_model"] = {"version": "sim3-s1-d16", "source": "cloud", "sha256": "ab", "problem": None}
+    assert "Anomaliemodell: sim3-s1-d16 (von der Cloud zugewiesen)" in format_status(snapshot, "de")
+    assert "Anomaly model: sim3-s1-d16 (assigned by the cloud)" in format_status(snapshot, "en")
+    snapshot["anomaly_model"]["problem"] = "sha256 mismatch"
+    assert "! Zugewiesenes Anomaliemodell abgelehnt: sha256 mismatch" in format_status(snapshot, "de")
+
+
+def test_the_example_configuration_loads_and_its_commented_anomaly_section_is_valid(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[1] / "deploy" / "gateway" / "gateway.example.toml"
+    assert load_config(example).anomaly.fetches
+    uncommented = example.read_text(encoding="utf-8").replace("# [anomaly]", "[anomaly]")
+    uncommented = uncommented.replace('# bundle = "/var', 'bundle = "/var').replace("# backend", "backend")
+    copy = tmp_path / "gateway.toml"
+    copy.write_text(uncommented, encoding="utf-8")
+    section = load_config(copy).anomaly
+    assert section.bundle == Path("/var/lib/flurfunk/anomaly/local-bundle") and not section.fetches
