@@ -450,9 +450,7 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
         litres = 0.0
         postponed: str | None = None
         # Before the next run the site keeps drying (rain ahead is weighed by the postponing rule below).
-        projected = expected
-        for et0 in ahead_et0[site.municipality][: horizon_days - 1]:
-            projected = min(projected + site.crop_factor * site.exposure_factor * et0, site.total_available_mm)
+        projected = _dried(site, expected, ahead_et0[site.municipality][: horizon_days - 1])
         trigger = raw
         if watering.trigger_tension_kpa is not None:
             trigger = min(trigger, site.depletion_from_tension(watering.trigger_tension_kpa))
@@ -468,9 +466,7 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
                 litres = round(refill_mm * site.area_m2, 0)  # 1 mm on 1 m² is 1 L
             else:
                 bridge_days = watering.bridge_days or horizon_days
-                lasting = expected + site.crop_factor * site.exposure_factor * sum(
-                    ahead_et0[site.municipality][: bridge_days - 1]
-                )
+                lasting = _dried(site, expected, ahead_et0[site.municipality][: bridge_days - 1])
                 rain_mm = _forecast_rain_mm(forecasts[site.municipality], day, bridge_days)
                 rain_mm *= site.rain_catch * watering.forecast_rain_trust
                 bridge_mm = lasting - rain_mm - watering.top_up_share_of_trigger * trigger
@@ -500,6 +496,13 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
             if site.municipality in running and need.litres == 0 and need.postponed_by is None:
                 needs[site.asset] = assess(site, watering.ride_along_days)
     return needs
+
+
+def _dried(site: WateringSite, depletion_mm: float, et0_mm: Sequence[float]) -> float:
+    """Depletion after days of these ET0s without rain; it cannot pass TAW (the tree stops drawing first)."""
+    for et0 in et0_mm:
+        depletion_mm = min(depletion_mm + site.crop_factor * site.exposure_factor * et0, site.total_available_mm)
+    return depletion_mm
 
 
 def _forecast_rain_mm(forecast: Sequence[DailyWeather], day: date, days: int) -> float:
