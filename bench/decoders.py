@@ -3,7 +3,7 @@ call (as ChirpStack runs codecs), on the same payloads of every model that has a
 on every supported model. Baseline for the native path in the same run: the layouts' interpreter with validated
 pydantic Readings (`decode_interpreted`, how native decoding worked before the spec compiler).
 
-Run: taskset -c 1 .venv/bin/python bench/decoders.py [--payloads 2000] [--fresh 200]
+Run: taskset -c 1 .venv/bin/python bench/decoders.py [--payloads 2000] [--fresh 200] [--rounds 11]
 Targets: native <= 10 µs, JS runtime <= 100 µs. The last line is one JSON object.
 """
 
@@ -108,9 +108,11 @@ def interpreted(model_id: str) -> Callable[[int, bytes], object]:
     return work
 
 
-def per_call_us(work: Callable[[int, bytes], object], cases: list[tuple[int, bytes]], rounds: int = 5) -> float:
-    """The best of `rounds` runs over all cases, in CPU µs per case of this process (the best run has the least noise;
-    CPU time, not wall time, so that other work on the machine does not count)."""
+def per_call_us(work: Callable[[int, bytes], object], cases: list[tuple[int, bytes]], rounds: int) -> float:
+    """The best of `rounds` whole runs over all cases, in CPU µs per case of this process (the best run has the least
+    noise; CPU time, not wall time, so that other work on the machine does not count; every run does the full job,
+    so a run that other processes disturbed only loses). 11 rounds by default: with 5, a machine at load 2+ often
+    left no clean run, and figures of one model moved by 2x between runs."""
     best = float("inf")
     for _ in range(rounds):
         started = time.process_time()
@@ -124,6 +126,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--payloads", type=int, default=2000, help="payloads per model")
     parser.add_argument("--fresh", type=int, default=200, help="payloads per model for the fresh-context path")
+    parser.add_argument("--rounds", type=int, default=11, help="whole runs per path; the best one counts")
     options = parser.parse_args()
     rng = random.Random(7)
     rows = []
@@ -150,10 +153,10 @@ def main() -> None:
             {
                 "model": model_id,
                 "bytes": statistics.mean(len(payload) for _, payload in cases),
-                "native_us": per_call_us(native, cases),
-                "native_interpreted_us": per_call_us(interpreted(model_id), cases),
-                "native_decode_only_us": per_call_us(fields_only, cases),
-                "js_us": per_call_us(compiled, cases),
+                "native_us": per_call_us(native, cases, options.rounds),
+                "native_interpreted_us": per_call_us(interpreted(model_id), cases, options.rounds),
+                "native_decode_only_us": per_call_us(fields_only, cases, options.rounds),
+                "js_us": per_call_us(compiled, cases, options.rounds),
                 "js_fresh_us": per_call_us(fresh, cases[: options.fresh], rounds=3),
             }
         )
@@ -191,8 +194,8 @@ def main() -> None:
                 "model": model_id,
                 "bytes": statistics.mean(len(payload) for _, payload in cases),
                 "readings": readings,
-                "native_us": per_call_us(native_any, cases),
-                "native_interpreted_us": per_call_us(interpreted(model_id), cases),
+                "native_us": per_call_us(native_any, cases, options.rounds),
+                "native_interpreted_us": per_call_us(interpreted(model_id), cases, options.rounds),
             }
         )
     print(f"\nnative on every supported model ({len(every)}):")

@@ -681,7 +681,7 @@ class DeviceModel:
     def decode(self, f_port: int, payload: bytes, *, compiled: bool = True) -> Decoded:
         route = self.routes.get(f_port) if compiled else None
         if route is not None:  # an application port (1..255) with a compiled decoder
-            if payload.__class__ is not bytes:
+            if type(payload) is not bytes:
                 payload = bytes(payload)
             if len(payload) <= MAX_PAYLOAD_BYTES:
                 decoded = route(self.model_id, f_port, payload)

@@ -217,9 +217,10 @@ class Reading(_Contract):
                     "anomaly_score": 0.0,
                     "flags": (),
                 }.copy
-            if quantity.__class__ is not quantity_type:
+            # type(x), not x.__class__: the interpreter has a fast path for type() of one argument
+            if type(quantity) is not quantity_type:
                 quantity = quantity_type(quantity)
-            if value.__class__ is not float:
+            if type(value) is not float:
                 value = _trusted_number(value, "value")
             if not -inf < value < inf:
                 raise ValueError(f"value must be a finite number, got {value!r}")

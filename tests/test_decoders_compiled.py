@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from decoders import DecodeError, encode_quantities, model, model_ids
+from decoders.compiled import _condition
 from decoders.js import fixed_from_integer, fixed_from_integer_exact, to_fixed
-from decoders.layout import ChannelLayout, FixedLayout, FlaggedGroupsLayout
+from decoders.layout import ChannelLayout, Condition, FixedLayout, FlaggedGroupsLayout
 from decoders.spec import compile_spec
 
 COMPILED = sorted(m for m in model_ids() if any(uplink.fast is not None for uplink in model(m).uplinks))
@@ -69,6 +70,36 @@ def test_compiled_equals_interpreted_on_encoder_payloads_and_their_mutations(mod
 )
 def test_compiled_equals_interpreted_on_any_bytes(model_id: str, f_port: int, payload: bytes) -> None:
     _same(model_id, f_port, payload)
+
+
+_SMALL = st.none() | st.integers(0, 12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.builds(
+        Condition,
+        length=_SMALL,
+        min_length=_SMALL,
+        byte=_SMALL,
+        mask=st.integers(0, 255),
+        equals=st.none() | st.integers(0, 255),
+        at_least=st.none() | st.integers(0, 255),
+    ),
+    st.binary(max_size=16),
+)
+def test_a_compiled_variant_condition_holds_when_the_condition_does(when: Condition, payload: bytes) -> None:
+    # the per-port routes choose the variant with this expression; DeviceModel._variant with Condition.holds
+    expression = compile(_condition(when), "<condition>", "eval")
+    assert eval(expression, {}, {"payload": payload, "n": len(payload)}) == when.holds(payload)
+
+
+def test_every_application_port_of_a_compiled_model_has_a_route_and_no_other_port() -> None:
+    for model_id in COMPILED:
+        device = model(model_id)
+        assert set(device.routes) <= set(range(1, 256))
+        expected = set(range(1, 256)) if device.ports is None else set(device.ports)
+        assert set(device.routes) == expected, model_id
 
 
 def test_fixed_from_integer_equals_to_fixed_of_the_double() -> None:
