@@ -452,6 +452,7 @@ def main() -> None:
     parser.add_argument(
         "--ride-along-days", type=int, default=0, help="where the tanker goes, sites due within this ride along"
     )
+    parser.add_argument("--tension-only", action="store_true", help="trigger by tension alone, not RAW first")
     parser.add_argument("--min-litres", type=float, default=40.0, help="smaller top-ups wait for the next run")
     parser.add_argument(
         "--fete-jump", type=float, default=0.15, help="fill a fête day adds in the planner's calendar (0: none)"
@@ -565,7 +566,7 @@ def main() -> None:
                 watering = _watering_input(
                     weather, sites, young_sites, flur_state, day_index, first_day, watered, forecast_rng, town_names,
                     horizon, args.trigger_kpa, args.headroom, None if args.top_up < 0 else args.top_up,
-                    args.min_litres, args.bridge_days or None, args.ride_along_days or None,
+                    args.min_litres, args.bridge_days or None, args.ride_along_days or None, args.tension_only,
                 )  # fmt: skip
             started = time.perf_counter()
             plan = plan_day(
@@ -657,6 +658,7 @@ def _watering_input(
     min_litres: float,
     bridge_days: int | None,
     ride_along_days: int | None,
+    tension_only: bool,
 ) -> WateringInput:
     towns = {}
     for t, name in enumerate(town_names):
@@ -689,6 +691,7 @@ def _watering_input(
         min_litres=min_litres,
         bridge_days=bridge_days,
         ride_along_days=ride_along_days,
+        tension_trigger_only=tension_only,
     )
 
 

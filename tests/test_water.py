@@ -251,3 +251,16 @@ def test_where_the_tanker_goes_anyway_sites_due_soon_ride_along() -> None:
     assert needs["later"].litres > 0
     # Without a site due today the tanker stays home: nothing rides along.
     assert all(need.litres == 0 for need in assess_watering(day, replace(along, sites=[later])).values())
+
+
+def test_a_tension_trigger_alone_lets_coarse_soil_pass_raw() -> None:
+    # Sandy loam, 1 m: RAW = 27.6 mm, but 80 kPa only at 47.0 mm depleted. After the dry week (38.8 mm, 38 kPa)
+    # the RAW-first trigger waters today; the tension trigger alone waits until 80 kPa is within reach.
+    day = MONDAY + timedelta(days=7)
+    site = young_tree(soil="sandy_loam", root_depth_m=1.0)
+    by_raw = WateringInput([site], lyon_week(), trigger_tension_kpa=80.0)
+    assert site.readily_available_mm < assess_watering(day, by_raw)["t-1"].depletion_mm < 47.0
+    assert assess_watering(day, by_raw)["t-1"].litres > 0
+    tension_only = replace(by_raw, tension_trigger_only=True)
+    assert assess_watering(day, tension_only)["t-1"].litres == 0
+    assert assess_watering(day, replace(tension_only, horizon_days=5))["t-1"].litres > 0

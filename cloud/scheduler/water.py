@@ -354,6 +354,9 @@ class WateringInput:
     # With a top-up: the days it must last (None: `horizon_days`). Longer than the horizon, a site watered today is
     # not due at the next run, so a tanker can skip it (and, when its neighbours skip too, the village).
     bridge_days: int | None = None
+    # With a tension trigger: that alone decides, not RAW first (coarse soils pass RAW long before 80 kPa, and the
+    # tension is what street-tree practice calls stress).
+    tension_trigger_only: bool = False
     # Set, a town whose tanker goes today also tops up the sites that would be due within this many days.
     ride_along_days: int | None = None
 
@@ -453,7 +456,8 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
         projected = _dried(site, expected, ahead_et0[site.municipality][: horizon_days - 1])
         trigger = raw
         if watering.trigger_tension_kpa is not None:
-            trigger = min(trigger, site.depletion_from_tension(watering.trigger_tension_kpa))
+            by_tension = site.depletion_from_tension(watering.trigger_tension_kpa)
+            trigger = by_tension if watering.tension_trigger_only else min(trigger, by_tension)
         if projected >= trigger and (young or not watering.young_only):
             ahead = forecasts[site.municipality][:3]
             rain_ahead = sum(effective_rain_mm(weather.rain_mm) * site.rain_catch for weather in ahead[:2])
