@@ -322,6 +322,26 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "de": "{asset}: auf keiner Route – kein Fahrzeug des Bauhofs für {kind}.",
         "en": "{asset}: on no route – the works yard has no vehicle for {kind}.",
     },
+    "plan.fallback.bin_history": {
+        "de": "Keine Prognose: zu wenig Füllstandsverlauf ({readings} Messwerte an {days} Tagen, nötig {min_days} "
+        "Tage); geplant nach dem aktuellen Füllstand.",
+        "en": "No forecast: too little fill history ({readings} readings on {days} days, {min_days} days needed); "
+        "planned by the latest fill level.",
+    },
+    "plan.fallback.no_station": {
+        "de": "Keine Wasserbilanz: {municipality} hat keine Wetterstation; geplant nach der aktuellen Bodenfeuchte.",
+        "en": "No water balance: {municipality} has no weather station; planned by the latest soil moisture.",
+    },
+    "plan.fallback.weather_days": {
+        "de": "Keine Wasserbilanz: zu wenig Wetterdaten für {municipality} ({days} vollständige Tage, nötig "
+        "{min_days}); geplant nach der aktuellen Bodenfeuchte.",
+        "en": "No water balance: too little weather data for {municipality} ({days} complete days, {min_days} "
+        "needed); planned by the latest soil moisture.",
+    },
+    "plan.note.no_rain_forecast": {
+        "de": "Ohne Regenvorhersage geplant (keine Vorhersagequelle).",
+        "en": "Planned without a rain forecast (no forecast source).",
+    },
 }
 
 

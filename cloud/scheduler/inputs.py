@@ -30,7 +30,7 @@ from cloud.scheduler.water import (
 )
 from cloud.store.series import SeriesPoint, SeriesStore
 from flurfunk.contracts import Asset, AssetKind, Quantity, Task, TaskKind
-from flurfunk.i18n import MESSAGES, Language, text
+from flurfunk.i18n import Language, text
 
 logger = logging.getLogger("cloud.scheduler.inputs")
 
@@ -74,32 +74,6 @@ _STATION_QUANTITIES = (
     Quantity.PRESSURE_HPA,
     Quantity.RAIN_MM,
 )
-
-# The reasons' additions (German and English), kept beside the code that decides them.
-PLAN_INPUT_MESSAGES: dict[str, dict[Language, str]] = {
-    "plan.fallback.bin_history": {
-        "de": "Keine Prognose: zu wenig Füllstandsverlauf ({readings} Messwerte an {days} Tagen, nötig {min_days} "
-        "Tage); geplant nach dem aktuellen Füllstand.",
-        "en": "No forecast: too little fill history ({readings} readings on {days} days, {min_days} days needed); "
-        "planned by the latest fill level.",
-    },
-    "plan.fallback.no_station": {
-        "de": "Keine Wasserbilanz: {municipality} hat keine Wetterstation; geplant nach der aktuellen Bodenfeuchte.",
-        "en": "No water balance: {municipality} has no weather station; planned by the latest soil moisture.",
-    },
-    "plan.fallback.weather_days": {
-        "de": "Keine Wasserbilanz: zu wenig Wetterdaten für {municipality} ({days} vollständige Tage, nötig "
-        "{min_days}); geplant nach der aktuellen Bodenfeuchte.",
-        "en": "No water balance: too little weather data for {municipality} ({days} complete days, {min_days} "
-        "needed); planned by the latest soil moisture.",
-    },
-    "plan.note.no_rain_forecast": {
-        "de": "Ohne Regenvorhersage geplant (keine Vorhersagequelle).",
-        "en": "Planned without a rain forecast (no forecast source).",
-    },
-}
-for _key, _templates in PLAN_INPUT_MESSAGES.items():
-    MESSAGES.setdefault(_key, _templates)
 
 
 @dataclass(frozen=True)
