@@ -138,6 +138,9 @@ def _finish(
 
 _new_tuple = tuple.__new__
 
+# the decimals of a remainder below 10**shift, by shift: "07" for 7 at shift 2 (shared by every compiled decoder)
+_REMAINDER_DIGITS = {shift: tuple(f"{remainder:0{shift}d}" for remainder in range(10**shift)) for shift in (1, 2, 3)}
+
 
 def _decimal_shift(divisor: float) -> int | None:
     """k when the divisor is the integer 10**k, else None."""
@@ -337,18 +340,24 @@ class _Compiler:
         raise TypeError(f"no compiler for the presentation {shown!r}")
 
     def fixed_text(self, units: str, shift: int, digits: int, signed: bool, indent: int) -> str:
-        """fixed_from_integer(units, shift, digits) as a %-format of the integer's quotient and remainder (the
-        formatting inline: a decoder makes several of these per payload)."""
+        """fixed_from_integer(units, shift, digits) as an f-string of the integer's quotient and its remainder's
+        digits from a table (inline: a decoder makes several of these per payload, and %-formatting costs twice)."""
         if not digits:
             return f"str({units})"
         zeros = "0" * (digits - shift)
-        text = f"'%d.%0{shift}d{zeros}' % divmod({{0}}, {10**shift})" if shift else f"'%d.{zeros}' % {{0}}"
-        if not signed:
-            return text.format(units)
+        if not shift:
+            return f'f"{{{units}}}.{zeros}"'  # also right for a negative integer: "-5.00"
         if not units.isidentifier():
             integer = self.name("u")
             self.emit(indent, f"{integer} = {units}")
             units = integer
+        if shift <= 3:
+            table = self.constant(_REMAINDER_DIGITS[shift])
+            text = f'f"{{{{{{0}} // {10**shift}}}}}.{{{{{table}[{{0}} % {10**shift}]}}}}{zeros}"'
+        else:
+            text = f"'%d.%0{shift}d{zeros}' % divmod({{0}}, {10**shift})"
+        if not signed:
+            return text.format(units)
         return f"({text.format(units)} if {units} >= 0 else '-' + {text.format('-' + units)})"
 
     def put(self, spec: Field, raw: str, target: str, key: str, indent: int) -> str | None:

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from decoders import DecodeError, encode_quantities, model, model_ids
-from decoders.compiled import _condition
+from decoders.compiled import _Compiler, _condition
 from decoders.js import fixed_from_integer, fixed_from_integer_exact, to_fixed
 from decoders.layout import ChannelLayout, Condition, FixedLayout, FlaggedGroupsLayout
 from decoders.spec import compile_spec
@@ -100,6 +100,19 @@ def test_every_application_port_of_a_compiled_model_has_a_route_and_no_other_por
         assert set(device.routes) <= set(range(1, 256))
         expected = set(range(1, 256)) if device.ports is None else set(device.ports)
         assert set(device.routes) == expected, model_id
+
+
+def test_inline_fixed_text_equals_fixed_from_integer() -> None:
+    # the compiled decoders format toFixed inline (quotient and a table of remainders); the function is the reference
+    for shift in range(5):
+        for digits in range(shift, 6):
+            for signed in (False, True):
+                compiler = _Compiler()
+                expression = compile(compiler.fixed_text("units", shift, digits, signed, 0), "<fixed>", "eval")
+                numbers = range(-2500 if signed else 0, 2500, 7)
+                for units in [*numbers, 2**32 - 1, *([-(2**31)] if signed else [])]:
+                    shown = eval(expression, dict(compiler.globals), {"units": units})
+                    assert shown == fixed_from_integer(units, shift, digits), (units, shift, digits)
 
 
 def test_fixed_from_integer_equals_to_fixed_of_the_double() -> None:
