@@ -17,6 +17,7 @@ from cloud.scheduler.planning import LatestValue, plan_day
 from edge.anomaly import AnomalyScorer, BundleError, load_bundle, window_features
 from edge.anomaly.features import (
     FEATURE_NAMES,
+    MIN_HISTORY,
     N_FEATURES,
     NO_NEXT,
     WINDOW,
@@ -251,15 +252,17 @@ def test_planner_raises_an_inspect_task_instead_of_acting_on_a_faulty_reading() 
 
 def test_a_reading_not_newer_than_its_series_gets_the_rules_only_and_stays_out_of_the_window(tmp_path: Path) -> None:
     """A retry or replay (same time again) must not enter the window twice nor give the reading before a late
-    verdict from a repeat of itself."""
+    verdict from a repeat of itself; the network judges a series once its window holds MIN_HISTORY readings."""
     scorer = AnomalyScorer(load_bundle(_tiny_bundle(tmp_path / "b", threshold=0.01)), backend="numpy")
-    first = scorer.score([_reading(15.0, 1)])[0]
+    warm_up = [scorer.score([_reading(15.0 + 0.1 * i, i)])[0] for i in range(MIN_HISTORY)]
+    assert all(r.anomaly_score == 0.0 and r.flags == () for r in warm_up)  # rules only while the window fills
+    window = [15.0 + 0.1 * i for i in range(MIN_HISTORY)]
+    first = scorer.score([_reading(16.0, 10)])[0]
     assert first.anomaly_score > 0  # the network judged it
-    again = scorer.score([_reading(15.0, 1)])[0]
-    earlier = scorer.score([_reading(14.0, 0)])[0]
+    again = scorer.score([_reading(16.0, 10)])[0]
+    earlier = scorer.score([_reading(14.0, 8)])[0]
     assert again.anomaly_score == earlier.anomaly_score == 0.0 and again.flags == earlier.flags == ()
     assert scorer.take_revisions() == []  # no late verdict came from the repeat
-    assert list(scorer._features.window(DEV, Quantity.AIR_TEMPERATURE_C)) == [15.0]
-    scorer.score([_reading(15.5, 2)])
-    assert [r.time for r in scorer.take_revisions()] in ([], [_reading(15.0, 1).time])
-    assert list(scorer._features.window(DEV, Quantity.AIR_TEMPERATURE_C)) == [15.0, 15.5]
+    assert list(scorer._features.window(DEV, Quantity.AIR_TEMPERATURE_C)) == [*window, 16.0]
+    scorer.score([_reading(16.2, 11)])
+    assert list(scorer._features.window(DEV, Quantity.AIR_TEMPERATURE_C)) == [*window, 16.0, 16.2]

@@ -13,9 +13,10 @@ import pytest
 
 from cloud.anomaly.tflite import dense_softmax_tflite
 from edge.anomaly import AnomalyScorer, load_bundle
-from edge.anomaly.features import FEATURE_NAMES, N_FEATURES
+from edge.anomaly.features import FEATURE_NAMES, MIN_HISTORY, N_FEATURES
 from flurfunk.contracts import Quantity, Reading
 from gateway.buffer import DurableBuffer
+from gateway.pipeline import Pipeline
 from tests.test_gateway_pipeline import BIN_SENSOR, NOW, make_pipeline, mm, stored, uplink
 
 
@@ -48,6 +49,11 @@ def _at(hour: int, distance_m: float, f_cnt: int):  # type: ignore[no-untyped-de
     return uplink(BIN_SENSOR, f_cnt=f_cnt, payload=mm(distance_m), received_at=NOW - timedelta(hours=10 - hour))
 
 
+def _warm_up(pipeline: Pipeline) -> None:
+    """The first MIN_HISTORY readings of a series fill its window; the network judges from the next one on."""
+    pipeline.handle_many([_at(hour, 0.72 + 0.003 * hour, 100 + hour) for hour in range(MIN_HISTORY)])
+
+
 def _of(readings: list[Reading], quantity: Quantity, hour: int) -> list[Reading]:
     return [r for r in readings if r.quantity is quantity and r.time == NOW - timedelta(hours=10 - hour)]
 
@@ -60,29 +66,32 @@ def test_a_verdict_revised_one_reading_later_is_stored_with_its_fill_ratio(
         pytest.importorskip("ai_edge_litert")
     scorer = AnomalyScorer(load_bundle(_late_only_bundle(tmp_path / "bundle")), backend=backend)
     pipeline = make_pipeline(buffer, scorer=scorer)
-    pipeline.handle_many([_at(1, 0.70, 1)])
-    first = stored(buffer)
+    _warm_up(pipeline)
+    pipeline.handle_many([_at(7, 0.70, 1)])
+    first = stored(buffer)[2 * MIN_HISTORY :]
     assert [r.flags for r in first] == [(), ()]  # distance and fill ratio, unflagged on arrival
-    report = pipeline.handle_many([_at(2, 0.69, 2)])
+    assert 0.4 < first[0].anomaly_score < 0.6  # judged by the network: unsure
+    report = pipeline.handle_many([_at(8, 0.69, 2)])
     assert report.accepted == 1 and report.readings == 2
     after = stored(buffer)
     # The first reading is there twice: as first judged, then revised (same time and value, new flags).
-    distance_1 = _of(after, Quantity.DISTANCE_M, 1)
+    distance_1 = _of(after, Quantity.DISTANCE_M, 7)
     assert [r.flags for r in distance_1] == [(), ("fault_spike", "sensor_fault")]
     assert distance_1[0].value == distance_1[1].value == 0.70 and distance_1[1].anomaly_score > 0.99
-    fill_1 = _of(after, Quantity.FILL_RATIO, 1)
+    fill_1 = _of(after, Quantity.FILL_RATIO, 7)
     assert [r.flags for r in fill_1] == [(), ("fault_spike", "sensor_fault")]
     assert fill_1[0].value == fill_1[1].value
     # The newest reading waits for its own next one; nothing is revised twice.
-    assert [r.flags for r in _of(after, Quantity.DISTANCE_M, 2)] == [()]
+    assert [r.flags for r in _of(after, Quantity.DISTANCE_M, 8)] == [()]
     assert scorer.take_revisions() == []
 
 
 def test_within_one_call_the_late_verdict_is_handed_out_directly(buffer: DurableBuffer, tmp_path: Path) -> None:
     scorer = AnomalyScorer(load_bundle(_late_only_bundle(tmp_path / "bundle")), backend="numpy")
     pipeline = make_pipeline(buffer, scorer=scorer)
-    pipeline.handle_many([_at(1, 0.70, 1), _at(2, 0.69, 2), _at(3, 0.68, 3)])
-    readings = stored(buffer)
+    _warm_up(pipeline)
+    pipeline.handle_many([_at(7, 0.70, 1), _at(8, 0.69, 2), _at(9, 0.68, 3)])
+    readings = stored(buffer)[2 * MIN_HISTORY :]
     assert len(readings) == 6  # no second copy: the late verdicts were known before the commit
     assert [r.flags for r in readings if r.quantity is Quantity.DISTANCE_M] == [
         ("fault_spike", "sensor_fault"),
@@ -95,12 +104,13 @@ def test_revisions_the_full_buffer_refuses_wait_and_are_stored_later(tmp_path: P
     scorer = AnomalyScorer(load_bundle(_late_only_bundle(tmp_path / "bundle")), backend="numpy")
     with DurableBuffer(tmp_path / "small.db", quota_bytes=1_000_000) as small:
         pipeline = make_pipeline(small, scorer=scorer)
-        pipeline.handle_many([_at(1, 0.70, 1)])
+        _warm_up(pipeline)
+        pipeline.handle_many([_at(7, 0.70, 1)])
         small.quota_bytes = small.stats().bytes  # full: the next uplink and the revision do not fit
-        report = pipeline.handle_many([_at(2, 0.69, 2)])
+        report = pipeline.handle_many([_at(8, 0.69, 2)])
         assert report.dropped == {"buffer_full": 1}
-        assert len(_of(stored(small), Quantity.DISTANCE_M, 1)) == 1
+        assert len(_of(stored(small), Quantity.DISTANCE_M, 7)) == 1
         small.quota_bytes = 1_000_000
-        pipeline.handle_many([_at(2, 0.69, 2)])  # the source sends the refused uplink again
-        revised = _of(stored(small), Quantity.DISTANCE_M, 1)
+        pipeline.handle_many([_at(8, 0.69, 2)])  # the source sends the refused uplink again
+        revised = _of(stored(small), Quantity.DISTANCE_M, 7)
         assert [r.flags for r in revised] == [(), ("fault_spike", "sensor_fault")]

@@ -13,6 +13,7 @@ from cloud.store.series import SeriesStore
 from edge.anomaly.features import (
     FAMILY_OF_QUANTITY,
     LOOK_AHEAD,
+    MIN_HISTORY,
     NO_NEXT,
     ZERO_IS_NO_VALUE,
     LateContext,
@@ -174,8 +175,9 @@ def featurise(records: Sequence[Record]) -> dict[str, FamilyData]:
         assert FAMILY_OF_QUANTITY[quantity] == record.family
         value = record.values[quantity]
         temperature = record.values.get(Quantity.SOIL_TEMPERATURE_C) if record.family == "soil" else None
-        decided = rule_fault(record.family, streams.window(record.dev_eui, quantity), value) is not None
-        computed = streams.push(record.dev_eui, quantity, value, record.family, temperature, compute=not decided)
+        window = streams.window(record.dev_eui, quantity)
+        judged = rule_fault(record.family, window, value) is None and len(window) >= MIN_HISTORY
+        computed = streams.push(record.dev_eui, quantity, value, record.family, temperature, compute=judged)
         if value == 0.0 and record.family in ZERO_IS_NO_VALUE:
             continue  # as on the gateway: the readings before wait for the next real value
         family_data = data.setdefault(record.family, FamilyData())

@@ -25,6 +25,7 @@ WINDOW = 96  # readings of history per device and quantity: four days for hourly
 SHORT, MEDIUM, SLOPE_SPAN, TREND_SPAN = 6, 24, 12, 12
 MAX_ABS_VALUE = 1e9  # values beyond are clipped before any arithmetic, so nothing overflows
 BIG_STEP = 4.0  # a step this many noise scales wide is not sensor noise
+MIN_HISTORY = 6  # readings a series' window needs before the network judges its readings (rules judge from the first)
 
 # The quantity the learned model of each sensor family scores, and the unit steps features are measured in
 # (about the sensor's noise): a bin's ultrasonic distance, a soil probe's water content, a station's air temperature.

@@ -18,6 +18,7 @@ from edge.anomaly.bundle import Bundle, BundleError, FamilyModel, load_bundle, s
 from edge.anomaly.features import (
     FAMILY_OF_QUANTITY,
     LOOK_AHEAD,
+    MIN_HISTORY,
     NO_NEXT,
     ZERO_IS_NO_VALUE,
     LateContext,
@@ -93,7 +94,8 @@ class AnomalyScorer:
                 if family is None or (tilted and family == "bin"):
                     continue  # a knocked-over bin measures the street, not a fault: kept out of the window
                 key = (reading.device, reading.quantity)
-                fault = rule_fault(family, self._features.window(reading.device, reading.quantity), reading.value)
+                window = self._features.window(reading.device, reading.quantity)
+                fault = rule_fault(family, window, reading.value)
                 model = family in self._models
                 # A reading not newer than the series' newest (a retry, a replay, a clock gone back) gets the rules'
                 # verdict only and stays out of the window: the series stays in time order, each reading once.
@@ -104,7 +106,7 @@ class AnomalyScorer:
                     reading.value,
                     family,
                     context_temperature if family == "soil" else None,
-                    compute=model and fault is None and newer,
+                    compute=model and fault is None and newer and len(window) >= MIN_HISTORY,
                     remember=newer,
                 )
                 if fault is not None:
