@@ -1,11 +1,12 @@
 """Eight summer weeks of the six towns run twice: Flurfunk's daily plans against the fixed rounds towns drive today.
 
-Run: `.venv/bin/python bench/operations.py` (about two to four minutes). The ground truth is the calibrated
-simulation (edge/sim physics and world; README "How the simulation is calibrated"): bins fill by site, weekday,
-hour and events; soil dries by the root-zone physics under the region's weather with a three-week hot dry spell.
-Both runs see the same weather, the same deposits and the same sensor noise; only the crews' work differs. The
+Run: `.venv/bin/python bench/operations.py` (six to ten minutes on the shared 2-core VM). The ground truth is the
+calibrated simulation (edge/sim physics and world; README "How the simulation is calibrated"): bins fill by site,
+weekday, hour and events; soil dries by the root-zone physics under the region's weather with a three-week hot dry
+spell. Both runs see the same weather, the same deposits and the same sensor noise; only the crews' work differs. The
 planner gets what a real deployment has: hourly ultrasonic readings (noisy, stray echoes), daily soil-moisture
-readings from a third of the trees, the weather stations' days and a three-day forecast.
+readings from a third of the young trees, the weather stations' days, a three-day forecast and the towns' fête
+calendar (villages and days, not the deposits).
 """
 
 from __future__ import annotations
