@@ -171,8 +171,9 @@ class Pipeline:
         """Dedup, decode, check and store the uplinks; what became of them. Raises only if the disk fails.
 
         The edge model scores all uplinks of the call in one batch. Readings of earlier calls whose verdict the
-        scorer revised (a spike is certain only once the next reading is back) are stored again in the same commit,
-        with their new flags: the cloud overwrites a point of the same series and time.
+        scorer revised (a spike is certain only once the next reading is back) are stored again, with their new
+        flags, in the entry of the uplink whose reading revised them: the cloud overwrites a point of the same
+        series and time, and an uplink stays one buffer entry.
         """
         dropped: Counter[str] = Counter()
         flagged: Counter[str] = Counter()
@@ -213,8 +214,8 @@ class Pipeline:
                 flagged.update(reading.flags)
             to_store.append((uplink, checked))
 
-        self._revisions_due.extend(self._revision_groups(now))
-        accepted, stored_readings, refused = self._store(to_store, dropped)
+        revised = self._attach(to_store, self._revision_groups(now))
+        accepted, stored_readings, refused = self._store(to_store, revised, dropped)
         # Only now, with the commit done: a key of an uplink the buffer refused stays unknown, so a retry is stored.
         for key, heard_at in heard_now.items():
             if key not in refused:
@@ -308,28 +309,47 @@ class Pipeline:
             extra={"event": "asset_without_geometry", "gateway_id": self.gateway_id, "asset": asset.id},
         )
 
-    def _store(
-        self, to_store: list[tuple[Uplink, list[Reading]]], dropped: Counter[str]
-    ) -> tuple[int, int, set[DedupKey]]:
-        """Append all groups and the revisions due in one commit; when they do not fit, store one by one and count
-        what is refused (revisions that do not fit wait for the next call).
+    def _attach(
+        self, to_store: list[tuple[Uplink, list[Reading]]], revision_groups: list[list[Reading]]
+    ) -> list[list[Reading]]:
+        """Per uplink to store, the revised readings its own readings caused (same device); the others (none in
+        practice: a revision comes from a newer reading of the same device) join the revisions due."""
+        last_of_device = {readings[0].device: i for i, (_, readings) in enumerate(to_store) if readings}
+        attached: list[list[Reading]] = [[] for _ in to_store]
+        for group in revision_groups:
+            where = last_of_device.get(group[0].device)
+            if where is None:
+                self._revisions_due.append(group)
+            else:
+                attached[where].extend(group)
+        return attached
 
-        Returns the uplinks accepted, the readings stored and the dedup keys of uplinks the full buffer refused.
+    def _store(
+        self, to_store: list[tuple[Uplink, list[Reading]]], revised: list[list[Reading]], dropped: Counter[str]
+    ) -> tuple[int, int, set[DedupKey]]:
+        """Append all groups (each uplink's readings and the revisions it caused) and the revisions due in one
+        commit; when they do not fit, store one by one and count what is refused (revisions that do not fit wait
+        for the next call).
+
+        Returns the uplinks accepted, the readings stored (not counting revisions) and the dedup keys of uplinks
+        the full buffer refused.
         """
-        groups = [(uplink, readings) for uplink, readings in to_store if readings]
+        groups = [(uplink, readings, extra) for (uplink, readings), extra in zip(to_store, revised, strict=True)]
+        groups = [group for group in groups if group[1]]
         without_readings = len(to_store) - len(groups)  # a status-only frame is fine but stores nothing
         refused: set[DedupKey] = set()
         revisions = self._revisions_due
         try:
-            self._buffer.append_many([readings for _, readings in groups] + revisions)
+            self._buffer.append_many([readings + extra for _, readings, extra in groups] + revisions)
             self._revisions_due = []
-            return without_readings + len(groups), sum(len(readings) for _, readings in groups), refused
+            return without_readings + len(groups), sum(len(readings) for _, readings, _ in groups), refused
         except (BufferFullError, EntryTooLargeError):
             pass
         accepted, stored_readings = without_readings, 0
-        for uplink, readings in groups:
+        waiting: list[list[Reading]] = []
+        for uplink, readings, extra in groups:
             try:
-                self._buffer.append(readings)
+                self._buffer.append(readings + extra)
             except BufferFullError as error:
                 log.error(
                     "uplink dropped reason=%s dev_eui=%s f_cnt=%d: %s",
@@ -341,21 +361,22 @@ class Pipeline:
                 )
                 dropped[BUFFER_FULL] += 1
                 refused.add(self._dedup.key_of(uplink))
+                waiting += [extra] if extra else []  # the retried uplink is no newer reading: no new revision
                 continue
             except EntryTooLargeError as error:
                 self._log_drop(uplink, ENTRY_TOO_LARGE, str(error))
                 dropped[ENTRY_TOO_LARGE] += 1
+                waiting += [extra] if extra else []
                 continue
             accepted += 1
             stored_readings += len(readings)
-        waiting = []
         for group in revisions:
             try:
                 self._buffer.append(group)
             except BufferFullError:
                 waiting.append(group)
-            except EntryTooLargeError:  # one reading and its fill ratio: cannot happen with a sane quota
-                log.error("revised reading too large to buffer device=%s", group[0].device)
+            except EntryTooLargeError:  # a few readings with their fill ratios: cannot happen with a sane quota
+                log.error("revised readings too large to buffer device=%s", group[0].device)
         if len(waiting) > MAX_REVISIONS_DUE:
             log.error("%d revised verdicts forgotten: the buffer stays full", len(waiting) - MAX_REVISIONS_DUE)
             waiting = waiting[-MAX_REVISIONS_DUE:]

@@ -74,6 +74,9 @@ def test_a_verdict_revised_one_reading_later_is_stored_with_its_fill_ratio(
     report = pipeline.handle_many([_at(8, 0.69, 2)])
     assert report.accepted == 1 and report.readings == 2
     after = stored(buffer)
+    # One entry per uplink: the revision travels in the entry of the uplink whose reading revised it.
+    entries = buffer.pending(100)
+    assert len(entries) == MIN_HISTORY + 2 and len(entries[-1].readings) == 4
     # The first reading is there twice: as first judged, then revised (same time and value, new flags).
     distance_1 = _of(after, Quantity.DISTANCE_M, 7)
     assert [r.flags for r in distance_1] == [(), ("fault_spike", "sensor_fault")]
