@@ -86,7 +86,7 @@ def test_points_land_in_the_documented_schema(store: InfluxV1SeriesStore, influx
         {"time": t0_us, "asset": "bin-wae-0001", "device": DEVICE, "value": 0.25, "anomaly_score": 0.5,
          "flags": "bounce,emptied"},
         {"time": t0_us + 600_000_000, "asset": "bin-wae-0001", "device": DEVICE, "value": 0.75, "anomaly_score": 0,
-         "flags": None},
+         "flags": ""},
     ]  # fmt: skip
     tag_keys = influxql(influxd, store.database, 'SHOW TAG KEYS FROM "soil_tension_kpa"')[0]["values"]
     assert sorted(key for (key,) in tag_keys) == ["asset", "device"]
@@ -113,6 +113,17 @@ def test_writing_the_same_points_twice_counts_them_once(store: InfluxV1SeriesSto
 
     # Two devices on one asset at the same time are two points, not one overwriting the other.
     assert store.count() == 11
+
+
+def test_a_revised_verdict_that_clears_the_flags_overwrites_them(
+    store: InfluxV1SeriesStore, influxd: InfluxdServer
+) -> None:
+    # The gateway flags a jump on arrival and clears it a reading later when the next value confirms it.
+    store.write([reading(value=0.9, anomaly_score=0.8, flags=("spike",))])
+    store.write([reading(value=0.9, anomaly_score=0.1)])
+
+    (series,) = influxql(influxd, store.database, 'SELECT "flags", "anomaly_score" FROM "fill_ratio"')
+    assert series["values"] == [[int(T0.timestamp()) * 1_000_000, "", 0.1]]
 
 
 def test_rewriting_a_point_overwrites_its_value(store: InfluxV1SeriesStore) -> None:

@@ -3,7 +3,8 @@
 Every InfluxDB serves this API: 1.x natively, 2.x and 3.x for compatibility, so one adapter covers them all.
 
 Schema: one measurement per quantity (`fill_ratio`, `soil_tension_kpa`, …), tags `asset` and `device`, fields
-`value` (float), `anomaly_score` (float) and `flags` (string, only when a reading has flags); timestamps are the
+`value` (float), `anomaly_score` (float) and `flags` (string, comma-separated, empty when none: always written, so
+a gateway's revised verdict that clears a reading's flags overwrites the old ones); timestamps are the
 reading's own time in microseconds, never the server's arrival time, so data buffered for days lands where it
 belongs. A point's identity in InfluxDB is measurement + tag set + time, which is exactly the reading's identity
 (quantity, asset, device, time): writing a batch again overwrites the same points, so replays are harmless.
@@ -114,9 +115,8 @@ def line(reading: Reading) -> str:
         )
     key = _series_key(reading.quantity.value, reading.asset, reading.device)
     # repr() of a float is the shortest text that reads back as the same double; line protocol takes it as a float.
-    fields = f"value={float(reading.value)!r},anomaly_score={float(reading.anomaly_score)!r}"
-    if reading.flags:
-        fields += f',flags="{_escape_string_field(",".join(reading.flags))}"'
+    flags = _escape_string_field(",".join(reading.flags)) if reading.flags else ""
+    fields = f'value={float(reading.value)!r},anomaly_score={float(reading.anomaly_score)!r},flags="{flags}"'
     return f"{key} {fields} {time_us}"
 
 
