@@ -331,16 +331,23 @@ def _t(language: Language, german: str, english: str) -> str:
     return german if language == "de" else english
 
 
+def _count(value: float, language: Language) -> str:
+    """A whole number with the language's thousands separator (German 90.720, English 90,720)."""
+    grouped = f"{value:,.0f}"
+    return grouped.replace(",", ".") if language == "de" else grouped
+
+
 def _print_summary(console: Console, summary: DemoSummary, language: Language) -> None:
     de = language == "de"
     console.print(
         f"[bold]{_t(language, 'Flurfunk-Demo', 'Flurfunk demo')}[/bold] — "
         f"{summary.days} {_t(language, 'Tage', 'days')}, seed {summary.seed}"
     )
-    console.print(f"{_t(language, 'Uplinks empfangen', 'Uplinks received')}: {summary.uplinks:,}".replace(",", "."))
+    console.print(f"{_t(language, 'Uplinks empfangen', 'Uplinks received')}: {_count(summary.uplinks, language)}")
+    buffered, stored = _count(summary.readings_buffered, language), _count(summary.readings_stored, language)
     console.print(
-        f"{_t(language, 'Messwerte gepuffert', 'Readings buffered')}: {summary.readings_buffered}, "
-        f"{_t(language, 'in der Cloud gespeichert', 'stored in the cloud')}: {summary.readings_stored}"
+        f"{_t(language, 'Messwerte gepuffert', 'Readings buffered')}: {buffered}, "
+        f"{_t(language, 'in der Cloud gespeichert', 'stored in the cloud')}: {stored}"
     )
     if summary.dropped:
         dropped = ", ".join(f"{reason} {count}" for reason, count in sorted(summary.dropped.items()))
@@ -384,5 +391,5 @@ def _print_summary(console: Console, summary: DemoSummary, language: Language) -
     ]
     for label, ours, fixed in rows:
         change = f"{ours / fixed - 1:+.0%}" if fixed else "–"
-        comparison.add_row(label, f"{ours:,.0f}".replace(",", "."), f"{fixed:,.0f}".replace(",", "."), change)
+        comparison.add_row(label, _count(ours, language), _count(fixed, language), change)
     console.print(comparison)

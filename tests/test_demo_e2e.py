@@ -37,7 +37,8 @@ def test_same_seed_prints_the_same_summary_and_another_seed_does_not() -> None:
     assert first != other
     assert "Uplinks empfangen" in first and "Aufgaben je Gemeinde" in first
     received = int(re.search(r"Uplinks empfangen: ([\d.]+)", first).group(1).replace(".", ""))
-    buffered, stored = map(int, re.search(r"gepuffert: (\d+), in der Cloud gespeichert: (\d+)", first).groups())
+    counts = re.search(r"gepuffert: ([\d.]+), in der Cloud gespeichert: ([\d.]+)", first).groups()
+    buffered, stored = (int(count.replace(".", "")) for count in counts)
     assert received > 10_000  # a day of ~500 sensors
     assert stored == buffered > received  # every buffered reading reached the cloud; uplinks carry several
 
@@ -45,6 +46,7 @@ def test_same_seed_prints_the_same_summary_and_another_seed_does_not() -> None:
 def test_english_summary() -> None:
     output = _run_once("--days", "1", "--lang", "en")
     assert "Uplinks received" in output and "Tasks by municipality" in output
+    assert re.search(r"Uplinks received: \d{1,3}(,\d{3})+\n", output)  # English thousands separator
 
 
 def _free_port() -> int:
