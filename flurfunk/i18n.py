@@ -338,6 +338,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "No water balance: too little weather data for {municipality} ({days} complete days, {min_days} "
         "needed); planned by the latest soil moisture.",
     },
+    "plan.note.route_late": {
+        "de": "Tour {route} passt nicht in die Schicht: {minutes} min zu lang (Pflichtstopps bleiben drin).",
+        "en": "Route {route} does not fit the shift: {minutes} min too long (must-go stops kept).",
+    },
     "plan.note.no_rain_forecast": {
         "de": "Ohne Regenvorhersage geplant (keine Vorhersagequelle).",
         "en": "Planned without a rain forecast (no forecast source).",

@@ -227,7 +227,11 @@ GATEWAY = "gateway-token-0123456789"
 @pytest.fixture
 def cloud(tmp_path: Path) -> Iterator[TestClient]:
     """The cloud app on SQLite stores, its inventory and two weeks of readings ingested as a gateway sends them."""
-    settings = CloudSettings(data_dir=tmp_path, gateway_tokens={"gw-1": GATEWAY}, admin_token=ADMIN)
+    yield from _cloud_with_history(tmp_path)
+
+
+def _cloud_with_history(tmp_path: Path, **settings_given: object) -> Iterator[TestClient]:
+    settings = CloudSettings(data_dir=tmp_path, gateway_tokens={"gw-1": GATEWAY}, admin_token=ADMIN, **settings_given)
     series = SqliteSeriesStore(tmp_path / "series.sqlite")
     with TestClient(create_app(settings, series=series)) as client:
         devices = [
@@ -270,6 +274,37 @@ def test_the_plan_endpoint_plans_by_forecast_and_balance(cloud: TestClient) -> N
     assert planned_by(cloud) == EXPECTED_BASIS
     assert summary["planned_by"] == {"forecast": 1, "latest_value": 1, "water_balance": 1}
     assert any("Regenvorhersage" in note for note in summary["notes"])
+
+
+SHORT_SHIFTS = f"""
+[towns."{TOWN}".sites.hydrant]
+name = "Hydrant Bauhof"
+latitude = 50.352
+longitude = 9.301
+
+[[towns."{TOWN}".vehicles]]
+id = "rear-loader"
+serves = "residual"
+capacity_l = 20000
+shift = "06:00-06:02"
+
+[[towns."{TOWN}".vehicles]]
+id = "tanker"
+serves = "water"
+capacity_l = 5000
+shift = "06:00-06:02"
+reload_at = "hydrant"
+"""
+
+
+def test_a_route_that_overruns_its_shift_goes_out_and_the_plan_says_so(tmp_path: Path) -> None:
+    planning_file = tmp_path / "towns.toml"
+    planning_file.write_text(SHORT_SHIFTS, encoding="utf-8")
+    for client in _cloud_with_history(tmp_path, town_planning_file=planning_file):
+        answer = client.post(f"/api/v1/plan/{DAY}", headers=ADMIN_HEADERS).json()
+        late = [note for note in answer["notes"] if "passt nicht in die Schicht" in note]
+        assert len(late) == 2, answer["notes"]  # the collection and the watering route, two minutes of shift each
+        assert planned_by(client) == EXPECTED_BASIS  # the must-go stops stay on the routes
 
 
 def test_the_daily_job_plans_by_forecast_and_balance(cloud: TestClient) -> None:

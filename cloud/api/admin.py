@@ -4,6 +4,7 @@ the water balance and the latest state."""
 from __future__ import annotations
 
 import logging
+import math
 from collections import defaultdict
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ from cloud.auth import Principal
 from cloud.store.operational import LatestState, Scope
 from cloud.store.series import SeriesStoreUnavailableError
 from flurfunk.contracts import Asset, Depot, Device, Quantity, Task, TaskKind, TaskState
+from flurfunk.i18n import Language, text
 
 if TYPE_CHECKING:
     from cloud.scheduler.inputs import PlanInputs
@@ -97,6 +99,7 @@ def plan(context: CloudContext, day: date, principal: Principal, scope: Scope | 
         notes = inputs.notes
     tasks: list[Task] = [t for t in planned if scope.allows(t.municipality)]
     routes = [r for r in day_plan.routes if scope.allows(r.municipality)]
+    notes = notes + _late_route_notes(routes, language)
     outcome = context.store.replace_plan(day, tasks, routes, scope=scope, actor=principal.subject)
     km = round(sum(float(route.km) for route in routes), 3)
     logger.info(
@@ -118,6 +121,17 @@ def plan(context: CloudContext, day: date, principal: Principal, scope: Scope | 
     if context.planner is None:  # what the built-in planner based its tasks on, and what it lacked
         answer |= {"planned_by": _basis_counts(tasks), "notes": notes}
     return answer
+
+
+def _late_route_notes(routes: list[Any], language: Language) -> list[str]:
+    """A route whose must-go stops do not fit its crew's shift (or a market's hours) still goes out: say so."""
+    notes = []
+    for route in routes:
+        late_s = getattr(route, "late_s", 0)
+        if late_s > 0:
+            logger.warning("route %s overruns its shift by %d s", route.id, late_s)
+            notes.append(text("plan.note.route_late", language, route=route.id, minutes=math.ceil(late_s / 60)))
+    return notes
 
 
 def _forecast_plan(
