@@ -4,14 +4,13 @@ shipped today."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from cloud.anomaly.tflite import dense_softmax_tflite
-from edge.anomaly.bundle import BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, MANIFEST
-from edge.anomaly.features import FAMILY_OF_QUANTITY, FEATURE_NAMES, N_FEATURES
+from edge.anomaly.bundle import write_manifest
+from edge.anomaly.features import FAMILY_OF_QUANTITY, N_FEATURES
 from flurfunk.bundle_archive import pack_bundle
 
 HIDDEN = 8
@@ -42,15 +41,7 @@ def write_test_bundle(directory: Path, version: str, seed: int = 0) -> Path:
             "weights": f"{family}.npz",
             "tflite": f"{family}.tflite",
         }
-    manifest = {
-        "format": BUNDLE_FORMAT,
-        "format_version": BUNDLE_FORMAT_VERSION,
-        "version": version,
-        "feature_names": list(FEATURE_NAMES),
-        "families": families,
-        "metadata": {"trained_on": "tests"},
-    }
-    (directory / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    write_manifest(directory, version, families, {"trained_on": "tests"})
     return directory
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from cloud.anomaly.data import CLEAN, TILTED, Record, featurise, simulate_records
 from cloud.anomaly.tflite import dense_softmax_tflite
-from edge.anomaly.bundle import BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, MANIFEST, load_bundle
+from edge.anomaly.bundle import load_bundle, write_manifest
 from edge.anomaly.features import FEATURE_NAMES, LOOK_AHEAD, transform
 from edge.anomaly.flags import SENSOR_FAULT, fault_types_in
 from edge.anomaly.scorer import AnomalyScorer
@@ -150,16 +150,8 @@ def train_bundle(records: Sequence[Record], out: Path, version: str, seed: int) 
             "weights": f"{family}.npz",
             "tflite": f"{family}.tflite",
         }
-    manifest = {
-        "format": BUNDLE_FORMAT,
-        "format_version": BUNDLE_FORMAT_VERSION,
-        "version": version,
-        "feature_names": list(FEATURE_NAMES),
-        "families": families,
-        "metadata": {"seed": seed, "training_readings": counts, "hidden_layers": list(HIDDEN_LAYERS)},
-    }
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
-    return manifest
+    metadata = {"seed": seed, "training_readings": counts, "hidden_layers": list(HIDDEN_LAYERS)}
+    return write_manifest(out, version, families, metadata)
 
 
 def _balanced(features: np.ndarray, target: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -92,6 +92,22 @@ def shipped_bundle_path() -> Path | None:
     return candidates[-1] if candidates else None
 
 
+def write_manifest(
+    directory: Path, version: str, families: dict[str, dict[str, Any]], metadata: dict[str, Any]
+) -> dict[str, Any]:
+    """Write `bundle.json` for the family files already in `directory`: the one writer of what `load_bundle` reads."""
+    manifest = {
+        "format": BUNDLE_FORMAT,
+        "format_version": BUNDLE_FORMAT_VERSION,
+        "version": version,
+        "feature_names": list(FEATURE_NAMES),
+        "families": families,
+        "metadata": metadata,
+    }
+    (directory / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    return manifest
+
+
 def load_bundle(path: str | Path) -> Bundle:
     """The bundle in directory `path`; BundleError says what is wrong with it."""
     directory = Path(path)
