@@ -33,7 +33,7 @@ from flurfunk.wire import encode_batch
 from gateway.buffer import DurableBuffer, all_readings
 from gateway.lorawan import write_sessions
 from gateway.lorawan.gwmp import push_data
-from gateway.simulator import simulated_sessions
+from gateway.simulator import simulated_bin_assets, simulated_sessions
 from gateway.simulator.forwarder import encrypt_uplink, rxpk_of
 
 MODEL = "milesight-iot/em310-udl"
@@ -195,19 +195,7 @@ def write_gateway_config(directory: Path, port: int, health_port: int, max_batch
     (directory / "token").write_text("bench-token")
     (directory / "token").chmod(0o600)
     write_sessions(directory / "sessions.json", simulated_sessions(devices(), seed=SEED).values())
-    assets = [
-        {
-            "id": f"bin-{index}",
-            "kind": "bin",
-            "municipality": "Bad Orb",
-            "village": "Bad Orb",
-            "latitude": 50.2,
-            "longitude": 9.35,
-            "sensor_to_bottom_m": 1.5,
-            "sensor_to_full_m": 0.2,
-        }
-        for index in range(DEVICE_COUNT)
-    ]
+    assets = simulated_bin_assets(DEVICE_COUNT)
     bundle = {"assets": assets, "devices": [device.model_dump(mode="json") for device in devices()]}
     (directory / "devices.json").write_text(json.dumps(bundle))
     # Nobody listens at the cloud URL: the sync loop tries once a batch has gathered, then backs off for minutes.

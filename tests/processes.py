@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway.simulator import simulated_bin_assets
 from tests.conftest import free_port
 
 __all__ = [
@@ -188,19 +189,7 @@ def write_gateway_config(
     """A gateway for `devices` (bins); `semtech_udp` is (listen port, upstream ports, session bundle file)."""
     (directory / "token").write_text(TOKEN)
     (directory / "token").chmod(0o600)
-    assets = [
-        {
-            "id": f"bin-{index}",
-            "kind": "bin",
-            "municipality": "Bad Orb",
-            "village": "Bad Orb",
-            "latitude": 50.2,
-            "longitude": 9.35,
-            "sensor_to_bottom_m": 1.5,
-            "sensor_to_full_m": 0.2,
-        }
-        for index in range(len(devices))
-    ]
+    assets = simulated_bin_assets(len(devices))
     devices = [
         {"dev_eui": dev_eui, "model_id": MODEL, "asset": f"bin-{index}", "report_interval_s": 600}
         for index, dev_eui in enumerate(devices)

@@ -5,7 +5,15 @@ from gateway.simulator.forwarder import (
     PushOutcome,
     encrypt_uplink,
     rxpk_of,
+    simulated_bin_assets,
     simulated_sessions,
 )
 
-__all__ = ["ForwarderSimulator", "PushOutcome", "encrypt_uplink", "rxpk_of", "simulated_sessions"]
+__all__ = [
+    "ForwarderSimulator",
+    "PushOutcome",
+    "encrypt_uplink",
+    "rxpk_of",
+    "simulated_bin_assets",
+    "simulated_sessions",
+]

@@ -57,6 +57,23 @@ def simulated_sessions(devices: Iterable[Device], seed: int) -> dict[str, Device
     return sessions
 
 
+def simulated_bin_assets(count: int) -> list[dict[str, Any]]:
+    """`count` bins `bin-0` … in Bad Orb as the cloud's device bundle lists assets: where simulated sensors sit."""
+    return [
+        {
+            "id": f"bin-{index}",
+            "kind": "bin",
+            "municipality": "Bad Orb",
+            "village": "Bad Orb",
+            "latitude": 50.2,
+            "longitude": 9.35,
+            "sensor_to_bottom_m": 1.5,
+            "sensor_to_full_m": 0.2,
+        }
+        for index in range(count)
+    ]
+
+
 def encrypt_uplink(session: DeviceSession, uplink: Uplink, *, confirmed: bool = False) -> bytes:
     """The PHYPayload a device with this session sends for the uplink (FCnt = uplink.f_cnt, FRMPayload encrypted)."""
     return build_data_frame(
