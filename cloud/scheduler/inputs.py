@@ -28,7 +28,7 @@ from cloud.scheduler.water import (
     WateringSite,
     WaterInputError,
 )
-from cloud.store.series import SeriesPoint, SeriesStore
+from cloud.store.series import SeriesArrays, SeriesPoint, SeriesStore
 from flurfunk.contracts import Asset, AssetKind, Quantity, Task, TaskKind
 from flurfunk.i18n import Language, text
 
@@ -65,6 +65,7 @@ CLOUD_PLAN_SETTINGS = PlanSettings(
     emergency_prize_km=2.0,
 )
 
+_SOIL_QUANTITIES = (Quantity.SOIL_VWC, Quantity.SOIL_TENSION_KPA)
 _WATERED_KINDS = frozenset({AssetKind.TREE, AssetKind.GREEN_SPACE})
 _STATION_QUANTITIES = (
     Quantity.AIR_TEMPERATURE_C,
@@ -108,10 +109,10 @@ def read_plan_inputs(
     fallback: dict[str, str] = {}
 
     bin_history: dict[str, BinHistory] = {}
-    for asset in assets:
-        if asset.kind is not AssetKind.BIN:
-            continue
-        history, reason = _bin_history(series, asset, start, day_end, language)
+    bins = [asset for asset in assets if asset.kind is AssetKind.BIN]
+    fills = series.query_many([asset.id for asset in bins], Quantity.FILL_RATIO, start, day_end) if bins else {}
+    for asset in bins:
+        history, reason = _bin_history(asset, fills.get(asset.id), language)
         if history is not None:
             bin_history[asset.id] = history
         elif reason is not None:
@@ -161,21 +162,19 @@ def explain_fallbacks(tasks: Iterable[Task], inputs: PlanInputs, language: Langu
 # --- bins ---------------------------------------------------------------------------------------------------------
 
 
-def _bin_history(
-    series: SeriesStore, asset: Asset, start: datetime, end: datetime, language: Language
-) -> tuple[BinHistory | None, str | None]:
-    points = series.query(asset.id, Quantity.FILL_RATIO, start, end)
-    times = np.array([point.time.timestamp() for point in points])
+def _bin_history(asset: Asset, series: SeriesArrays | None, language: Language) -> tuple[BinHistory | None, str | None]:
+    times = series.times_s if series is not None else np.empty(0)
+    fills = series.values if series is not None else np.empty(0)
     days = 0
-    if points:
+    if times.size:
         # Local days by the zone offset of the last reading: a clock change inside the history moves a day's
         # edge by an hour, which does not matter for counting days (and is ~10x faster than a zone per point).
-        offset = points[-1].time.astimezone(LOCAL_ZONE).utcoffset() or timedelta(0)
+        last = datetime.fromtimestamp(float(times[-1]), UTC)
+        offset = last.astimezone(LOCAL_ZONE).utcoffset() or timedelta(0)
         days = int(np.unique(np.floor((times + offset.total_seconds()) / 86_400.0)).size)
-    if len(points) < MIN_BIN_READINGS or days < MIN_BIN_DAYS:
-        reason = text("plan.fallback.bin_history", language, readings=len(points), days=days, min_days=MIN_BIN_DAYS)
+    if times.size < MIN_BIN_READINGS or days < MIN_BIN_DAYS:
+        reason = text("plan.fallback.bin_history", language, readings=int(times.size), days=days, min_days=MIN_BIN_DAYS)
         return None, reason
-    fills = np.array([point.value for point in points])
     try:
         return BinHistory(asset.id, times, fills), None
     except FillHistoryError as error:
@@ -231,8 +230,10 @@ def _watering_input(
     if not sites:
         return None
     soil: dict[str, list[SoilObservation]] = {}
+    site_ids = [site.asset for site in sites]
+    readings = {quantity: series.query_many(site_ids, quantity, start, end) for quantity in _SOIL_QUANTITIES}
     for site in sites:
-        observations = soil_observations(series, site.asset, start, end)
+        observations = _soil_days(site.asset, {q: readings[q].get(site.asset) for q in _SOIL_QUANTITIES})
         if observations:
             soil[site.asset] = observations
     return WateringInput(sites=sites, weather=weather, soil=soil, watered_litres=watered_litres)
@@ -306,10 +307,15 @@ def soil_observations(series: SeriesStore, asset: str, start: datetime, end: dat
     """One observation per local day from a site's soil sensor: the median of the day's last three readings
     (the state at the day's end, which the balance compares with; one stray reading does not count). Tension
     wins over water content where a site has both."""
+    return _soil_days(asset, {q: series.query_many([asset], q, start, end).get(asset) for q in _SOIL_QUANTITIES})
+
+
+def _soil_days(asset: str, series: Mapping[Quantity, SeriesArrays | None]) -> list[SoilObservation]:
     by_day: dict[date, SoilObservation] = {}
-    for quantity in (Quantity.SOIL_VWC, Quantity.SOIL_TENSION_KPA):
+    for quantity in _SOIL_QUANTITIES:  # tension last: it wins where a site has both
         readings: dict[date, list[float]] = defaultdict(list)
-        for point in series.query(asset, quantity, start, end):
+        arrays = series.get(quantity)
+        for point in arrays.points() if arrays is not None else ():
             readings[_local_day(point.time)].append(point.value)
         for local_day, values in readings.items():
             value = statistics.median(values[-3:])

@@ -18,6 +18,7 @@ __all__ = [
     "MICROSECOND",
     "QUERY_POINT_LIMIT",
     "InfluxStoreBase",
+    "check_point_count",
     "chunks",
     "epoch_us",
     "limited_points",
@@ -45,13 +46,18 @@ def chunks(lines: list[str], size: int = LINES_PER_REQUEST) -> Iterator[list[str
 
 def limited_points(points: list[SeriesPoint], asset: str, quantity: Quantity) -> list[SeriesPoint]:
     """`points` oldest first, or ValueError when there are more than QUERY_POINT_LIMIT of them."""
-    if len(points) > QUERY_POINT_LIMIT:
+    check_point_count(len(points), asset, quantity)
+    points.sort(key=lambda point: point.time)
+    return points
+
+
+def check_point_count(count: int, asset: str, quantity: Quantity) -> None:
+    """ValueError when one asset's answer holds more than QUERY_POINT_LIMIT points."""
+    if count > QUERY_POINT_LIMIT:
         raise ValueError(
             f"more than {QUERY_POINT_LIMIT} points of {Quantity(quantity).value} for asset {asset!r} in the range "
             "asked; narrow the range or pass `every`"
         )
-    points.sort(key=lambda point: point.time)
-    return points
 
 
 class InfluxStoreBase(ABC):

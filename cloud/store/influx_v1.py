@@ -30,6 +30,7 @@ from functools import lru_cache
 from typing import Any
 
 import httpx
+import numpy as np
 
 from cloud.store.influx_common import (
     EPOCH,
@@ -37,11 +38,12 @@ from cloud.store.influx_common import (
     MICROSECOND,
     QUERY_POINT_LIMIT,
     InfluxStoreBase,
+    check_point_count,
     chunks,
     epoch_us,
     limited_points,
 )
-from cloud.store.series import SeriesPoint, SeriesStoreUnavailableError
+from cloud.store.series import SeriesArrays, SeriesPoint, SeriesStoreUnavailableError, asset_chunks
 from flurfunk.contracts import Quantity, Reading
 
 __all__ = ["LINES_PER_REQUEST", "QUERY_POINT_LIMIT", "InfluxV1SeriesStore", "in_time_range", "line", "tag_value"]
@@ -242,6 +244,42 @@ class InfluxV1SeriesStore(InfluxStoreBase):
                     raise SeriesStoreUnavailableError(f"InfluxDB at {self.url} answered a row not understood: {row!r}")
                 points.append(SeriesPoint(time=EPOCH + time_us * MICROSECOND, value=float(value)))
         return limited_points(points, asset, quantity)
+
+    def query_many(
+        self, assets: Sequence[str], quantity: Quantity, start: datetime, end: datetime
+    ) -> dict[str, SeriesArrays]:
+        start_us, end_us = epoch_us(start, "start"), epoch_us(end, "end")
+        if end_us <= start_us or not assets:
+            return {}
+        source = self._source(Quantity(quantity).value)
+        self._ensure_database()
+        grouped: dict[str, SeriesArrays] = {}
+        for chunk in asset_chunks(assets):
+            asset_of = {tag_value(asset): asset for asset in chunk}
+            which = " OR ".join(f"asset = {_influxql_string(tag)}" for tag in asset_of)
+            # GROUP BY asset: one series per asset, its devices merged; LIMIT applies per series, as in `query`.
+            statement = (
+                f"SELECT value FROM {source} WHERE ({which}) AND time >= {start_us}u AND time < {end_us}u "
+                f"GROUP BY asset LIMIT {QUERY_POINT_LIMIT + 1}"
+            )
+            for one in self._statement(statement):
+                tags = one.get("tags") if isinstance(one, dict) else None
+                asset = asset_of.get(tags.get("asset", "")) if isinstance(tags, dict) else None
+                if asset is None:
+                    raise SeriesStoreUnavailableError(f"InfluxDB at {self.url} answered a series not asked for: {tags}")
+                rows = self._rows(one, statement)
+                check_point_count(len(rows), asset, quantity)
+                try:
+                    table = np.asarray([row[:2] for row in rows], dtype=np.float64).reshape(-1, 2)
+                except (TypeError, ValueError) as error:
+                    raise SeriesStoreUnavailableError(
+                        f"InfluxDB at {self.url} answered rows not understood for asset {asset!r}: {rows[:3]!r}"
+                    ) from error
+                table = table[~np.isnan(table[:, 1])]  # a point without `value` (None) is no reading
+                order = np.argsort(table[:, 0], kind="stable")
+                if order.size:
+                    grouped[asset] = SeriesArrays(table[order, 0] / 1e6, table[order, 1])
+        return grouped
 
     def count(self) -> int:
         self._ensure_database()

@@ -22,12 +22,20 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 
-from cloud.store.influx_common import MICROSECOND, QUERY_POINT_LIMIT, InfluxStoreBase, chunks, epoch_us, limited_points
+from cloud.store.influx_common import (
+    MICROSECOND,
+    QUERY_POINT_LIMIT,
+    InfluxStoreBase,
+    check_point_count,
+    chunks,
+    epoch_us,
+    limited_points,
+)
 from cloud.store.influx_v1 import line, tag_value
-from cloud.store.series import SeriesPoint, SeriesStoreUnavailableError
+from cloud.store.series import SeriesArrays, SeriesPoint, SeriesStoreUnavailableError, arrays_by_asset, asset_chunks
 from flurfunk.contracts import Quantity, Reading
 
-__all__ = ["InfluxV2SeriesStore", "count_query", "flux_string", "series_query"]
+__all__ = ["InfluxV2SeriesStore", "count_query", "flux_string", "many_series_query", "series_query"]
 
 # The whole time range InfluxDB can store, for "all points" (Flux has no unbounded range).
 _ALL_TIME = "start: 1677-09-22T00:00:00Z, stop: 2262-04-10T00:00:00Z"
@@ -69,6 +77,21 @@ def series_query(
         # Windows align to the epoch as in InfluxQL and the SQLite store; each point is stamped with its window start.
         flux += f'  |> aggregateWindow(every: {every_us}us, fn: mean, createEmpty: false, timeSrc: "_start")\n'
     return flux + f"  |> limit(n: {QUERY_POINT_LIMIT + 1})"
+
+
+def many_series_query(bucket: str, assets: Sequence[str], quantity: Quantity, start: datetime, end: datetime) -> str:
+    """The Flux for `SeriesStore.query_many`: points of the assets and one quantity in [start, end), one table per
+    asset (devices merged), each sorted by time."""
+    members = ", ".join(flux_string(tag_value(asset)) for asset in assets)
+    return (
+        f"from(bucket: {flux_string(bucket)})\n"
+        f"  |> range(start: {_flux_time(start, 'start')}, stop: {_flux_time(end, 'end')})\n"
+        f"  |> filter(fn: (r) => r._measurement == {flux_string(Quantity(quantity).value)} and "
+        f'r._field == "value" and contains(value: r.asset, set: [{members}]))\n'
+        '  |> group(columns: ["asset"])\n'
+        '  |> sort(columns: ["_time"])\n'
+        f"  |> limit(n: {QUERY_POINT_LIMIT + 1})"
+    )
 
 
 def count_query(bucket: str) -> str:
@@ -135,6 +158,32 @@ class InfluxV2SeriesStore(InfluxStoreBase):
             if record.get_value() is not None
         ]
         return limited_points(points, asset, quantity)
+
+    def query_many(
+        self, assets: Sequence[str], quantity: Quantity, start: datetime, end: datetime
+    ) -> dict[str, SeriesArrays]:
+        if end <= start or not assets:
+            return {}
+        grouped: dict[str, SeriesArrays] = {}
+        for chunk in asset_chunks(assets):
+            flux = many_series_query(self.bucket, chunk, quantity, start, end)
+            asset_of = {tag_value(asset): asset for asset in chunk}
+            tables = self._call("query", lambda flux=flux: self._query_api.query(flux, org=self.org))
+            names: list[str] = []
+            times_us: list[float] = []
+            values: list[float] = []
+            for table in tables:
+                for record in table.records:
+                    asset = asset_of.get(str(record.values.get("asset")))
+                    if asset is None or record.get_value() is None:
+                        continue
+                    names.append(asset)
+                    times_us.append(epoch_us(record.get_time(), "time"))
+                    values.append(float(record.get_value()))
+            for asset, arrays in arrays_by_asset(names, times_us, values).items():
+                check_point_count(len(arrays), asset, quantity)
+                grouped[asset] = arrays
+        return grouped
 
     def count(self) -> int:
         tables = self._call("count", lambda: self._query_api.query(count_query(self.bucket), org=self.org))

@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from cloud.store.series import SeriesPoint, SeriesStoreUnavailableError
+import numpy as np
+
+from cloud.store.series import SeriesArrays, SeriesPoint, SeriesStoreUnavailableError
 from flurfunk.contracts import Quantity, Reading
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -111,6 +113,29 @@ class SqliteSeriesStore:
             except sqlite3.Error as error:
                 raise SeriesStoreUnavailableError(f"series store {self.path} cannot be read: {error}") from error
         return [SeriesPoint(time=_from_epoch_us(time_us), value=float(value)) for time_us, value in rows]
+
+    def query_many(
+        self, assets: Sequence[str], quantity: Quantity, start: datetime, end: datetime
+    ) -> dict[str, SeriesArrays]:
+        """One indexed seek per asset with one prepared statement under one lock: in-process SQLite has no round
+        trip to save, and this measured faster than one `IN (…)` statement, whose rows must each carry the asset id
+        (bench/plan_inputs.py: 0.24 s against 0.31 s CPU for 1,500 bins × 14 days)."""
+        parameters = [Quantity(quantity).value, _epoch_us(start, "start"), _epoch_us(end, "end")]
+        sql = (
+            "SELECT time_us, value FROM points WHERE asset = ? AND quantity = ? AND time_us >= ? AND time_us < ? "
+            "ORDER BY time_us, device"
+        )
+        grouped: dict[str, SeriesArrays] = {}
+        with self._lock:
+            try:
+                for asset in dict.fromkeys(assets):
+                    rows = self._connection.execute(sql, (asset, *parameters)).fetchall()
+                    if rows:
+                        table = np.array(rows, dtype=np.float64)
+                        grouped[asset] = SeriesArrays(table[:, 0] / 1e6, table[:, 1])
+            except sqlite3.Error as error:
+                raise SeriesStoreUnavailableError(f"series store {self.path} cannot be read: {error}") from error
+        return grouped
 
     def count(self) -> int:
         with self._lock:
