@@ -17,6 +17,7 @@ File layout (README "Plan a day" has a full example):
     [[towns."Bad Orb".vehicles]]
     id = "rear-loader-residual"; serves = "residual"; capacity_l = 20000; shift = "06:00-14:30"
     reload_at = "transfer-station"; service_min = 1.5
+    crew = "Kolonne Rest"            # who drives it (default: the vehicle id; copies of `count` > 1 get -1, -2, …)
     [[towns."Bad Orb".markets]]
     name = "Wochenmarkt"; weekdays = ["sa"]; hours = "07:00-13:00"; villages = ["Bad Orb"]; fill_jump = 0.3
 """
@@ -25,10 +26,11 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from functools import lru_cache
+from itertools import pairwise
 from pathlib import Path
 
 from cloud.scheduler.calendar import DEFAULT_SUBDIVISION, CalendarError, MarketDay, PlanningCalendar, TownCalendar
@@ -75,10 +77,17 @@ class FleetVehicle:
     reload_at: str | None = None  # a site id: where it tips (or refills) when full (empty), as often as needed
     service_s: int = 90
     pump_l_per_min: float = 100.0
+    crew: str | None = None  # who drives it; None: named by the vehicle id
 
     @property
     def waters(self) -> bool:
         return self.serves == WATER
+
+    def crew_of(self, copy: int = 0) -> str:
+        """The crew of copy `copy` (0, 1, …) of this vehicle: its `crew` (or id), numbered when there are several,
+        so two identical trucks never share a crew's page."""
+        name = self.crew or self.id
+        return name if self.count == 1 else f"{name}-{copy + 1}"
 
 
 @dataclass(frozen=True)
@@ -206,6 +215,28 @@ def town_planning_from_mapping(body: Mapping[str, object], source: str = "<towns
     )
 
 
+def reload_positions(loads: Sequence[int], capacity_l: int | None) -> list[int]:
+    """Where a vehicle that takes stops with `loads` (litres, in route order) must tip or refill: each position is
+    the number of stops served before that trip to the site. A trip takes stops while they fit its capacity; a stop
+    larger than the capacity gets a trip of its own. For a dispatcher's change, where the solver does not run."""
+    if capacity_l is None:
+        return []
+    positions: list[int] = []
+    load = 0
+    for index, amount in enumerate(loads):
+        if load > 0 and load + amount > capacity_l:
+            positions.append(index)
+            load = 0
+        load += amount
+    return positions
+
+
+def trip_loads(loads: Sequence[int], positions: Sequence[int]) -> list[int]:
+    """The load of each trip between the reload `positions` (as `reload_positions` gives them)."""
+    edges = [0, *sorted(set(positions)), len(loads)]
+    return [sum(loads[start:end]) for start, end in pairwise(edges) if end > start] or [0]
+
+
 def _vehicles(
     entries: list[Mapping[str, object]], where: _Where, sites: Mapping[str, Site]
 ) -> tuple[FleetVehicle, ...]:
@@ -217,7 +248,7 @@ def _vehicles(
         fields = _Fields(
             entry,
             here,
-            {"id", "serves", "capacity_l", "shift", "count", "reload_at", "service_min", "pump_l_per_min"},
+            {"id", "serves", "capacity_l", "shift", "count", "reload_at", "service_min", "pump_l_per_min", "crew"},
         )
         vehicle_id = fields.identifier("id", required=True)
         if any(vehicle.id == vehicle_id for vehicle in vehicles):
@@ -238,9 +269,40 @@ def _vehicles(
                 reload_at=reload_at,
                 service_s=round(fields.number("service_min", 1.5, low=0.0, high=120.0) * 60),
                 pump_l_per_min=fields.number("pump_l_per_min", 100.0, low=1.0, high=10_000.0),
+                crew=_crew_name(fields.string("crew", None), here.at("crew")),
             )
         )
+    crews: dict[str, str] = {}
+    for index, vehicle in enumerate(vehicles):
+        for copy in range(vehicle.count):
+            crew = vehicle.crew_of(copy)
+            if crew in crews:
+                raise PlanningFileError(
+                    f"{where.at(f'vehicles[{index}].crew')}: crew {crew!r} drives vehicle {crews[crew]!r} already"
+                )
+            crews[crew] = vehicle.id
     return tuple(vehicles)
+
+
+def _crew_name(value: str | None, where: _Where) -> str | None:
+    if value is None:
+        return None
+    name = value.strip()
+    # -NN is added for copies; a crew name is at most 100 characters where it is stored (tasks, routes).
+    if not 1 <= len(name) <= 90 or any(not character.isprintable() for character in name):
+        raise PlanningFileError(f"{where}: must be 1-90 printable characters, got {value!r}")
+    return name
+
+
+def stop_load_l(kind: str, capacity_l: int | None, evidence: Mapping[str, object]) -> int:
+    """What one stop puts on a vehicle, from its task: a bin's volume (capacity, 240 L if unknown) times its fill
+    (held to 0-150 %, 100 % when unknown); a watering's litres. The planner's and a dispatcher's stops alike."""
+    if kind == "water":
+        litres = evidence.get("litres", 0.0)
+        return max(round(float(litres)), 0) if isinstance(litres, int | float) and math.isfinite(litres) else 0
+    fill = evidence.get("fill_ratio", 1.0)
+    share = min(max(float(fill), 0.0), 1.5) if isinstance(fill, int | float) and math.isfinite(fill) else 1.0
+    return round((capacity_l or DEFAULT_BIN_LITRES) * share)
 
 
 def _sites(table: Mapping[str, object], where: _Where) -> dict[str, Site]:
@@ -454,5 +516,8 @@ __all__ = [
     "load_town_planning",
     "parse_town_planning",
     "plan_day_arguments",
+    "reload_positions",
+    "stop_load_l",
     "town_planning_from_mapping",
+    "trip_loads",
 ]

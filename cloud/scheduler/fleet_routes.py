@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, time
 
 from cloud.scheduler.calendar import TownCalendar
-from cloud.scheduler.fleet import DEFAULT_WASTE_TYPE, Fleet, FleetVehicle, TownFleet
+from cloud.scheduler.fleet import DEFAULT_WASTE_TYPE, Fleet, FleetVehicle, Site, TownFleet
 from cloud.scheduler.planning import Route, RouteReload, route_id
 from cloud.scheduler.routing_vrp import (
     RouteDepot,
@@ -39,6 +39,21 @@ class FleetStop:
     load_l: int
     required: bool = True
     prize_km: float = 0.0  # an optional stop is worth this many km of extra driving
+
+
+@dataclass(frozen=True)
+class FleetRoute(Route):
+    """A route planned with the fleet: the planner's `Route` plus what the store keeps so the feed, the pages and a
+    dispatcher's later change can show and recompute it — the vehicle copy's crew, its capacity and reload site,
+    the load and service time of each stop (in route order), its shift end and the speed it was planned with."""
+
+    crew: str | None = None
+    capacity_l: int | None = None
+    reload_site: Site | None = None
+    stop_loads: tuple[int, ...] = ()
+    stop_service_s: tuple[int, ...] = ()
+    shift_end_s: int | None = None
+    speed_kmh: float | None = None
 
 
 @dataclass(frozen=True)
@@ -110,13 +125,28 @@ def route_with_fleet(
 
     single = sum(vehicle.count for vehicle in vehicles) == 1
     site_points = {place.id: (place.latitude or 0.0, place.longitude or 0.0) for place in depots}
+    vehicle_of = {vehicle.id: vehicle for vehicle in vehicles}
+    service_of = {stop.id: stop.service_s for stop in problem.stops}
     for vehicle_route in solution.routes:
         rid = (
             route_id(day, kind, town)
             if single
             else route_id(day, kind, town, vehicle=vehicle_route.vehicle_id, copy=vehicle_route.vehicle_index)
         )
-        result.routes.append(_route(rid, day, kind, town, vehicle_route, by_id, site_points))
+        route = _route(rid, day, kind, town, vehicle_route, by_id, site_points)
+        vehicle = vehicle_of[vehicle_route.vehicle_id]
+        result.routes.append(
+            FleetRoute(
+                **{name: getattr(route, name) for name in Route.__dataclass_fields__},
+                crew=vehicle.crew_of(vehicle_route.vehicle_index),
+                capacity_l=vehicle.capacity_l,
+                reload_site=town_fleet.sites.get(vehicle.reload_at) if vehicle.reload_at is not None else None,
+                stop_loads=tuple(by_id[stop].load_l for stop in route.stops),
+                stop_service_s=tuple(service_of[stop] for stop in route.stops),
+                shift_end_s=_seconds(vehicle.shift_end),
+                speed_kmh=fleet.speed_kmh,
+            )
+        )
     result.routes.sort(key=lambda route: route.id)
     shifts = {vehicle.serves: f"{vehicle.shift_start:%H:%M}–{vehicle.shift_end:%H:%M}" for vehicle in vehicles}
     for unserved in solution.unserved:
@@ -227,4 +257,10 @@ def _seconds(moment: time) -> int:
     return moment.hour * 3600 + moment.minute * 60 + moment.second
 
 
-__all__ = ["FleetRoutes", "FleetStop", "UnservedReason", "route_with_fleet"]
+__all__ = [
+    "FleetRoute",
+    "FleetRoutes",
+    "FleetStop",
+    "UnservedReason",
+    "route_with_fleet",
+]

@@ -216,6 +216,21 @@ class RouteRow(Base):
     km: Mapped[float] = mapped_column(Float)
     polyline: Mapped[list[list[float]]] = mapped_column(JSON)
     crew: Mapped[str | None] = mapped_column(String(100))
+    # Planned with a fleet (all None without one): the vehicle, what it holds and where it tips or refills, the
+    # load and service seconds of each stop (in `stops` order), the trips to the site ([{"after_stop": n}]), each
+    # trip's load, and the times (seconds since local midnight) it leaves, returns, must be back and runs late.
+    vehicle: Mapped[str | None] = mapped_column(String(64))
+    capacity_l: Mapped[int | None] = mapped_column(Integer)
+    reload_site: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    loads: Mapped[list[int] | None] = mapped_column(JSON)
+    service_s: Mapped[list[int] | None] = mapped_column(JSON)
+    reloads: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    trip_loads: Mapped[list[int] | None] = mapped_column(JSON)
+    start_s: Mapped[int | None] = mapped_column(Integer)
+    end_s: Mapped[int | None] = mapped_column(Integer)
+    shift_end_s: Mapped[int | None] = mapped_column(Integer)
+    speed_kmh: Mapped[float | None] = mapped_column(Float)
+    late_s: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class TaskRow(Base):
@@ -395,6 +410,28 @@ class RouteLike(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class ReloadSite:
+    """Where a route's vehicle tips its load (a disposal site) or fills its tank (a hydrant)."""
+
+    id: str
+    name: str
+    latitude: float
+    longitude: float
+    unload_s: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RouteVisit:
+    """One place of a route in driving order: a stop (`asset`, the load it adds) or a trip to the reload site
+    (`site`, the load tipped there or the litres filled)."""
+
+    position: int  # 0-based place in the sequence
+    asset: str | None = None
+    load_l: int | None = None
+    site: ReloadSite | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StoredRoute:
     id: str
     municipality: str
@@ -404,6 +441,33 @@ class StoredRoute:
     km: float
     polyline: list[tuple[float, float]]
     crew: str | None = None
+    vehicle: str | None = None
+    capacity_l: int | None = None
+    reload_site: ReloadSite | None = None
+    loads: list[int] | None = None
+    reload_after: tuple[int, ...] = ()  # a trip to the reload site after this many stops, one entry per trip
+    trip_loads: list[int] | None = None
+    start_s: int | None = None
+    end_s: int | None = None
+    late_s: int = 0
+
+    def visits(self) -> list[RouteVisit]:
+        """Stops and trips to the reload site in driving order. A trip carries the load of the trip it ends: what
+        a truck tips there, or the litres a tanker poured and fills up again."""
+        sequence: list[RouteVisit] = []
+        trips = list(self.trip_loads or [])
+        pending = sorted(self.reload_after) if self.reload_site is not None else []
+        done_trips = 0
+        for index, stop in enumerate([*self.stops, None]):
+            while pending and pending[0] <= index:
+                pending.pop(0)
+                load = trips[done_trips] if done_trips < len(trips) else None
+                sequence.append(RouteVisit(len(sequence), site=self.reload_site, load_l=load))
+                done_trips += 1
+            if stop is not None:
+                load = self.loads[index] if self.loads is not None and index < len(self.loads) else None
+                sequence.append(RouteVisit(len(sequence), asset=stop, load_l=load))
+        return sequence
 
 
 @dataclass(frozen=True, slots=True)
@@ -426,6 +490,7 @@ def _task_from_row(row: TaskRow) -> Task:
 
 
 def _route_from_row(row: RouteRow) -> StoredRoute:
+    site = row.reload_site
     return StoredRoute(
         id=row.id,
         municipality=row.municipality,
@@ -435,7 +500,55 @@ def _route_from_row(row: RouteRow) -> StoredRoute:
         km=row.km,
         polyline=[(float(lat), float(lon)) for lat, lon in row.polyline],
         crew=row.crew,
+        vehicle=row.vehicle,
+        capacity_l=row.capacity_l,
+        reload_site=ReloadSite(
+            id=str(site["id"]),
+            name=str(site["name"]),
+            latitude=float(site["latitude"]),
+            longitude=float(site["longitude"]),
+            unload_s=int(site.get("unload_s", 0)),
+        )
+        if site
+        else None,
+        loads=list(row.loads) if row.loads is not None else None,
+        reload_after=tuple(int(entry["after_stop"]) for entry in row.reloads or ()),
+        trip_loads=list(row.trip_loads) if row.trip_loads is not None else None,
+        start_s=row.start_s,
+        end_s=row.end_s,
+        late_s=row.late_s or 0,
     )
+
+
+def _fleet_columns(route: RouteLike) -> dict[str, Any]:
+    """What a route planned with a fleet (`cloud.scheduler.fleet_routes.FleetRoute`) adds to its row; a plain route
+    gives None (and 0 late) for all of it."""
+    site = getattr(route, "reload_site", None)
+    loads = getattr(route, "stop_loads", ())
+    service = getattr(route, "stop_service_s", ())
+    trips = getattr(route, "trip_loads", ())
+    return {
+        "vehicle": getattr(route, "vehicle", None),
+        "capacity_l": getattr(route, "capacity_l", None),
+        "reload_site": {
+            "id": site.id,
+            "name": site.name,
+            "latitude": site.latitude,
+            "longitude": site.longitude,
+            "unload_s": site.unload_s,
+        }
+        if site is not None
+        else None,
+        "loads": [int(load) for load in loads] if loads else None,
+        "service_s": [int(seconds) for seconds in service] if service else None,
+        "reloads": [{"after_stop": int(reload.after_stop)} for reload in getattr(route, "reloads", ())] or None,
+        "trip_loads": [int(load) for load in trips] if trips else None,
+        "start_s": getattr(route, "start_s", None),
+        "end_s": getattr(route, "end_s", None),
+        "shift_end_s": getattr(route, "shift_end_s", None),
+        "speed_kmh": getattr(route, "speed_kmh", None),
+        "late_s": int(getattr(route, "late_s", 0) or 0),
+    }
 
 
 def default_crew(kind: TaskKind | str) -> str:
@@ -485,6 +598,63 @@ def _refresh_device_towns(session: Session) -> None:
 
 
 _WRITES = "flurfunk_writes"
+
+
+def _refit_route(session: Session, route: RouteRow, stops: list[str], new_tasks: Mapping[str, TaskRow]) -> None:
+    """Give `route` the stops `stops` (a dispatcher's order) and fit the rest to it: each stop keeps its load and
+    service time, a new stop's load comes from its task (`new_tasks`, by asset; `cloud.scheduler.fleet.stop_load_l`);
+    trips to the reload site go where the vehicle is full (`fleet.reload_positions`), and a route that ended with a
+    trip to the site keeps it; the polyline runs yard → stops and site visits → yard, km scaled by the route's own
+    road factor (km over straight-line length before the change); the end and lateness follow from the speed,
+    service and unloading times the route was planned with."""
+    from cloud.scheduler.fleet import reload_positions, stop_load_l, trip_loads  # pure; the solver is not needed
+
+    where = {a.id: a for a in session.scalars(select(AssetRow).where(AssetRow.id.in_(stops)))}
+    depot = route.polyline[0] if route.polyline else None
+    straight_before = _polyline_km(route.polyline) if route.polyline else 0.0
+    road_factor = route.km / straight_before if straight_before > 0 else 1.3
+    site = route.reload_site
+    positions: list[int] = []
+    if route.loads is not None:
+        old_loads = dict(zip(route.stops, route.loads, strict=False))
+        old_service = dict(zip(route.stops, route.service_s or [], strict=False))
+        typical_service = round(sum(old_service.values()) / len(old_service)) if old_service else 90
+        loads = []
+        for stop in stops:
+            if stop in old_loads:
+                loads.append(int(old_loads[stop]))
+                continue
+            task = new_tasks.get(stop)
+            asset = where.get(stop)
+            capacity = asset.capacity_l if asset is not None else None
+            loads.append(stop_load_l(route.kind, capacity, task.evidence if task is not None else {}))
+        service = [int(old_service.get(stop, typical_service)) for stop in stops]
+        if site is not None:
+            positions = reload_positions(loads, route.capacity_l)
+            ended_at_site = any(int(entry["after_stop"]) >= len(route.stops) for entry in route.reloads or ())
+            if ended_at_site and stops and (not positions or positions[-1] < len(stops)):
+                positions.append(len(stops))
+        route.loads, route.service_s = loads, service
+        route.reloads = [{"after_stop": after} for after in positions] or None
+        route.trip_loads = trip_loads(loads, positions)
+    points: list[list[float]] = []
+    site_point = [float(site["latitude"]), float(site["longitude"])] if site else None
+    pending = list(positions)
+    for index, stop in enumerate([*stops, None]):
+        while pending and pending[0] <= index and site_point is not None:
+            pending.pop(0)
+            points.append(site_point)
+        if stop is not None and stop in where:
+            points.append([where[stop].latitude, where[stop].longitude])
+    polyline = [depot, *points, depot] if depot is not None else points
+    route.stops = stops
+    route.polyline = polyline
+    route.km = round(_polyline_km(polyline) * road_factor, 3)
+    if route.start_s is not None and route.speed_kmh and route.service_s is not None:
+        unload_s = int(site.get("unload_s", 0)) if site else 0
+        driving_s = route.km / route.speed_kmh * 3600
+        route.end_s = round(route.start_s + driving_s + sum(route.service_s) + len(positions) * unload_s)
+        route.late_s = max(route.end_s - route.shift_end_s, 0) if route.shift_end_s is not None else 0
 
 
 def _make_sqlite_writers_wait(engine: Engine) -> None:
@@ -829,26 +999,38 @@ class OperationalStore:
                 )
             )
             route_rows = []
+            carried_stops: dict[str, list[str]] = {}
             for r in routes:
                 crew = getattr(r, "crew", None) or default_crew(r.kind)
                 stops = list(r.stops)
                 kept = stops_in_use.get(r.id, [])
                 # Stops of started or pinned work stay on the route, in the order the crew had them.
                 carried = [s for s in old_stops.get(r.id, kept) if s in kept and s not in stops]
+                fleet = _fleet_columns(r)
                 route_rows.append(
                     {
                         "id": r.id,
                         "municipality": r.municipality,
                         "kind": TaskKind(r.kind).value,
                         "day": r.day,
-                        "stops": carried + stops,
+                        "stops": stops if fleet["loads"] is not None else carried + stops,
                         "km": float(r.km),
                         "polyline": [[float(lat), float(lon)] for lat, lon in r.polyline],
                         "crew": crew,
+                        **fleet,
                     }
                 )
+                if carried and fleet["loads"] is not None:
+                    carried_stops[r.id] = carried
             self._upsert(session, RouteRow, route_rows, ["id"])
             session.flush()
+            for rid, carried in carried_stops.items():
+                route_row = session.get(RouteRow, rid)
+                if route_row is not None:
+                    # Started work goes first: loads, trips to the site and km follow the crew's real order.
+                    task_of = {row.asset: row for row in remaining_rows if row.route_id == rid}
+                    _refit_route(session, route_row, carried + list(route_row.stops), task_of)
+                    next(row for row in route_rows if row["id"] == rid)["stops"] = list(route_row.stops)
             crew_of_route = {row["id"]: row["crew"] for row in route_rows}
             new_tasks = [t for t in tasks if t.id not in kept_ids and (t.asset, t.kind.value) not in kept_work]
             session.add_all(
@@ -951,6 +1133,9 @@ class OperationalStore:
             moved = _task_from_row(row).transition(to, skip_reason)
             row.state = moved.state.value
             row.skip_reason = moved.skip_reason
+            if moved.state is TaskState.CANCELLED and row.route_id is not None:
+                # Nobody drives to a cancelled task: its stop leaves the route, loads and trips follow.
+                self._reroute(session, row.route_id, remove=row.asset)
             after = {"state": row.state, "skip_reason": row.skip_reason}
             add_audit(session, actor, "transition", "task", task_id, row.municipality, before, after)
             _add_event(session, "changed", row.municipality, row.day, task_id, _task_payload(row))
@@ -967,7 +1152,7 @@ class OperationalStore:
             session.add(row)
             session.flush()
             if task.route_id is not None:
-                self._reroute(session, task.route_id, add=task.asset)
+                self._reroute(session, task.route_id, add=row)
             add_audit(session, actor, "create", "task", task.id, task.municipality, after=_task_payload(row))
             _add_event(session, "added", task.municipality, day, task.id, _task_payload(row))
             return _stored(row)
@@ -1011,7 +1196,7 @@ class OperationalStore:
             if row.route_id is not None:
                 self._reroute(session, row.route_id, remove=row.asset)
             if target_route is not None:
-                self._reroute(session, target_route, add=row.asset, position=position)
+                self._reroute(session, target_route, add=row, position=position)
             row.day, row.crew, row.route_id, row.pinned = target_day, target_crew, target_route, True
             after = _task_payload(row)
             add_audit(session, actor, "move", "task", task_id, row.municipality, before, after)
@@ -1023,27 +1208,20 @@ class OperationalStore:
         session: Session,
         route_id: str,
         *,
-        add: str | None = None,
+        add: TaskRow | None = None,
         remove: str | None = None,
         position: int | None = None,
     ) -> None:
-        """Take a stop out of a route or put it in at `position`; polyline from the stops' assets, km scaled by
-        the route's own road factor (km over straight-line length before the change)."""
+        """Take a stop out of a route or put a task's stop in at `position` (default: the end), and fit the route
+        to its new order (`_refit_route`)."""
         route = session.get(RouteRow, route_id, with_for_update=True)
         if route is None:
             return
-        stops = [s for s in route.stops if s not in (add, remove)]
-        if add is not None:
-            stops.insert(len(stops) if position is None else max(0, min(position, len(stops))), add)
-        where = {a.id: a for a in session.scalars(select(AssetRow).where(AssetRow.id.in_(stops)))}
-        depot = route.polyline[0] if route.polyline else None
-        straight_before = _polyline_km(route.polyline) if route.polyline else 0.0
-        road_factor = route.km / straight_before if straight_before > 0 else 1.3
-        points = [[where[s].latitude, where[s].longitude] for s in stops if s in where]
-        polyline = [depot, *points, depot] if depot is not None else points
-        route.stops = stops
-        route.polyline = polyline
-        route.km = round(_polyline_km(polyline) * road_factor, 3)
+        added = add.asset if add is not None else None
+        stops = [s for s in route.stops if s not in (added, remove)]
+        if added is not None:
+            stops.insert(len(stops) if position is None else max(0, min(position, len(stops))), added)
+        _refit_route(session, route, stops, {added: add} if add is not None and added is not None else {})
 
     def task_events(self, after_id: int, scope: Scope = ALL_TOWNS, limit: int = 500) -> list[TaskEvent]:
         """Events newer than `after_id`, oldest first, at most `limit`."""
