@@ -64,6 +64,25 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "page.crew.error": {"de": "Nicht gespeichert: {detail}", "en": "Not saved: {detail}"},
     "page.crew.offline": {"de": "Keine Verbindung zum Server.", "en": "No connection to the server."},
     "page.crew.stops": {"de": "{count} Stopps, {km} km", "en": "{count} stops, {km} km"},
+    # routes planned with a fleet: the vehicle, trips to the disposal site or hydrant, loads (feed and both pages)
+    "route.reload.collect": {"de": "Entleeren an: {site}", "en": "Unload at: {site}"},
+    "route.reload.water": {"de": "Nachfüllen an: {site}", "en": "Refill at: {site}"},
+    "route.vehicle": {
+        "de": "Fahrzeug {vehicle}, Kolonne {crew}: {start}–{end} Uhr, {trips} Fahrten zur Entladestelle",
+        "en": "Vehicle {vehicle}, crew {crew}: {start}–{end}, {trips} trips to the unloading site",
+    },
+    "route.vehicle.water": {
+        "de": "Fahrzeug {vehicle}, Kolonne {crew}: {start}–{end} Uhr, {trips}× Nachfüllen",
+        "en": "Vehicle {vehicle}, crew {crew}: {start}–{end}, {trips} refills",
+    },
+    "route.load": {"de": "{load} L", "en": "{load} L"},
+    "route.late": {
+        "de": "{minutes} min über das Schichtende hinaus",
+        "en": "{minutes} min past the end of the shift",
+    },
+    "feed.ical.route": {"de": "Tour {vehicle}: {stops} Stopps", "en": "Route {vehicle}: {stops} stops"},
+    "feed.csv.reload.collect": {"de": "Entleeren", "en": "Unloading"},
+    "feed.csv.reload.water": {"de": "Nachfüllen", "en": "Refilling"},
     "page.dispatch.live": {"de": "Live-Aktualisierung", "en": "Live updates"},
     "page.dispatch.crew_link": {"de": "Kolonnen-Ansicht", "en": "Crew view"},
     "task.state.planned": {"de": "geplant", "en": "planned"},

@@ -33,8 +33,9 @@ MAX_STATIC_PATH = 200
 
 
 def page_texts(language: Language) -> dict[str, str]:
-    """The texts the page's script shows: crew page keys, task kinds and states (templates with {placeholders})."""
-    prefixes = ("page.crew.", "task.kind.", "task.state.")
+    """The texts the page's script shows: crew page keys, task kinds and states, route wording (templates with
+    {placeholders})."""
+    prefixes = ("page.crew.", "task.kind.", "task.state.", "route.")
     return {key: MESSAGES[key][language] for key in MESSAGES if key.startswith(prefixes)}
 
 

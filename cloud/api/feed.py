@@ -8,9 +8,11 @@ import csv
 import hashlib
 import io
 import json
+import math
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
@@ -28,6 +30,7 @@ GEOJSON_MEDIA_TYPE = "application/geo+json"
 ICAL_MEDIA_TYPE = "text/calendar; charset=utf-8"
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 NGSI_LD_MEDIA_TYPE = "application/ld+json"
+TOWN_ZONE = ZoneInfo("Europe/Berlin")  # route times are seconds since the towns' local midnight
 
 MAX_FEED_DAYS = 370  # a calendar or CSV export covers at most about a year
 SSE_POLL_S = 0.25  # how often a stream looks for new events (they live in the database, shared by all replicas)
@@ -48,7 +51,66 @@ def task_item(stored: StoredTask, asset: Asset | None) -> dict[str, Any]:
     }
 
 
-def route_item(route: StoredRoute) -> dict[str, Any]:
+def clock(seconds: int | None) -> str | None:
+    """Seconds since local midnight as HH:MM (a route past midnight shows 24:10)."""
+    if seconds is None:
+        return None
+    minutes = max(seconds, 0) // 60
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def reload_label(route: StoredRoute, language: Language) -> str:
+    """The label of a trip to the site: "Entleeren an: …" (a truck tips) or "Nachfüllen an: …" (a tanker)."""
+    action = "water" if route.kind is TaskKind.WATER else "collect"
+    return text(f"route.reload.{action}", language, site=route.reload_site.name if route.reload_site else "")
+
+
+def route_sequence(route: StoredRoute, language: Language) -> list[dict[str, Any]]:
+    """The route in driving order: its stops (`type` stop: asset, load) and trips to the reload site (`type`
+    reload: site, name, where, the load tipped or the litres refilled, a label in the language)."""
+    sequence: list[dict[str, Any]] = []
+    for visit in route.visits():
+        if visit.site is None:
+            sequence.append({"position": visit.position, "type": "stop", "asset": visit.asset, "load_l": visit.load_l})
+            continue
+        sequence.append(
+            {
+                "position": visit.position,
+                "type": "reload",
+                "site": visit.site.id,
+                "name": visit.site.name,
+                "latitude": visit.site.latitude,
+                "longitude": visit.site.longitude,
+                "load_l": visit.load_l,
+                "label": reload_label(route, language),
+            }
+        )
+    return sequence
+
+
+def route_summary(route: StoredRoute, language: Language) -> str | None:
+    """One line on the vehicle, crew, times and trips to the site; None for a route planned without a fleet."""
+    if route.vehicle is None:
+        return None
+    key = "route.vehicle.water" if route.kind is TaskKind.WATER else "route.vehicle"
+    return text(
+        key,
+        language,
+        vehicle=route.vehicle,
+        crew=route.crew or "",
+        start=clock(route.start_s) or "?",
+        end=clock(route.end_s) or "?",
+        trips=len(route.reload_after),
+    )
+
+
+def late_text(route: StoredRoute, language: Language) -> str | None:
+    return text("route.late", language, minutes=math.ceil(route.late_s / 60)) if route.late_s > 0 else None
+
+
+def route_item(route: StoredRoute, language: Language = "de") -> dict[str, Any]:
+    """A route as the feed shows it: stops and polyline as planned, and with a fleet the vehicle, its capacity,
+    times (HH:MM local), lateness, the load of each trip and the whole sequence with the trips to the site."""
     return {
         "id": route.id,
         "municipality": route.municipality,
@@ -58,6 +120,16 @@ def route_item(route: StoredRoute) -> dict[str, Any]:
         "km": route.km,
         "polyline": [[lat, lon] for lat, lon in route.polyline],
         "crew": route.crew,
+        "vehicle": route.vehicle,
+        "capacity_l": route.capacity_l,
+        "start": clock(route.start_s),
+        "end": clock(route.end_s),
+        "late_s": route.late_s,
+        "late": late_text(route, language),
+        "trip_loads": route.trip_loads,
+        "reloads": len(route.reload_after),
+        "summary": route_summary(route, language),
+        "sequence": route_sequence(route, language),
     }
 
 
@@ -88,22 +160,42 @@ def list_tasks(
     return feed_tasks(context, town_scope(principal, municipality), day=day, kind=kind, state=state, crew=crew)
 
 
+def crew_routes(context: CloudContext, scope: Scope, day: date | None, crew: str | None) -> list[StoredRoute]:
+    return [r for r in context.store.routes(day=day, scope=scope) if crew is None or r.crew == crew]
+
+
 @router.get("/feed/routes")
 def list_routes(
-    context: Context, principal: Reader, day: date | None = None, municipality: str | None = None
+    context: Context,
+    principal: Reader,
+    day: date | None = None,
+    municipality: str | None = None,
+    crew: str | None = Query(default=None, max_length=100),
+    lang: Literal["de", "en"] | None = None,
 ) -> list[dict[str, Any]]:
-    """Routes with their stops (asset ids in visiting order), length in km and polyline as [[lat, lon], …]."""
-    return [route_item(r) for r in context.store.routes(day=day, scope=town_scope(principal, municipality))]
+    """Routes with their stops (asset ids in visiting order), length in km and polyline as [[lat, lon], …]; with a
+    fleet also the vehicle, its crew, times, lateness and `sequence`: stops and trips to the disposal site or
+    hydrant in driving order, with loads (labels German by default, `lang=en`)."""
+    language = lang or context.settings.language
+    return [route_item(r, language) for r in crew_routes(context, town_scope(principal, municipality), day, crew)]
 
 
 @router.get("/feed/routes.geojson")
 def routes_geojson(
-    context: Context, principal: Reader, day: date | None = None, municipality: str | None = None
+    context: Context,
+    principal: Reader,
+    day: date | None = None,
+    municipality: str | None = None,
+    crew: str | None = Query(default=None, max_length=100),
+    lang: Literal["de", "en"] | None = None,
 ) -> JSONResponse:
-    """Routes as LineStrings and tasks as Points in one FeatureCollection (GeoJSON order: longitude, latitude)."""
+    """Routes as LineStrings, tasks as Points and each trip to a disposal site or hydrant as a Point
+    (`feature: reload`, with its place in the route and load) in one FeatureCollection (GeoJSON order:
+    longitude, latitude)."""
     scope = town_scope(principal, municipality)
+    language = lang or context.settings.language
     features: list[dict[str, Any]] = []
-    for route in context.store.routes(day=day, scope=scope):
+    for route in crew_routes(context, scope, day, crew):
         features.append(
             {
                 "type": "Feature",
@@ -117,10 +209,29 @@ def routes_geojson(
                     "day": route.day.isoformat(),
                     "km": route.km,
                     "stops": route.stops,
+                    "crew": route.crew,
+                    "vehicle": route.vehicle,
+                    "start": clock(route.start_s),
+                    "end": clock(route.end_s),
+                    "late_s": route.late_s,
+                    "trip_loads": route.trip_loads,
+                    "summary": route_summary(route, language),
                 },
             }
         )
-    for item in feed_tasks(context, scope, day=day):
+        for visit in route_sequence(route, language):
+            if visit["type"] != "reload":
+                continue
+            features.append(
+                {
+                    "type": "Feature",
+                    "id": f"reload:{route.id}:{visit['position']}",
+                    "geometry": {"type": "Point", "coordinates": [visit["longitude"], visit["latitude"]]},
+                    "properties": {"feature": "reload", "route_id": route.id}
+                    | {key: visit[key] for key in ("position", "site", "name", "load_l", "label")},
+                }
+            )
+    for item in feed_tasks(context, scope, day=day, crew=crew):
         if item["latitude"] is None:
             continue  # the asset left the inventory: nothing to place on a map
         features.append(
@@ -288,10 +399,46 @@ def _ical_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
+def _local_moment(day: date, seconds: int) -> datetime:
+    return datetime.combine(day, datetime.min.time(), TOWN_ZONE) + timedelta(seconds=seconds)
+
+
+def route_event_lines(route: StoredRoute, language: Language, stamp: datetime) -> list[str]:
+    """A route planned with a fleet as one VEVENT from leaving the yard to coming back: the vehicle in the summary,
+    the stops and trips to the disposal site or hydrant in driving order in the description."""
+    if route.start_s is None or route.end_s is None:
+        return []
+    steps = []
+    for visit in route_sequence(route, language):
+        name = visit["label"] if visit["type"] == "reload" else visit["asset"]
+        load = f" ({text('route.load', language, load=visit['load_l'])})" if visit["load_l"] is not None else ""
+        steps.append(f"{visit['position'] + 1}. {name}{load}")
+    description = "\n".join(line for line in (route_summary(route, language), late_text(route, language)) if line)
+    summary = text("feed.ical.route", language, vehicle=route.vehicle or route.kind.value, stops=len(route.stops))
+    return [
+        "BEGIN:VEVENT",
+        f"UID:route-{route.id}@flurfunk",
+        f"DTSTAMP:{_ical_time(stamp)}",
+        f"DTSTART:{_ical_time(_local_moment(route.day, route.start_s))}",
+        f"DTEND:{_ical_time(_local_moment(route.day, max(route.end_s, route.start_s)))}",
+        f"SUMMARY:{ical_text(summary)}",
+        f"DESCRIPTION:{ical_text(description + chr(10) + chr(10).join(steps))}",
+        f"LOCATION:{ical_text(route.municipality)}",
+        "STATUS:CONFIRMED",
+        "END:VEVENT",
+    ]
+
+
 def crew_calendar(
-    crew: str, tasks: Iterable[StoredTask], assets: dict[str, Asset], language: Language, stamp: datetime
+    crew: str,
+    tasks: Iterable[StoredTask],
+    assets: dict[str, Asset],
+    language: Language,
+    stamp: datetime,
+    routes: Iterable[StoredRoute] = (),
 ) -> str:
-    """A VCALENDAR with one VEVENT per task: times in UTC, UID from the task id (stable across exports)."""
+    """A VCALENDAR with one VEVENT per task (times in UTC, UID from the task id, stable across exports) and one per
+    route planned with a fleet (its stops and trips to the site in order)."""
     lines = [
         "BEGIN:VCALENDAR",
         "VERSION:2.0",
@@ -323,6 +470,8 @@ def crew_calendar(
         if asset is not None:
             lines.append(f"GEO:{asset.latitude:.6f};{asset.longitude:.6f}")
         lines.append("END:VEVENT")
+    for route in routes:
+        lines += route_event_lines(route, language, stamp)
     lines.append("END:VCALENDAR")
     return "".join(fold_line(line) for line in lines)
 
@@ -366,8 +515,9 @@ def crew_ics(
     first, last = _day_range(start, end, 7, 60)
     stored = context.store.tasks(crew=crew, start=first, end=last, scope=scope)
     assets = {asset.id: asset for asset in context.store.assets({s.task.asset for s in stored}, scope)}
+    routes = [r for r in context.store.routes(start=first, end=last, scope=scope) if crew is None or r.crew == crew]
     name = crew or scope.municipality or "Bauhof"
-    body = crew_calendar(name, stored, assets, lang or context.settings.language, datetime.now(UTC))
+    body = crew_calendar(name, stored, assets, lang or context.settings.language, datetime.now(UTC), routes)
     filename = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:60] or "crew"
     return Response(
         body.encode("utf-8"),
@@ -382,7 +532,9 @@ def crew_ics(
 # Auftragsnummer (work-order number, stable: FF- + 10 hex of the task id's SHA-256), Aufgabe (task id), Datum
 # (DD.MM.YYYY), Gemeinde, Ortsteil, Kolonne (crew), Art (kind, German), Objekt (asset id), Kostenstelle (cost
 # centre, from settings.cost_centres), Planminuten (planned minutes: service time plus the task's share of its
-# route's driving), Liter (water, for watering), Status, Grund (reason).
+# route's driving), Liter (water, for watering), Status, Grund (reason), Fahrzeug (vehicle), Tourposition (place in
+# the route's driving order, 1 first), Ladung (litres the stop adds to the vehicle, or a trip tips or refills).
+# A trip to the disposal site or hydrant is a row of its own (Art "Entleeren"/"Nachfüllen", Objekt the site id).
 CSV_COLUMNS = (
     "Auftragsnummer",
     "Aufgabe",
@@ -397,6 +549,9 @@ CSV_COLUMNS = (
     "Liter",
     "Status",
     "Grund",
+    "Fahrzeug",
+    "Tourposition",
+    "Ladung",
 )
 
 # Minutes on site per task, by kind; watering adds the time to pump its litres.
@@ -441,14 +596,20 @@ def work_orders_csv(
     cost_centres: dict[str, str],
     language: Language,
 ) -> bytes:
-    """Semicolon-separated, UTF-8 with BOM and CRLF: what German Excel opens without an import dialog."""
+    """Semicolon-separated, UTF-8 with BOM and CRLF: what German Excel opens without an import dialog. One row per
+    task, then one per trip of each route to its disposal site or hydrant."""
+    tasks = list(tasks)
+    routed = {stored.task.route_id for stored in tasks}
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     writer.writerow(CSV_COLUMNS)
+    places = {(route.id, visit.asset): visit for route in routes.values() for visit in route.visits() if visit.asset}
     for stored in tasks:
         task = stored.task
         asset = assets.get(task.asset)
         litres = task.evidence.get("litres")
+        route = routes.get(task.route_id or "")
+        place = places.get((task.route_id or "", task.asset))
         row = [
             work_order_number(task.id),
             task.id,
@@ -459,12 +620,42 @@ def work_orders_csv(
             text(f"task.kind.{task.kind.value}", language),
             task.asset,
             cost_centre(cost_centres, task.municipality, task.kind),
-            str(planned_minutes(stored, routes.get(task.route_id or ""))),
+            str(planned_minutes(stored, route)),
             f"{float(litres):.0f}" if isinstance(litres, int | float) else "",
             text(f"task.state.{task.state.value}", language, skip_reason=task.skip_reason or ""),
             task.reason,
+            (route.vehicle or "") if route is not None else "",
+            str(place.position + 1) if place is not None else "",
+            str(place.load_l) if place is not None and place.load_l is not None else "",
         ]
         writer.writerow([_csv_cell(cell) for cell in row])
+    for route in routes.values():
+        if route.id not in routed:
+            continue
+        action = "water" if route.kind is TaskKind.WATER else "collect"
+        for visit in route.visits():
+            if visit.site is None:
+                continue
+            order = f"{route.id}#{visit.position + 1}"
+            row = [
+                work_order_number(order),
+                order,
+                route.day.strftime("%d.%m.%Y"),
+                route.municipality,
+                "",
+                route.crew or "",
+                text(f"feed.csv.reload.{action}", language),
+                visit.site.id,
+                cost_centre(cost_centres, route.municipality, route.kind),
+                str(max(1, round(visit.site.unload_s / 60))),
+                str(visit.load_l) if route.kind is TaskKind.WATER and visit.load_l is not None else "",
+                "",
+                reload_label(route, language),
+                route.vehicle or "",
+                str(visit.position + 1),
+                str(visit.load_l) if visit.load_l is not None else "",
+            ]
+            writer.writerow([_csv_cell(cell) for cell in row])
     return b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8")
 
 
@@ -505,7 +696,10 @@ def tasks_csv(
 NGSI_LD_CORE_CONTEXT = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld"
 WASTE_CONTEXT = "https://raw.githubusercontent.com/smart-data-models/dataModel.WasteManagement/master/context.jsonld"
 PARKS_CONTEXT = "https://raw.githubusercontent.com/smart-data-models/dataModel.ParksAndGardens/master/context.jsonld"
-NgsiType = Literal["WasteContainer", "GreenspaceRecord"]
+TRANSPORTATION_CONTEXT = (
+    "https://raw.githubusercontent.com/smart-data-models/dataModel.Transportation/master/context.jsonld"
+)
+NgsiType = Literal["WasteContainer", "GreenspaceRecord", "Vehicle"]
 
 
 def _property(value: Any, observed_at: datetime | None = None, unit_code: str | None = None) -> dict[str, Any]:
@@ -571,16 +765,52 @@ def greenspace_record(asset: Asset, latest: dict[Quantity, LatestState]) -> dict
     return entity
 
 
+def route_vehicle(route: StoredRoute, language: Language) -> dict[str, Any] | None:
+    """A route's vehicle on its day as a Vehicle (smart-data-models Transportation): the service it provides, the
+    trips it makes, and, as the Flurfunk property `plannedSequence`, its stops and trips to the disposal site or
+    hydrant in driving order with loads (litres). None for a route planned without a fleet."""
+    if route.vehicle is None:
+        return None
+    water = route.kind is TaskKind.WATER
+    entity: dict[str, Any] = {
+        "id": f"urn:ngsi-ld:Vehicle:{route.municipality}:{route.vehicle}:{route.id}",
+        "type": "Vehicle",
+        "name": _property(route.vehicle),
+        "vehicleType": _property("tanker" if water else "lorry"),
+        "category": _property(["municipalServices"]),
+        "serviceProvided": _property(["parksAndGardens" if water else "garbageCollection"]),
+        "currentTripCount": _property(len(route.reload_after) + 1),
+        "areaServed": _property(route.municipality),
+        "plannedSequence": _property(
+            [
+                {key: value for key, value in visit.items() if key != "label" and value is not None}
+                for visit in route_sequence(route, language)
+            ]
+        ),
+    }
+    if route.capacity_l is not None:
+        entity["cargoCapacity"] = _property(route.capacity_l, unit_code="LTR")
+    entity["@context"] = [TRANSPORTATION_CONTEXT, NGSI_LD_CORE_CONTEXT]
+    return entity
+
+
 @router.get("/feed/ngsi-ld/entities")
 def ngsi_ld_entities(
     context: Context,
     principal: Reader,
     type: NgsiType = "WasteContainer",  # the NGSI-LD API's own parameter name
     municipality: str | None = None,
+    day: date | None = None,
 ) -> JSONResponse:
-    """The caller's bins (`type=WasteContainer`) or soil records (`type=GreenspaceRecord`) as NGSI-LD normalized
-    entities with their @context, as an NGSI-LD broker's `GET /ngsi-ld/v1/entities?type=` answers."""
+    """The caller's bins (`type=WasteContainer`), soil records (`type=GreenspaceRecord`) or today's route vehicles
+    (`type=Vehicle`, with their planned sequence) as NGSI-LD normalized entities with their @context, as an NGSI-LD
+    broker's `GET /ngsi-ld/v1/entities?type=` answers."""
     scope = town_scope(principal, municipality)
+    if type == "Vehicle":
+        today = datetime.now(TOWN_ZONE).date()
+        language = context.settings.language
+        vehicles = [route_vehicle(route, language) for route in context.store.routes(day=day or today, scope=scope)]
+        return JSONResponse([v for v in vehicles if v is not None], media_type=NGSI_LD_MEDIA_TYPE)
     wanted = {AssetKind.BIN} if type == "WasteContainer" else {AssetKind.TREE, AssetKind.GREEN_SPACE}
     assets = [a for a in context.store.assets(scope=scope) if a.kind in wanted]
     latest = context.store.latest({a.id for a in assets}, scope)

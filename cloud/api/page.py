@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse
 
 from cloud.api.crew import json_for_script
 from cloud.api.deps import CloudContext, Context, Reader
+from cloud.api.feed import late_text, reload_label, route_summary
 from cloud.store.operational import ALL_TOWNS, Scope, StoredRoute, StoredTask
 from cloud.store.series import SeriesStoreUnavailableError
 from flurfunk.contracts import MUNICIPALITIES, Asset, TaskKind, TaskState
@@ -87,6 +88,8 @@ def _overview(tasks: list[StoredTask], towns: list[str], language: Language) -> 
 
 
 def _route_section(route: StoredRoute, assets: dict[str, Asset], language: Language) -> str:
+    """A route's line (kind, stops, km; with a fleet the vehicle, crew, times, trips and lateness) and its places in
+    driving order: stops with their village and load, trips to the disposal site or hydrant with what they tip."""
     summary = text(
         "page.dispatch.route",
         language,
@@ -94,13 +97,31 @@ def _route_section(route: StoredRoute, assets: dict[str, Asset], language: Langu
         stops=len(route.stops),
         km=_number(route.km, language, 1),
     )
-    stops = "".join(
-        f"<li>{escape(stop)}"
-        + (f' <span class="muted">({escape(assets[stop].village)})</span>' if stop in assets else "")
-        + "</li>"
-        for stop in route.stops
+    details = []
+    vehicle_line = route_summary(route, language)
+    if vehicle_line:
+        details.append(f'<p class="route-detail">{escape(vehicle_line)}</p>')
+    late_line = late_text(route, language)
+    if late_line:
+        details.append(f'<p class="route-detail late">{escape(late_line)}</p>')
+    items = []
+    for visit in route.visits():
+        load = (
+            f' <span class="load">{escape(text("route.load", language, load=_number(visit.load_l, language)))}</span>'
+            if visit.load_l is not None
+            else ""
+        )
+        if visit.site is not None:
+            items.append(f'<li class="reload">{escape(reload_label(route, language))}{load}</li>')
+            continue
+        stop = visit.asset or ""
+        village = f' <span class="muted">({escape(assets[stop].village)})</span>' if stop in assets else ""
+        items.append(f"<li>{escape(stop)}{village}{load}</li>")
+    return (
+        f'<section class="route" id="route-{escape(route.id)}">'
+        f'<p class="kind kind-{route.kind.value}">{escape(summary)}</p>{"".join(details)}'
+        f'<ol class="route">{"".join(items)}</ol></section>'
     )
-    return f'<p class="kind kind-{route.kind.value}">{escape(summary)}</p><ol class="route">{stops}</ol>'
 
 
 def _task_table(tasks: list[StoredTask], assets: dict[str, Asset], language: Language) -> str:

@@ -66,6 +66,49 @@ function ordered(tasks, routes, crew) {
   return tasks.slice().sort((a, b) => rank(a) - rank(b) || b.priority - a.priority || a.asset.localeCompare(b.asset));
 }
 
+// The crew's day in driving order: each route's stops (its tasks) with the trips to the disposal site or hydrant
+// between them, as the planner (or a dispatcher's change) put them; tasks on no route come last, most urgent first.
+function sequence(tasks, routes, crew) {
+  const byStop = new Map(tasks.map((task) => [task.kind + "|" + task.asset, task]));
+  const placed = new Set();
+  const entries = [];
+  for (const route of routes.filter((r) => r.crew === crew)) {
+    for (const visit of route.sequence || []) {
+      if (visit.type === "reload") {
+        entries.push({ reload: visit });
+        continue;
+      }
+      const task = byStop.get(route.kind + "|" + visit.asset);
+      if (task && !placed.has(task.id)) {
+        placed.add(task.id);
+        entries.push({ task, load: visit.load_l });
+      }
+    }
+  }
+  for (const task of ordered(tasks.filter((x) => !placed.has(x.id)), routes, crew)) entries.push({ task });
+  return entries;
+}
+
+function litres(value) {
+  return t("route.load", { load: Number(value).toLocaleString(config.language, { maximumFractionDigits: 0 }) });
+}
+
+function renderReload(visit) {
+  const item = document.createElement("li");
+  item.className = "reload";
+  item.dataset.site = visit.site;
+  const label = document.createElement("span");
+  label.textContent = visit.label;
+  item.append(label);
+  if (visit.load_l != null) {
+    const load = document.createElement("span");
+    load.className = "load";
+    load.textContent = litres(visit.load_l);
+    item.append(load);
+  }
+  return item;
+}
+
 function button(action, label, handler) {
   const element = document.createElement("button");
   element.type = "button";
@@ -76,7 +119,7 @@ function button(action, label, handler) {
   return element;
 }
 
-function renderTask(task, number) {
+function renderTask(task, number, load) {
   const item = document.createElement("li");
   item.className = `task kind-${task.kind} state-${task.state}`;
   item.id = "task-" + task.id;
@@ -89,6 +132,12 @@ function renderTask(task, number) {
   const name = document.createElement("span");
   name.textContent = `${t("task.kind." + task.kind)}: ${task.asset}` + (task.village ? ` (${task.village})` : "");
   heading.append(stop, name);
+  if (load != null) {
+    const amount = document.createElement("span");
+    amount.className = "load";
+    amount.textContent = litres(load);
+    heading.append(amount);
+  }
   const reason = document.createElement("p");
   reason.className = "reason";
   reason.textContent = task.reason;
@@ -178,6 +227,15 @@ function drawMap(tasks, routes, crew) {
       points.push(...route.polyline);
     }
   }
+  const sites = new Map();
+  for (const route of routes.filter((r) => r.crew === crew)) {
+    for (const visit of route.sequence || []) if (visit.type === "reload") sites.set(visit.site, visit);
+  }
+  for (const visit of sites.values()) {
+    L.circleMarker([visit.latitude, visit.longitude], { radius: 11, color: "#00568a", fillOpacity: 0.5 })
+      .bindTooltip(visit.label)
+      .addTo(layer);
+  }
   tasks.forEach((task, index) => {
     if (task.latitude == null) return;
     const done = ["done", "skipped", "cancelled"].includes(task.state);
@@ -222,7 +280,7 @@ async function load() {
   let routes, tasks;
   try {
     [routes, tasks] = await Promise.all([
-      api(`/api/v1/feed/routes?day=${day}`),
+      api(`/api/v1/feed/routes?day=${day}&lang=${config.language}`),
       api(`/api/v1/feed/tasks?day=${day}`),
     ]);
   } catch (error) {
@@ -239,14 +297,27 @@ async function load() {
   sessionStorage.setItem(CREW_KEY, crew);
   $("title").textContent = t("page.crew.title", { crew });
 
-  const mine = ordered(tasks.filter((task) => task.crew === crew), routes, crew);
-  const km = routes.filter((r) => r.crew === crew).reduce((sum, r) => sum + r.km, 0);
+  const entries = sequence(tasks.filter((task) => task.crew === crew), routes, crew);
+  const mine = entries.filter((entry) => entry.task).map((entry) => entry.task);
+  const crewRoutes = routes.filter((r) => r.crew === crew);
+  const km = crewRoutes.reduce((sum, r) => sum + r.km, 0);
   $("summary").textContent = t("page.crew.stops", {
     count: mine.length,
     km: km.toLocaleString(config.language, { maximumFractionDigits: 1 }),
   });
+  $("vehicles").replaceChildren(
+    ...crewRoutes.flatMap((route) => [route.summary, route.late].filter(Boolean).map((line) => {
+      const paragraph = document.createElement("p");
+      paragraph.className = line === route.late ? "late" : "vehicle";
+      paragraph.textContent = line;
+      return paragraph;
+    })),
+  );
   loadAlerts(crew);
-  $("tasks").replaceChildren(...mine.map((task, index) => renderTask(task, index + 1)));
+  let number = 0;
+  $("tasks").replaceChildren(
+    ...entries.map((entry) => (entry.reload ? renderReload(entry.reload) : renderTask(entry.task, ++number, entry.load))),
+  );
   $("empty").hidden = mine.length > 0;
   try {
     drawMap(mine, routes, crew);

@@ -1247,13 +1247,24 @@ class OperationalStore:
             return int(session.scalar(select(func.max(TaskEventRow.id))) or 0)
 
     def routes(
-        self, *, day: date | None = None, municipality: str | None = None, scope: Scope = ALL_TOWNS
+        self,
+        *,
+        day: date | None = None,
+        municipality: str | None = None,
+        start: date | None = None,
+        end: date | None = None,
+        scope: Scope = ALL_TOWNS,
     ) -> list[StoredRoute]:
+        """Routes by any of day, town, and days in [start, end)."""
         query = scope.where(select(RouteRow), RouteRow.municipality).order_by(
             RouteRow.day, RouteRow.municipality, RouteRow.id
         )
         if day is not None:
             query = query.where(RouteRow.day == day)
+        if start is not None:
+            query = query.where(RouteRow.day >= start)
+        if end is not None:
+            query = query.where(RouteRow.day < end)
         if municipality is not None:
             query = query.where(RouteRow.municipality == municipality)
         with self.session() as session:
