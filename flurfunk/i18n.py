@@ -68,17 +68,21 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "route.reload.collect": {"de": "Entleeren an: {site}", "en": "Unload at: {site}"},
     "route.reload.water": {"de": "Nachfüllen an: {site}", "en": "Refill at: {site}"},
     "route.vehicle": {
-        "de": "Fahrzeug {vehicle}, Kolonne {crew}: {start}–{end} Uhr, {trips} Fahrten zur Entladestelle",
-        "en": "Vehicle {vehicle}, crew {crew}: {start}–{end}, {trips} trips to the unloading site",
+        "de": "Fahrzeug {vehicle}, Kolonne {crew}: {start}–{end} Uhr, Fahrten zur Entladestelle: {trips}",
+        "en": "Vehicle {vehicle}, crew {crew}: {start}–{end}, trips to the unloading site: {trips}",
     },
     "route.vehicle.water": {
-        "de": "Fahrzeug {vehicle}, Kolonne {crew}: {start}–{end} Uhr, {trips}× Nachfüllen",
-        "en": "Vehicle {vehicle}, crew {crew}: {start}–{end}, {trips} refills",
+        "de": "Fahrzeug {vehicle}, Kolonne {crew}: {start}–{end} Uhr, Nachfüllen: {trips}",
+        "en": "Vehicle {vehicle}, crew {crew}: {start}–{end}, refills: {trips}",
     },
     "route.load": {"de": "{load} L", "en": "{load} L"},
     "route.late": {
         "de": "{minutes} min über das Schichtende hinaus",
         "en": "{minutes} min past the end of the shift",
+    },
+    "route.overload": {
+        "de": "{litres} L mehr, als das Fahrzeug ohne Entladestelle fasst",
+        "en": "{litres} L more than the vehicle holds without an unloading site",
     },
     "feed.ical.route": {"de": "Tour {vehicle}: {stops} Stopps", "en": "Route {vehicle}: {stops} stops"},
     "feed.csv.reload.collect": {"de": "Entleeren", "en": "Unloading"},

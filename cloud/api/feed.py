@@ -104,8 +104,21 @@ def route_summary(route: StoredRoute, language: Language) -> str | None:
     )
 
 
+def overload_l(route: StoredRoute) -> int:
+    """Litres a trip carries beyond the vehicle's capacity (a dispatcher put more on a truck that cannot tip)."""
+    if route.capacity_l is None or not route.trip_loads:
+        return 0
+    return max(max(route.trip_loads) - route.capacity_l, 0)
+
+
 def late_text(route: StoredRoute, language: Language) -> str | None:
-    return text("route.late", language, minutes=math.ceil(route.late_s / 60)) if route.late_s > 0 else None
+    """What is wrong with the route, if anything: it runs past the shift, or a trip carries more than fits."""
+    problems = []
+    if route.late_s > 0:
+        problems.append(text("route.late", language, minutes=math.ceil(route.late_s / 60)))
+    if overload_l(route) > 0:
+        problems.append(text("route.overload", language, litres=overload_l(route)))
+    return "; ".join(problems) or None
 
 
 def route_item(route: StoredRoute, language: Language = "de") -> dict[str, Any]:
@@ -125,6 +138,7 @@ def route_item(route: StoredRoute, language: Language = "de") -> dict[str, Any]:
         "start": clock(route.start_s),
         "end": clock(route.end_s),
         "late_s": route.late_s,
+        "overload_l": overload_l(route),
         "late": late_text(route, language),
         "trip_loads": route.trip_loads,
         "reloads": len(route.reload_after),
