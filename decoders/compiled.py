@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import struct
 from collections.abc import Callable
+from itertools import repeat
+from operator import is_, le
 from typing import Any
+
+import cbor2
 
 from .decoded import Decoded, Measurement
 from .js import fixed_from_integer, fixed_from_integer_exact, js_string, to_fixed
@@ -31,6 +36,7 @@ from .layout import (
     Word,
     range_text,
 )
+from .protocols import CborLayout
 
 # (model id, fPort, payload) → the Decoded, or None: let the layout's reader decode it (and name what is wrong)
 CompiledDecoder = Callable[[str, int, bytes], "Decoded | None"]
@@ -45,6 +51,8 @@ def compile_layout(layout: Any, warning: str | None = None) -> CompiledDecoder |
         return _Compiler(warning).flagged(layout)
     if isinstance(layout, ChannelLayout):
         return _Compiler(warning).channels(layout)
+    if isinstance(layout, CborLayout):
+        return _cbor(layout, warning)
     return None
 
 
@@ -646,3 +654,73 @@ class _Compiler:
         for key, (function, size) in any_channel.items():
             namespace[any_table][key] = (namespace[function], size)
         return decoder
+
+
+# --- Flurfunk's CBOR payload ---------------------------------------------------------------------------------------
+
+# One CBOR number as the fast path takes it: an integer (major type 0 or 1, at most 8 bytes) or a finite float (its
+# exponent bits not all ones: no NaN, no infinity); the doubles sensors send first, so the engine tries them first.
+_CBOR_NUMBER = (
+    rb"(?:\xfb(?:[^\x7f\xff].|[\x7f\xff][\x00-\xef]).{6}"
+    rb"|\xfa(?:[^\x7f\xff].|[\x7f\xff][\x00-\x7f]).{2}"
+    rb"|\xf9[\x00-\x7b\x80-\xfb]."
+    rb"|[\x00-\x17\x20-\x37]|[\x18\x38].|[\x19\x39].{2}|[\x1a\x3a].{4}|[\x1b\x3b].{8})"
+)
+_MAX_SHAPES = 256  # key sets remembered per layout (a sensor sends one or a few; the bound only guards the memory)
+
+
+def _cbor(layout: CborLayout, warning: str | None) -> CompiledDecoder:
+    """The CBOR layout's fast path: a regular expression checks the whole payload at once (a map of the payload
+    version first, then known keys to finite numbers, the item count the header says, no byte after the map), cbor2
+    decodes it, and per set of keys (remembered) the fields, measurements and plausible ranges come from tables.
+    Anything else — an unknown key, a value out of its range, an integral float, a non-canonical map — goes to
+    CborLayout.read, which names the error or warns."""
+    keys = {key: (quantity, low, high) for key, quantity, low, high in layout.keys}
+    key_byte = b"(?:" + b"|".join(re.escape(cbor2.dumps(key)) for key in keys) + b")"
+    version = re.escape(cbor2.dumps(0) + cbor2.dumps(layout.version))
+    matchers: dict[int, Callable[[bytes], Any]] = {}
+    for count in range(len(keys) + 1):  # the version and `count` quantities: a map header of one byte (<= 23)
+        if count + 1 > 23:
+            break
+        pattern = bytes((0xA0 + count + 1,)) + version + b"(?:" + key_byte + _CBOR_NUMBER + b"){%d}" % count
+        matchers[0xA0 + count + 1] = re.compile(pattern, re.DOTALL).fullmatch
+    shapes: dict[tuple[int, ...], tuple[tuple[str, ...], tuple[Any, ...], tuple[float, ...], tuple[float, ...]]] = {}
+    loads, new_tuple, measurement = cbor2.loads, tuple.__new__, Measurement
+    warnings = (warning,) if warning else ()
+
+    def shape_of(document_keys: tuple[int, ...]) -> tuple[Any, ...]:
+        if len(shapes) >= _MAX_SHAPES:
+            shapes.clear()
+        quantities = tuple(keys[key] for key in document_keys[1:])
+        shape = shapes[document_keys] = (
+            ("version", *(quantity.value for quantity, _, _ in quantities)),
+            tuple(quantity for quantity, _, _ in quantities),
+            tuple(-math.inf if low is None else low for _, low, _ in quantities),
+            tuple(math.inf if high is None else high for _, _, high in quantities),
+        )
+        return shape
+
+    def decode(model_id: str, f_port: int, payload: bytes) -> Decoded | None:
+        if not payload:
+            return None
+        matches = matchers.get(payload[0])
+        if matches is None or matches(payload) is None:
+            return None
+        document = loads(payload)
+        document_keys = tuple(document)
+        if len(document_keys) != payload[0] - 0xA0:
+            return None  # a key given twice
+        names, quantities, lows, highs = shapes.get(document_keys) or shape_of(document_keys)
+        values = list(document.values())
+        del values[0]  # the version
+        floats = list(map(float, values))
+        # vendor `data` is JSON: an integral float would show as an int; none here (integral values are the ints)
+        if sum(map(float.is_integer, floats)) + sum(map(is_, values, floats)) != len(values):
+            return None
+        if not (all(map(le, lows, values)) and all(map(le, values, highs))):
+            return None  # the reader warns
+        fields = dict(zip(names, document.values(), strict=True))
+        measured = tuple(map(new_tuple, repeat(measurement), zip(quantities, floats, strict=True)))
+        return new_tuple(Decoded, (model_id, f_port, fields, measured, warnings))
+
+    return decode

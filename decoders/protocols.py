@@ -321,8 +321,9 @@ class CborLayout:
                 found.warnings.append(f"unknown key {key!r} ignored")
                 continue
             quantity, low, high = by_key[key]
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                raise reader.error(f"key {key} ({quantity.value}) must be a finite number, got {value!r}")
+            if not _finite_number(value):
+                shown = repr(value) if not isinstance(value, int) else f"an integer of {value.bit_length()} bits"
+                raise reader.error(f"key {key} ({quantity.value}) must be a finite number, got {shown}")
             found.fields[quantity.value] = js_number(value)
             found.direct.append(Measurement(quantity, float(value)))
             if (low is not None and value < low) or (high is not None and value > high):
@@ -353,6 +354,16 @@ class CborLayout:
                 f"{model_id}: missing quantity: give at least one of {', '.join(q.value for _, q, *_ in self.keys)}"
             )
         return cbor2.dumps(document, canonical=True)
+
+
+def _finite_number(value: object) -> bool:
+    """A number a Reading can carry: not a bool, and finite as a float (a CBOR bignum can be too large for one)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond the largest float
+        return False
 
 
 def _bounds(low: float | None, high: float | None) -> str:

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -201,8 +201,7 @@ class Reading(_Contract):
         """
         readings: list[Reading] = []
         append = readings.append
-        quantity_type, inf, new = Quantity, math.inf, _new_object
-        set_dict, set_fields_set, set_extra, set_private = _set_dict, _set_fields_set, _set_extra, _set_private
+        quantity_type, inf, new, set_dict = Quantity, math.inf, _new_object, _set_dict
         copy = None
         for quantity, value in values:
             if copy is None:  # at the first pair: no pairs, no readings, nothing to refuse (as the validated model)
@@ -228,12 +227,24 @@ class Reading(_Contract):
             fields["quantity"] = quantity
             fields["value"] = value
             reading = new(cls)
-            set_dict(reading, fields)
-            set_fields_set(reading, _ALL_FIELDS_SET)
-            set_extra(reading, None)
-            set_private(reading, None)
+            set_dict(reading, fields)  # pydantic's other slots stay empty: see Reading.__getattr__
             append(reading)
         return readings
+
+    if not TYPE_CHECKING:  # as in BaseModel: type checkers keep flagging unknown attributes
+
+        def __getattr__(self, name: str) -> Any:
+            """What pydantic's bookkeeping slots hold for a reading the fast constructors built.
+
+            They fill only `__dict__` and leave `__pydantic_fields_set__`, `__pydantic_extra__` and
+            `__pydantic_private__` empty (filling them was 40 % of a reading's cost on a decoder's hot path); Python
+            asks `__getattr__` after an empty slot raised, and this answers what the validated constructor puts there:
+            every field set, no extra, no private values. Any other name goes to pydantic's own `__getattr__`.
+            """
+            try:
+                return _EMPTY_SLOTS[name]
+            except KeyError:
+                return super().__getattr__(name)
 
 
 def readings_from_checked_columns(
@@ -283,14 +294,17 @@ def _trusted_number(value: object, name: str) -> float:
     return float(value)
 
 
-# Reading.from_trusted fills the slots pydantic's own constructor fills, through their descriptors (the cheapest way).
+# The fast constructors fill the one slot of pydantic's constructor that matters, `__dict__`, through its descriptor
+# (the cheapest way); Reading.__getattr__ answers for the other three.
 _new_object = object.__new__
 _set_dict = BaseModel.__dict__["__dict__"].__set__
-_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
-_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
-_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 # Every fast-built reading shares one "fields set" (all fields): pydantic copies it before it changes one (model_copy).
 _ALL_FIELDS_SET = set(Reading.model_fields)
+_EMPTY_SLOTS: dict[str, Any] = {
+    "__pydantic_fields_set__": _ALL_FIELDS_SET,
+    "__pydantic_extra__": None,
+    "__pydantic_private__": None,
+}
 
 
 def _assemble(
@@ -303,21 +317,20 @@ def _assemble(
     anomaly_score: float,
     flags: tuple[str, ...],
 ) -> Reading:
-    """A Reading from fields already checked against its rules: the slots pydantic's constructor fills, filled."""
+    """A Reading from fields already checked against its rules: `__dict__` filled as pydantic fills it."""
     reading = _new_object(model)
-    fields = {
-        "device": device,
-        "asset": asset,
-        "quantity": quantity,
-        "value": value,
-        "time": time,
-        "anomaly_score": anomaly_score,
-        "flags": flags,
-    }
-    _set_dict(reading, fields)
-    _set_fields_set(reading, _ALL_FIELDS_SET)
-    _set_extra(reading, None)
-    _set_private(reading, None)
+    _set_dict(
+        reading,
+        {
+            "device": device,
+            "asset": asset,
+            "quantity": quantity,
+            "value": value,
+            "time": time,
+            "anomaly_score": anomaly_score,
+            "flags": flags,
+        },
+    )
     return reading
 
 

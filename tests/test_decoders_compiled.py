@@ -240,3 +240,61 @@ def _payloads() -> st.SearchStrategy[bytes]:
 def test_compiled_equals_interpreted_on_synthetic_corners(device: object, f_port: int, payload: bytes) -> None:
     compiled = _outcome(device.decode, f_port, payload)  # type: ignore[attr-defined]
     assert compiled == _outcome(device.decode_interpreted, f_port, payload)  # type: ignore[attr-defined]
+
+
+# --- the CBOR payload: its fast path (a pattern over the whole payload, then cbor2) against CborLayout.read --------
+
+CBOR = "flurfunk/cbor-sensor"
+_CBOR_NUMBERS = (
+    st.integers(-(2**64), 2**64)
+    | st.integers(-(2**1100), 2**1100)  # bignums, some beyond the largest float
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.floats(-100, 100).map(round)  # integral values, as floats or ints below
+    | st.floats(-100, 100).map(lambda value: float(round(value)))
+    | st.sampled_from([-0.0, 0.5, 1.5, 65504.0, 1e300])
+)
+_CBOR_VALUES = _CBOR_NUMBERS | st.booleans() | st.none() | st.text(max_size=3) | st.binary(max_size=3)
+_CBOR_KEYS = st.integers(0, 20) | st.integers(-3, 300) | st.booleans() | st.sampled_from([1.0, "1", b"\x01"])
+
+
+@st.composite
+def _cbor_payloads(draw: st.DrawFn) -> bytes:
+    import cbor2
+
+    document: dict[object, object] = {}
+    if draw(st.integers(0, 9)):  # mostly a version first, as sensors send it
+        document[0] = draw(st.sampled_from([1, 1, 1, 2, 1.0, True]))
+    known = draw(st.lists(st.integers(1, 18), unique=True, max_size=18))
+    values = st.floats(0, 1) | st.integers(0, 20) if draw(st.booleans()) else _CBOR_VALUES
+    for key in known:
+        document[key] = draw(values)
+    for key, value in draw(st.lists(st.tuples(_CBOR_KEYS, _CBOR_VALUES), max_size=2)):
+        if key not in document:
+            document[key] = value
+    payload = cbor2.dumps(document, canonical=draw(st.booleans()))
+    if draw(st.integers(0, 4)) == 0:
+        payload += draw(st.binary(min_size=1, max_size=3))  # bytes after the map
+    if draw(st.integers(0, 4)) == 0:
+        payload = payload[: draw(st.integers(0, len(payload)))]  # cut short
+    return payload
+
+
+@settings(max_examples=600, deadline=None)
+@given(_cbor_payloads())
+def test_compiled_cbor_equals_the_reader(payload: bytes) -> None:
+    _same(CBOR, 10, payload)
+
+
+def test_the_cbor_fast_path_takes_encoder_payloads() -> None:
+    # the speed claim of bench/decoders.py rests on it: canonical sensor payloads never fall back to the reader
+    rng = random.Random(3)
+    device = model(CBOR)
+    fast = device.uplinks[0].fast
+    bounds = {quantity: (low or 0, high or 1) for _key, quantity, low, high in device.uplinks[0].layout.keys}
+    for _ in range(200):
+        chosen = rng.sample(sorted(bounds), rng.randint(1, len(bounds)))
+        values = {quantity: rng.uniform(*bounds[quantity]) for quantity in chosen}
+        f_port, payload = encode_quantities(CBOR, values)
+        decoded = fast(CBOR, f_port, payload)
+        assert decoded is not None, payload.hex()
+        assert decoded == device.decode_interpreted(f_port, payload)
