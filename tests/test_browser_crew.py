@@ -20,7 +20,10 @@ import httpx
 import pytest
 
 from cloud import create_app
-from cloud.store.operational import OperationalStore, Scope, StoredRoute
+from cloud.scheduler.fleet import Site
+from cloud.scheduler.fleet_routes import FleetRoute
+from cloud.scheduler.planning import RouteReload
+from cloud.store.operational import OperationalStore, Scope
 from cloud.store.series_sqlite import SqliteSeriesStore
 from flurfunk.contracts import Task, TaskKind
 from tests.cloud_helpers import BOOTSTRAP_HEADERS, PASSWORD, asset_body, settings_for
@@ -119,7 +122,9 @@ def seed(base_url: str, store: OperationalStore) -> list[str]:
         for asset in BINS
     ]
     coordinates = {a["id"]: (a["latitude"], a["longitude"]) for a in assets}
-    route = StoredRoute(
+    # Planned with a fleet: 242 L per stop on a truck made small (400 L), so it tips twice between the stops.
+    site = Site("waste-centre", "Umladestation", 50.33, 9.25, unload_s=900)
+    route = FleetRoute(
         id="route-birstein",
         municipality=TOWN,
         kind=TaskKind.COLLECT,
@@ -127,6 +132,17 @@ def seed(base_url: str, store: OperationalStore) -> list[str]:
         stops=order,
         km=4.2,
         polyline=[(50.345, 9.29), *(coordinates[a] for a in order), (50.345, 9.29)],
+        vehicle="rear-loader",
+        reloads=(RouteReload(1, site.id), RouteReload(2, site.id)),
+        trip_loads=(242, 242, 242),
+        start_s=6 * 3600,
+        end_s=8 * 3600,
+        capacity_l=400,
+        reload_site=site,
+        stop_loads=(242, 242, 242),
+        stop_service_s=(90, 90, 90),
+        shift_end_s=14 * 3600 + 1800,
+        speed_kmh=30.0,
     )
     store.replace_plan(today, tasks, [route], scope=Scope(TOWN))
     return [f"{today:%Y%m%d}-collect-{asset}" for asset in order]
@@ -173,6 +189,11 @@ def test_a_crew_marks_a_task_done_on_a_phone_and_the_dispatcher_sees_it_within_2
     phone.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
     items = wait_for(lambda: phone.find_elements(By.CSS_SELECTOR, "#tasks li.task"), 10, "the crew's task list")
     assert [item.get_attribute("data-task-id") for item in items] == route_order  # in driving order
+    # the trips to the disposal site sit between the stops, as planned, with what the truck tips there
+    places = phone.find_elements(By.CSS_SELECTOR, "#tasks > li")
+    assert [place.get_attribute("class").split()[0] for place in places] == ["task", "reload", "task", "reload", "task"]
+    assert places[1].text.replace("\n", " ") == "Entleeren an: Umladestation 242 L"
+    assert "Fahrzeug rear-loader" in phone.find_element(By.ID, "vehicles").text
     assert phone.execute_script("return !!sessionStorage.getItem('flurfunk.token')")
     assert phone.execute_script("return document.documentElement.scrollWidth") <= PHONE["width"]  # no sideways scroll
     first = route_order[0]
