@@ -315,16 +315,17 @@ def test_a_dispatchers_cancel_add_and_move_refit_loads_and_trips(client: TestCli
             "asset": SPARE_PAPER,
             "day": DAY.isoformat(),
             "reason": "Anruf",
-            "crew": "paper-truck",
         },
         headers=BOOTSTRAP_HEADERS,
     )
     assert added.status_code == 201, added.text
+    assert added.json()["crew"] == "paper-truck"  # no crew given: the route that empties paper bins that day
     after_add = route_of(client, "paper-truck")
     assert after_add["stops"] == [*paper["stops"][2:], SPARE_PAPER]
     check_loads(after_add)
-    assert [v["load_l"] for v in after_add["sequence"] if v["type"] == "stop"] == [BIN_LOAD, BIN_LOAD, 240]
-    assert len(mid_reloads(after_add)) == 1  # 696 L: full after two bins, the third after a trip to the site
+    # the added bin's load from its latest fill (30 % of 240 L)
+    assert [v["load_l"] for v in after_add["sequence"] if v["type"] == "stop"] == [BIN_LOAD, BIN_LOAD, 72]
+    assert len(mid_reloads(after_add)) == 1  # 528 L: full after two bins, the third after a trip to the site
     stops_before = [v["type"] for v in after_add["sequence"]].index("reload")
     assert stops_before == 2
 

@@ -11,10 +11,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from cloud.api.deps import Context, DayPlanner, Member, TaskChanger, in_scope, not_found
+from cloud.api.deps import CloudContext, Context, DayPlanner, Member, TaskChanger, in_scope, not_found
 from cloud.api.feed import FIRST_DAY, LAST_DAY, task_item
-from cloud.store.operational import ConflictError, StoredTask, UnknownTaskError, default_crew
-from flurfunk.contracts import TASK_TRANSITIONS, InvalidTransitionError, Task, TaskKind, TaskState
+from cloud.store.operational import ConflictError, Scope, StoredTask, UnknownTaskError, default_crew
+from flurfunk.contracts import (
+    TASK_TRANSITIONS,
+    Asset,
+    InvalidTransitionError,
+    Quantity,
+    Task,
+    TaskKind,
+    TaskState,
+)
 
 logger = logging.getLogger("cloud.tasks")
 
@@ -109,6 +117,38 @@ def move_task(
     return task_item(stored, assets[0] if assets else None)
 
 
+def usual_crew(context: CloudContext, asset: Asset, kind: TaskKind, day: date, scope: Scope) -> str:
+    """The crew whose route that day already does this work: for a bin, a route that empties bins of its waste
+    type (the first by id when several trucks do); for watering, the first tanker's; else the crew named by the
+    kind (a town planned without a fleet)."""
+    from cloud.scheduler.fleet import DEFAULT_WASTE_TYPE  # as the planner counts a bin without a waste type
+
+    routes = [r for r in context.store.routes(day=day, municipality=asset.municipality, scope=scope) if r.kind is kind]
+    if kind is TaskKind.COLLECT:
+        stops = {a.id: a for a in context.store.assets({stop for r in routes for stop in r.stops}, scope)}
+        waste = asset.waste_type or DEFAULT_WASTE_TYPE
+        routes = [
+            r
+            for r in routes
+            if any((stops[s].waste_type or DEFAULT_WASTE_TYPE) == waste for s in r.stops if s in stops)
+        ]
+    crews = [r.crew for r in routes if r.crew]
+    return crews[0] if crews else default_crew(kind)
+
+
+def load_evidence(context: CloudContext, asset: Asset, new: NewTask, scope: Scope) -> dict[str, Any]:
+    """What a dispatcher's task puts on the vehicle, as the planner's tasks say it: a bin's latest fill ratio, a
+    watering's litres (the planner's amount for the tree's age)."""
+    if new.kind is TaskKind.COLLECT:
+        fill = context.store.latest([asset.id], scope).get(asset.id, {}).get(Quantity.FILL_RATIO)
+        return {"fill_ratio": round(fill.value, 4)} if fill is not None else {}
+    if new.kind is TaskKind.WATER:
+        from cloud.scheduler.planning import watering_litres  # the scheduler is a heavier package: imported late
+
+        return {"litres": watering_litres(asset, new.day)}
+    return {}
+
+
 @router.post("", status_code=status.HTTP_201_CREATED)
 def add_task(new: NewTask, context: Context, principal: DayPlanner) -> dict[str, Any]:
     """Add a task by hand for an asset of the caller's towns; it joins its crew's route that day if there is one."""
@@ -118,7 +158,7 @@ def add_task(new: NewTask, context: Context, principal: DayPlanner) -> dict[str,
     if not assets:
         raise not_found(f"asset {new.asset!r}")
     asset = assets[0]
-    crew = new.crew or default_crew(new.kind)
+    crew = new.crew or usual_crew(context, asset, new.kind, new.day, principal.scope)
     route = next(
         (
             r
@@ -137,7 +177,8 @@ def add_task(new: NewTask, context: Context, principal: DayPlanner) -> dict[str,
         due_until=due_until,
         priority=new.priority,
         reason=new.reason,
-        evidence={"source": "dispatcher", "added_by": principal.subject[:100]},
+        evidence={"source": "dispatcher", "added_by": principal.subject[:100]}
+        | load_evidence(context, asset, new, principal.scope),
         crew=crew,
         route_id=route.id if route else None,
     )
