@@ -217,40 +217,44 @@ class _Compiler:
     # --- words ------------------------------------------------------------------------------------------------
 
     def words(self, fields: tuple[Field, ...], base: str, indent: int) -> list[str]:
-        """Lines that read every field's word at `base` + its offset; the names of the words, per field."""
+        """Lines that read every field's word at `base` + its offset; the names of the words, per field. The words
+        `struct` reads go in one read per byte order (when they do not overlap), the others one by one."""
         distinct: dict[tuple[int, Word], str] = {}
         for spec in fields:
             distinct.setdefault((spec.offset, spec.word), "")
         pairs = sorted(distinct)
-        orders = {pair[1].value[1] for pair in pairs if pair[1].size > 1}
-        combinable = all(pair[1].struct_code for pair in pairs) and len(orders) <= 1
-        combinable = combinable and all(a[0] + a[1].size <= b[0] for a, b in itertools.pairwise(pairs))
         for pair in pairs:
             distinct[pair] = self.name("w")
-        if combinable and pairs:
-            order = ">" if orders in (set(), {"big"}) else "<"
-            layout = ""
-            position = pairs[0][0]
-            for offset, word in pairs:
-                layout += "x" * (offset - position) + (word.struct_code or "")[-1]
-                position = offset + word.size
-            unpacker = self.constant(struct.Struct(order + layout).unpack_from)
-            start = pairs[0][0]
-            where = base if start == 0 else f"{base} + {start}"
-            targets = ", ".join(distinct[pair] for pair in pairs)
-            self.emit(indent, f"{targets}, = {unpacker}(payload, {where})")
-        else:
-            for offset, word in pairs:
-                where = base if offset == 0 else f"{base} + {offset}"
-                if word.struct_code:
-                    unpacker = self.constant(struct.Struct(word.struct_code.rjust(2, ">")).unpack_from)
-                    self.emit(indent, f"{distinct[(offset, word)]}, = {unpacker}(payload, {where})")
-                else:
-                    self.emit(
-                        indent,
-                        f"{distinct[(offset, word)]} = _from_bytes(payload[{where} : {where} + {word.size}], "
-                        f"{word.value[1]!r}, signed={word.signed})",
-                    )
+        orders = {word.value[1] for _, word in pairs if word.struct_code and word.size > 1}
+        bytes_order = "little" if orders == {"little"} else "big"  # single bytes join the read of the others
+        big = [p for p in pairs if p[1].struct_code and (p[1].value[1] if p[1].size > 1 else bytes_order) == "big"]
+        little = [pair for pair in pairs if pair[1].struct_code and pair not in big]
+        single = [pair for pair in pairs if not pair[1].struct_code]
+        for order, group in ((">", big), ("<", little)):
+            if len(group) > 1 and all(a[0] + a[1].size <= b[0] for a, b in itertools.pairwise(group)):
+                layout = ""
+                position = group[0][0]
+                for offset, word in group:
+                    layout += "x" * (offset - position) + (word.struct_code or "")[-1]
+                    position = offset + word.size
+                unpacker = self.constant(struct.Struct(order + layout).unpack_from)
+                start = group[0][0]
+                where = base if start == 0 else f"{base} + {start}"
+                targets = ", ".join(distinct[pair] for pair in group)
+                self.emit(indent, f"{targets}, = {unpacker}(payload, {where})")
+            else:
+                single += group
+        for offset, word in sorted(single):
+            where = base if offset == 0 else f"{base} + {offset}"
+            if word.struct_code:
+                unpacker = self.constant(struct.Struct(word.struct_code.rjust(2, ">")).unpack_from)
+                self.emit(indent, f"{distinct[(offset, word)]}, = {unpacker}(payload, {where})")
+            else:
+                self.emit(
+                    indent,
+                    f"{distinct[(offset, word)]} = _from_bytes(payload[{where} : {where} + {word.size}], "
+                    f"{word.value[1]!r}, signed={word.signed})",
+                )
         return [distinct[(spec.offset, spec.word)] for spec in fields]
 
     def raw(self, spec: Field, word: str, indent: int) -> str:
@@ -577,6 +581,39 @@ class _Compiler:
         self.end(1, "M", empty_possible=False)
         return self.build("decentlab")
 
+    def channel_values(self, channel: Any, words: list[str], number: int | None, indent: int) -> list[tuple]:
+        """Lines that put one channel's values into F (or its group) from its words; its measured values as
+        (field, raw, invalid condition, output key). `number`: the channel number of an any-channel entry (known
+        when a shape is compiled; None in a channel function, which reads it from its argument)."""
+        numbered = channel.key[0] is None
+        target = "F"
+        if channel.group is not None:
+            group = channel.group
+            if "{channel}" in group and numbered:
+                name = (
+                    repr(group.replace("{channel}", str(number)))
+                    if number is not None
+                    else f"{group!r}.replace('{{channel}}', str(number))"
+                )
+            else:
+                name = repr(group.replace("{channel}", ""))
+            self.emit(indent, f"T = F.setdefault({name}, {{}})")
+            target = "T"
+        measured = []
+        for spec, word in zip(channel.values, words, strict=True):
+            raw = self.raw(spec, word, indent)
+            key = repr(spec.name)
+            if numbered and "{channel}" in spec.name:
+                key = (
+                    repr(spec.name.replace("{channel}", str(number)))
+                    if number is not None
+                    else f"{spec.name!r}.replace('{{channel}}', str(number))"
+                )
+            invalid = self.put(spec, raw, target, key, indent)
+            if spec.measure is not None:
+                measured.append((spec, raw, invalid, key))
+        return measured
+
     def channels(self, layout: ChannelLayout) -> CompiledDecoder | None:
         # one function per channel: (payload, start, number, F, measured, W) → False when its value is cut short
         exact: dict[Any, tuple[str, int]] = {}
@@ -587,37 +624,30 @@ class _Compiler:
             needed = max((spec.end for spec in channel.values), default=0)
             self.emit(1, f"if len(payload) < start + {needed}:")
             self.emit(2, "return False")
-            numbered = channel.key[0] is None
-            target = "F"
-            if channel.group is not None:
-                group = channel.group
-                if "{channel}" in group and numbered:
-                    self.emit(1, f"T = F.setdefault({group!r}.replace('{{channel}}', str(number)), {{}})")
-                elif "{channel}" in group:
-                    self.emit(1, f"T = F.setdefault({group.replace('{channel}', '')!r}, {{}})")
-                else:
-                    self.emit(1, f"T = F.setdefault({group!r}, {{}})")
-                target = "T"
             words = self.words(channel.values, "start", 1)
-            for spec, word in zip(channel.values, words, strict=True):
-                raw = self.raw(spec, word, 1)
-                key = repr(spec.name)
-                if numbered and "{channel}" in spec.name:
-                    key = f"{spec.name!r}.replace('{{channel}}', str(number))"
-                invalid = self.put(spec, raw, target, key, 1)
-                if spec.measure is not None:
-                    self.record(spec, raw, invalid, key, 1)
+            for spec, raw, invalid, key in self.channel_values(channel, words, None, 1):
+                self.record(spec, raw, invalid, key, 1)
             self.emit(1, "return True")
-            if numbered:
+            if channel.key[0] is None:
                 any_channel[channel.key[1]] = (function, channel.size)  # type: ignore[index]
             else:  # two key bytes as one integer: no tuple to build per channel
                 key = channel.key[0] << 8 | channel.key[1] if layout.key_bytes > 1 else channel.key[0]
                 exact[key] = (function, channel.size)
         exact_table = self.constant({})
         any_table = self.constant({})
+        shapes = _ChannelShapes(layout, self.warning)
+        self.globals["_shapes"] = shapes.by_length
+        self.globals["_learn"] = shapes.learn
         key_bytes, header = layout.key_bytes, layout.key_bytes + (1 if layout.length_byte else 0)
         self.emit(0, "def decode(model_id, f_port, payload):")
         self.emit(1, "n = len(payload)")
+        # the payload's structure (keys, lengths) seen before: its own straight-line decoder
+        self.emit(1, "known = _shapes.get(n)")
+        self.emit(1, "if known is not None:")
+        self.emit(2, "for shape in known:")
+        self.emit(3, "decoded = shape(model_id, f_port, payload)")
+        self.emit(3, "if decoded is not None:")
+        self.emit(4, "return decoded")
         self.begin(1)
         self.emit(1, "measured = {}")
         self.emit(1, "o = 0")
@@ -646,6 +676,8 @@ class _Compiler:
             self.emit(2, f"o = o + {header} + payload[o + {key_bytes}]")
         else:
             self.emit(2, f"o = o + {header} + size")
+        self.emit(1, "if n:")
+        self.emit(2, "_learn(payload)")
         self.end(1, "_finish(measured, W)")
         decoder = self.build("channels")
         namespace = decoder.__globals__  # type: ignore[attr-defined]
@@ -654,6 +686,102 @@ class _Compiler:
         for key, (function, size) in any_channel.items():
             namespace[any_table][key] = (namespace[function], size)
         return decoder
+
+    def shape(
+        self, layout: ChannelLayout, entries: list[tuple[int, Any, int | None]], payload: bytes
+    ) -> CompiledDecoder:
+        """One straight-line decoder for payloads of this length with these (offset, channel, number) entries: the
+        channel functions' code one after the other at fixed offsets, all words in one read, after a check of the
+        key (and length) bytes — None when they differ, and the loop decodes."""
+        header = layout.key_bytes + (1 if layout.length_byte else 0)
+        structure, expected, position = "", [], 0
+        for offset, _, _ in entries:
+            structure += "x" * (offset - position) + "B" * header
+            expected += payload[offset : offset + header]
+            position = offset + header
+        keys = self.constant(struct.Struct(">" + structure).unpack_from)
+        self.emit(0, "def decode(model_id, f_port, payload):")
+        self.emit(1, f"if {keys}(payload) != {self.constant(tuple(expected))}:")
+        self.emit(2, "return None")
+        self.begin(1)
+        absolute = tuple(
+            Field(spec.name, spec.word, offset=offset + header + spec.offset)
+            for offset, channel, _ in entries
+            for spec in channel.values
+        )
+        words = iter(self.words(absolute, "0", 1))
+        measured: list[tuple] = []
+        for _, channel, number in entries:
+            mine = [next(words) for _ in channel.values]
+            measured += self.channel_values(channel, mine, number, 1)
+        output_keys = [key for _, _, _, key in measured]
+        quantities = [spec.measure.quantity for spec, _, _, _ in measured]
+        if len(set(output_keys)) == len(output_keys) and len(set(quantities)) == len(quantities):
+            pending: list[str] = []
+            conditional = any(invalid is not None for _, _, invalid, _ in measured)
+            if conditional:
+                self.emit(1, "M = ()")
+            for spec, raw, invalid, _ in measured:
+                self.measurement(spec, raw, invalid, 1, pending)
+            if conditional:
+                self.flush(pending, 1)
+            else:
+                self.emit(1, f"M = ({', '.join(pending)},)" if pending else "M = ()")
+        else:  # a key or quantity twice: the generic bookkeeping (the last value of a key, the first of a quantity)
+            self.emit(1, "measured = {}")
+            for spec, raw, invalid, key in measured:
+                self.record(spec, raw, invalid, key, 1)
+            self.emit(1, "M = _finish(measured, W)")
+        self.end(1, "M", empty_possible=False)
+        return self.build("channel shape")
+
+
+class _ChannelShapes:
+    """The structures (key and length bytes at their offsets, for one payload length) a channel layout has decoded,
+    each compiled to a straight-line decoder once it was seen twice: a sensor sends the same channels every time,
+    and one such decoder is several times faster than the loop over channels. Bounded: the first `limit` distinct
+    structures seen twice are compiled, later ones keep the loop."""
+
+    def __init__(self, layout: ChannelLayout, warning: str | None, limit: int = 32) -> None:
+        self.layout = layout
+        self.warning = warning
+        self.limit = limit
+        self.by_length: dict[int, list[CompiledDecoder]] = {}
+        self.compiled: set[bytes] = set()
+        self.seen: set[bytes] = set()
+
+    def learn(self, payload: bytes) -> None:
+        """After the loop decoded `payload`: note its structure, compile it at the second sighting."""
+        if len(self.compiled) >= self.limit:
+            return
+        entries, signature = self.walk(payload)
+        if signature in self.compiled:
+            return
+        if signature not in self.seen:
+            if len(self.seen) >= 16 * self.limit:
+                self.seen.clear()
+            self.seen.add(signature)
+            return
+        self.compiled.add(signature)
+        self.by_length.setdefault(len(payload), []).append(_Compiler(self.warning).shape(self.layout, entries, payload))
+
+    def walk(self, payload: bytes) -> tuple[list[tuple[int, Any, int | None]], bytes]:
+        """The (offset, channel, channel number) entries of a payload the loop decoded, and its structure as bytes."""
+        layout = self.layout
+        exact, any_channel = layout._index
+        header = layout.key_bytes + (1 if layout.length_byte else 0)
+        entries: list[tuple[int, Any, int | None]] = []
+        signature = bytearray(len(payload).to_bytes(2, "big"))
+        offset = 0
+        while offset < len(payload):
+            key = tuple(payload[offset : offset + layout.key_bytes])
+            channel, number = exact.get(key), None
+            if channel is None:
+                channel, number = any_channel[key[1:]], key[0]
+            entries.append((offset, channel, number))
+            signature += offset.to_bytes(2, "big") + payload[offset : offset + header]
+            offset += header + (payload[offset + layout.key_bytes] if layout.length_byte else channel.size)
+        return entries, bytes(signature)
 
 
 # --- Flurfunk's CBOR payload ---------------------------------------------------------------------------------------

@@ -235,11 +235,97 @@ def _payloads() -> st.SearchStrategy[bytes]:
     )
 
 
+def _channel_payloads() -> st.SearchStrategy[bytes]:
+    # whole entries of the synthetic channel spec: any-channel temperatures, two fixed keys, length-byte entries
+    entries = st.one_of(
+        st.tuples(st.integers(0, 255), st.binary(min_size=2, max_size=2)).map(lambda e: bytes((e[0], 103)) + e[1]),
+        st.binary(min_size=1, max_size=1).map(lambda value: b"\x01\x02" + value),
+        st.binary(min_size=4, max_size=4).map(lambda value: b"\x03\x04" + value),
+        st.binary(min_size=2, max_size=3).map(lambda value: b"\x07\x02" + value),
+    )
+    return st.lists(entries, min_size=1, max_size=5).map(b"".join)
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.sampled_from(_CORNERS), st.sampled_from([1, 2, 9]), _payloads() | st.binary(max_size=40))
 def test_compiled_equals_interpreted_on_synthetic_corners(device: object, f_port: int, payload: bytes) -> None:
     compiled = _outcome(device.decode, f_port, payload)  # type: ignore[attr-defined]
     assert compiled == _outcome(device.decode_interpreted, f_port, payload)  # type: ignore[attr-defined]
+
+
+# --- channel layouts: a structure seen twice gets its own straight-line decoder ------------------------------------
+
+
+def _shape_decoders(device: object) -> dict[int, list]:
+    found: dict[int, list] = {}
+    for uplink in device.uplinks:  # type: ignore[attr-defined]
+        if uplink.fast is not None and "_shapes" in uplink.fast.__globals__:
+            for length, shapes in uplink.fast.__globals__["_shapes"].items():
+                found.setdefault(length, []).extend(shapes)
+    return found
+
+
+def _same_on(device: object, f_port: int, payload: bytes) -> None:
+    compiled = _outcome(device.decode, f_port, payload)  # type: ignore[attr-defined]
+    assert compiled == _outcome(device.decode_interpreted, f_port, payload)  # type: ignore[attr-defined]
+
+
+CHANNEL_MODELS = sorted(
+    m
+    for m in COMPILED
+    if any(isinstance(u.layout, ChannelLayout) and u is model(m).encode_with for u in model(m).uplinks)
+)
+
+
+@pytest.mark.parametrize("model_id", CHANNEL_MODELS)
+def test_a_channel_structure_seen_twice_is_compiled_and_equals_the_reader(model_id: str) -> None:
+    rng = random.Random(model_id)
+    device = model(model_id)
+    f_port, payload = _plausible_payload(model_id, rng)
+    for _ in range(2):
+        device.decode(f_port, payload)  # the loop decodes it and learns its structure
+    shapes = _shape_decoders(device).get(len(payload), [])
+    assert any(shape(model_id, f_port, payload) is not None for shape in shapes), "no decoder for the structure"
+    # the structure's decoder on every byte changed (values, keys, length bytes): the reader's answer every time
+    for position in range(len(payload)):
+        for _ in range(3):
+            mutated = bytearray(payload)
+            mutated[position] = rng.getrandbits(8)
+            _same_on(device, f_port, bytes(mutated))
+
+
+def _plausible_payload(model_id: str, rng: random.Random) -> tuple[int, bytes]:
+    device = model(model_id)
+    ranges = {  # a state (tilt) is 0 or 1
+        spec.measure.quantity: (0, 0)
+        if spec.measure.flag
+        else (spec.measure.low or 0, 100 if spec.measure.high is None else spec.measure.high)
+        for uplink in device.uplinks
+        for spec in uplink.layout.fields()
+        if spec.measure is not None
+    }
+    for _ in range(1000):
+        values = {quantity: rng.uniform(*ranges.get(quantity, (0, 1))) for quantity in device.quantities}
+        try:
+            return encode_quantities(model_id, values)
+        except ValueError:
+            continue
+    raise AssertionError(f"{model_id}: no payload from the encoder")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([1, 2, 9]), _channel_payloads(), st.lists(st.integers(0, 255), max_size=8))
+def test_compiled_channel_structures_equal_the_reader(f_port: int, payload: bytes, changes: list[int]) -> None:
+    device = _CORNERS[1]
+    for _ in range(2):
+        device.decode(f_port, payload)
+    _same_on(device, f_port, payload)
+    # same structure, other values: its decoder (when it has one); other key bytes: the loop
+    mutated = bytearray(payload)
+    for index, byte in enumerate(changes):
+        if mutated:
+            mutated[(index * 7 + byte) % len(mutated)] = byte
+    _same_on(device, f_port, bytes(mutated))
 
 
 # --- the CBOR payload: its fast path (a pattern over the whole payload, then cbor2) against CborLayout.read --------
