@@ -19,9 +19,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -31,14 +30,10 @@ from cloud.scheduler.inputs import read_plan_inputs
 from cloud.store.series import SeriesArrays, SeriesPoint, SeriesStore
 from cloud.store.series_sqlite import SqliteSeriesStore
 from flurfunk.contracts import Asset, AssetKind, Quantity, Reading
+from tests.test_plan_inputs import DAY, PLAN_TIME, STATION, TOWN, station_readings
 
-BERLIN = ZoneInfo("Europe/Berlin")
-DAY = date(2026, 7, 8)
-PLAN_TIME = datetime(2026, 7, 8, 5, 0, tzinfo=BERLIN).astimezone(UTC)
-TOWN = "Birstein"
 BINS = 1_500
 DAYS = 14
-STATION = "weather-1"
 
 
 def assets() -> list[Asset]:
@@ -82,25 +77,7 @@ def readings() -> list[Reading]:
                     time=moment,
                 )
             )
-    first = datetime.combine(DAY, datetime.min.time(), BERLIN) - timedelta(days=DAYS)
-    for step in range(DAYS * 72):
-        moment = (first + timedelta(minutes=20 * step + 10)).astimezone(UTC)
-        local_hour = (first + timedelta(minutes=20 * step)).hour
-        daylight = max(math.sin(math.pi * (local_hour - 5) / 16), 0.0) if 5 <= local_hour <= 21 else 0.0
-        temperature = 17.0 + 15.0 * max(math.sin(math.pi * (local_hour - 6) / 16), 0.0)
-        values = {
-            Quantity.AIR_TEMPERATURE_C: temperature,
-            Quantity.HUMIDITY_PCT: 85.0 - 45.0 * (temperature - 17.0) / 15.0,
-            Quantity.WIND_SPEED_MS: 2.0,
-            Quantity.SOLAR_RADIATION_W_M2: 850.0 * daylight,
-            Quantity.PRESSURE_HPA: 985.0,
-            Quantity.RAIN_MM: 0.0,
-        }
-        points += [
-            Reading(device="a84041ffffffffff", asset=STATION, quantity=quantity, value=round(value, 4), time=moment)
-            for quantity, value in values.items()
-        ]
-    return points
+    return points + station_readings(DAYS, rain_mm_per_day=0.0)  # the station of tests/test_plan_inputs.py
 
 
 class OneQueryPerAsset:
