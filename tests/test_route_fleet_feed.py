@@ -75,6 +75,7 @@ RESIDUAL = [f"bir-rest-{n}" for n in range(8)]  # 8 × 228 L: more than one 1,00
 PAPER = [f"bir-paper-{n}" for n in range(4)]  # 4 × 228 L on a 500 L truck: trips to the waste centre
 TREES = [f"bir-tree-{n}" for n in range(3)]  # 3 × 200 L from a 300 L tank: refills at the hydrant
 SPARE_PAPER = "bir-paper-spare"  # a paper bin only a dispatcher adds
+ASSET_IDS = [*RESIDUAL, *PAPER, *TREES, SPARE_PAPER]
 
 
 def asset(asset_id: str, index: int) -> dict[str, Any]:
@@ -92,7 +93,7 @@ def asset(asset_id: str, index: int) -> dict[str, Any]:
 
 
 def load_town(client: TestClient) -> None:
-    ids = [*RESIDUAL, *PAPER, *TREES, SPARE_PAPER]
+    ids = ASSET_IDS
     devices = [
         Device(dev_eui=f"a84041000182{index:04x}", model_id="dragino/lse01", asset=asset_id, report_interval_s=3600)
         for index, asset_id in enumerate(ids)
@@ -383,3 +384,25 @@ def test_each_vehicle_copy_has_its_own_crew_and_a_crew_drives_one_vehicle() -> N
         parse_town_planning(twice, "towns.toml")
     with pytest.raises(PlanningFileError, match=r"field 'vehicles\[0\].crew': must be 1-90 printable"):
         parse_town_planning(PLANNING.replace('crew = "Rest"', 'crew = "  "'), "towns.toml")
+
+
+def test_a_replan_keeps_started_work_on_its_route_with_loads_and_trips_that_add_up(client: TestClient) -> None:
+    paper = route_of(client, "paper-truck")
+    started_asset = paper["stops"][-1]
+    started = next(t for t in tasks(client, crew="paper-truck") if t["asset"] == started_asset)
+    for state in ("assigned", "in_progress"):
+        answer = client.patch(f"/api/v1/tasks/{started['id']}", json={"state": state}, headers=BOOTSTRAP_HEADERS)
+        assert answer.status_code == 200, answer.text
+    # a dispatcher's bin the planner would not take (30 % full): the replan keeps it on the route, in front
+    body = {"kind": "collect", "asset": SPARE_PAPER, "day": DAY.isoformat(), "reason": "Anruf"}
+    assert client.post("/api/v1/tasks", json=body, headers=BOOTSTRAP_HEADERS).status_code == 201
+    replanned = client.post(f"/api/v1/plan/{DAY}", headers=BOOTSTRAP_HEADERS)
+    assert replanned.status_code == 200, replanned.text
+    after = route_of(client, "paper-truck")
+    assert after["id"] == paper["id"] and sorted(after["stops"]) == sorted([*paper["stops"], SPARE_PAPER])
+    assert after["sequence"][0] == {"position": 0, "type": "stop", "asset": SPARE_PAPER, "load_l": 72}
+    check_loads(after)
+    spare = asset(SPARE_PAPER, ASSET_IDS.index(SPARE_PAPER))
+    assert after["polyline"][1] == [spare["latitude"], spare["longitude"]]  # yard, then the spare bin
+    assert len(mid_reloads(after)) >= 1
+    assert next(t for t in tasks(client, crew="paper-truck") if t["asset"] == started_asset)["state"] == "in_progress"

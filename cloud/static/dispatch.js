@@ -22,6 +22,11 @@
     const task = data.task;
     if (!task) return;
     const row = document.getElementById("task-" + task.id);
+    // A move or a cancel changes a route's order, loads and trips to the site: the server draws them anew.
+    if ((data.action === "moved" || task.state === "cancelled") && (row || task.day === config.day)) {
+      window.location.reload();
+      return;
+    }
     if (!row) {
       if (task.day === config.day) window.location.reload(); // a task added or moved onto this day
       return;
