@@ -10,6 +10,7 @@ import itertools
 import math
 import re
 import struct
+import sys
 from collections.abc import Callable
 from itertools import repeat
 from operator import is_, le
@@ -828,7 +829,16 @@ def _cbor(layout: CborLayout, warning: str | None) -> CompiledDecoder:
         )
         return shape
 
+    structures = _CborStructures(layout, warning)
+    by_length, learn = structures.by_length, structures.learn
+
     def decode(model_id: str, f_port: int, payload: bytes) -> Decoded | None:
+        known = by_length.get(len(payload))
+        if known is not None:  # a structure seen before: its own decoder
+            for structure in known:
+                decoded = structure(model_id, f_port, payload)
+                if decoded is not None:
+                    return decoded
         if not payload:
             return None
         matches = matchers.get(payload[0])
@@ -849,6 +859,145 @@ def _cbor(layout: CborLayout, warning: str | None) -> CompiledDecoder:
             return None  # the reader warns
         fields = dict(zip(names, document.values(), strict=True))
         measured = tuple(map(new_tuple, repeat(measurement), zip(quantities, floats, strict=True)))
+        learn(payload)
         return new_tuple(Decoded, (model_id, f_port, fields, measured, warnings))
 
     return decode
+
+
+# a CBOR number's first byte → the struct code of what follows it ("" for a value in the byte itself)
+_CBOR_FOLLOWING = {
+    **dict.fromkeys(range(0x18), ""),
+    **dict.fromkeys(range(0x20, 0x38), ""),
+    0x18: "B",
+    0x19: "H",
+    0x1A: "I",
+    0x1B: "Q",
+    0x38: "B",
+    0x39: "H",
+    0x3A: "I",
+    0x3B: "Q",
+    0xF9: "e",
+    0xFA: "f",
+    0xFB: "d",
+}
+_LARGEST_FLOAT = sys.float_info.max
+
+
+def _cbor_float(expression: str, is_float: bool | None) -> str:
+    """A number of a CBOR structure as the measurement's float: a float read as it is, an integer read converted, a
+    number fixed by the structure (`is_float` None) as a float literal."""
+    if is_float is None:
+        return repr(float(expression))
+    return expression if is_float else f"float({expression})"
+
+
+class _CborStructures:
+    """The byte structures (which key where, each number's width and type) of CBOR payloads the pattern path
+    decoded, each compiled to a straight-line decoder once it was seen twice: a sensor sends the same keys with
+    the same number widths every time, and such a decoder checks the structure's bytes in one read and reads the
+    numbers in one more. Bounded like the channel structures."""
+
+    def __init__(self, layout: CborLayout, warning: str | None, limit: int = 32) -> None:
+        self.keys = {cbor2.dumps(key): (quantity, low, high) for key, quantity, low, high in layout.keys}
+        self.version = cbor2.dumps(0) + cbor2.dumps(layout.version)
+        self.warning = warning
+        self.limit = limit
+        self.by_length: dict[int, list[CompiledDecoder]] = {}
+        self.compiled: set[bytes] = set()
+        self.seen: set[bytes] = set()
+
+    def learn(self, payload: bytes) -> None:
+        """After the pattern path decoded `payload` (a canonical map, version first, known keys, finite numbers)."""
+        if len(self.compiled) >= self.limit:
+            return
+        fixed, numbers = self.walk(payload)
+        signature = bytes(byte for offset in sorted(fixed) for byte in (offset, fixed[offset]))
+        signature += len(payload).to_bytes(2, "big")
+        if signature in self.compiled:
+            return
+        if signature not in self.seen:
+            if len(self.seen) >= 16 * self.limit:
+                self.seen.clear()
+            self.seen.add(signature)
+            return
+        self.compiled.add(signature)
+        self.by_length.setdefault(len(payload), []).append(self.compile(payload, fixed, numbers))
+
+    def walk(self, payload: bytes) -> tuple[dict[int, int], list[tuple[int, str, int, Any]]]:
+        """The bytes the structure fixes (offset → byte: map header, version, keys, first bytes of numbers) and the
+        numbers (offset of what follows the first byte, struct code, first byte, key's (quantity, low, high))."""
+        fixed = {offset: payload[offset] for offset in range(1 + len(self.version))}
+        numbers = []
+        offset = 1 + len(self.version)
+        while offset < len(payload):
+            key_size = 1 if payload[offset] < 0x18 else 2  # the pattern took keys of at most 255
+            key = payload[offset : offset + key_size]
+            fixed.update((offset + index, byte) for index, byte in enumerate(key))
+            offset += key_size
+            first = payload[offset]
+            fixed[offset] = first
+            code = _CBOR_FOLLOWING[first]
+            numbers.append((offset + 1, code, first, self.keys[key]))
+            offset += 1 + (struct.calcsize(code) if code else 0)
+        return fixed, numbers
+
+    def compile(self, payload: bytes, fixed: dict[int, int], numbers: list[tuple[int, str, int, Any]]) -> Any:
+        compiler = _Compiler(self.warning)
+        structure, position = "", 0
+        for offset in sorted(fixed):
+            structure += "x" * (offset - position) + "B"
+            position = offset + 1
+        heads = compiler.constant(struct.Struct(">" + structure).unpack_from)
+        expected = compiler.constant(tuple(fixed[offset] for offset in sorted(fixed)))
+        layout, names, position = "", [], 0
+        for offset, code, _first, _key in numbers:
+            if code:
+                layout += "x" * (offset - position) + code
+                position = offset + struct.calcsize(code)
+                names.append(compiler.name("v"))
+        compiler.emit(0, "def decode(model_id, f_port, payload):")
+        compiler.emit(1, f"if {heads}(payload) != {expected}:")
+        compiler.emit(2, "return None")
+        read = iter(names)
+        # (expression, whether a float was read (None: a number fixed by the structure), key)
+        values: list[tuple[str, bool | None, Any]] = []
+        if names:
+            unpack = compiler.constant(struct.Struct(">" + layout).unpack_from)
+            compiler.emit(1, f"{', '.join(names)}, = {unpack}(payload)")
+        for _offset, code, first, key in numbers:
+            if not code:  # the number is in its first byte: fixed by the structure, in range when it was learned
+                values.append((repr(first if first < 0x20 else -1 - (first - 0x20)), None, key))
+            elif code in "efd":
+                values.append((next(read), True, key))
+            elif first >= 0x38:
+                name = next(read)
+                compiler.emit(1, f"{name} = -1 - {name}")
+                values.append((name, False, key))
+            else:
+                values.append((next(read), False, key))
+        tests = []
+        for expression, is_float, (_quantity, low, high) in values:
+            if is_float is None:
+                continue
+            low = -_LARGEST_FLOAT if low is None else low  # also keeps NaN and infinities out
+            high = _LARGEST_FLOAT if high is None else high
+            tests.append(f"not ({low!r} <= {expression} <= {high!r})")
+        tests += [f"{expression}.is_integer()" for expression, is_float, _ in values if is_float]
+        if tests:
+            # out of range (the reader warns) or an integral float (vendor JSON shows an int): the pattern path
+            compiler.emit(1, f"if {' or '.join(tests)}:")
+            compiler.emit(2, "return None")
+        version = cbor2.loads(self.version[1:])
+        entries = [f'"version": {version!r}'] + [
+            f"{quantity.value!r}: {expression}" for expression, _, (quantity, _, _) in values
+        ]
+        compiler.emit(1, f"F = {{{', '.join(entries)}}}")
+        measurements = [
+            f"_new_tuple(_M, ({compiler.constant(quantity)}, {_cbor_float(expression, is_float)}))"
+            for expression, is_float, (quantity, _, _) in values
+        ]
+        compiler.emit(1, f"M = ({', '.join(measurements)},)" if measurements else "M = ()")
+        warnings = repr((self.warning,) if self.warning else ())
+        compiler.emit(1, f"return _new_tuple(_D, (model_id, f_port, F, M, {warnings}))")
+        return compiler.build("cbor structure")

@@ -3,7 +3,9 @@ measurements, same warnings, same errors, for encoder payloads, their mutations 
 
 from __future__ import annotations
 
+import math
 import random
+import struct
 
 import pytest
 from hypothesis import given, settings
@@ -13,7 +15,8 @@ from decoders import DecodeError, encode_quantities, model, model_ids
 from decoders.compiled import _Compiler, _condition
 from decoders.js import fixed_from_integer, fixed_from_integer_exact, to_fixed
 from decoders.layout import ChannelLayout, Condition, FixedLayout, FlaggedGroupsLayout
-from decoders.spec import compile_spec
+from decoders.registry import SPEC_DIR
+from decoders.spec import compile_spec, load_spec
 
 COMPILED = sorted(m for m in model_ids() if any(uplink.fast is not None for uplink in model(m).uplinks))
 
@@ -317,9 +320,8 @@ def _plausible_payload(model_id: str, rng: random.Random) -> tuple[int, bytes]:
 @given(st.sampled_from([1, 2, 9]), _channel_payloads(), st.lists(st.integers(0, 255), max_size=8))
 def test_compiled_channel_structures_equal_the_reader(f_port: int, payload: bytes, changes: list[int]) -> None:
     device = _CORNERS[1]
-    for _ in range(2):
-        device.decode(f_port, payload)
-    _same_on(device, f_port, payload)
+    for _ in range(3):  # a structure seen twice gets its own decoder
+        _same_on(device, f_port, payload)
     # same structure, other values: its decoder (when it has one); other key bytes: the loop
     mutated = bytearray(payload)
     for index, byte in enumerate(changes):
@@ -366,21 +368,85 @@ def _cbor_payloads(draw: st.DrawFn) -> bytes:
 
 
 @settings(max_examples=600, deadline=None)
-@given(_cbor_payloads())
-def test_compiled_cbor_equals_the_reader(payload: bytes) -> None:
-    _same(CBOR, 10, payload)
+@given(_cbor_payloads(), st.lists(st.tuples(st.integers(0, 300), st.integers(0, 255)), max_size=4))
+def test_compiled_cbor_equals_the_reader(payload: bytes, changes: list[tuple[int, int]]) -> None:
+    for _ in range(2):  # a structure seen twice gets its own decoder
+        _same(CBOR, 10, payload)
+    # the same structure with other bytes (numbers, or the structure's own bytes): its decoder or the pattern path
+    mutated = bytearray(payload)
+    for position, byte in changes:
+        if mutated:
+            mutated[position % len(mutated)] = byte
+    _same(CBOR, 10, bytes(mutated))
 
 
 def test_the_cbor_fast_path_takes_encoder_payloads() -> None:
     # the speed claim of bench/decoders.py rests on it: canonical sensor payloads never fall back to the reader
     rng = random.Random(3)
-    device = model(CBOR)
+    device = load_spec(SPEC_DIR / "flurfunk-cbor-sensor.toml")  # its own structure table, empty
     fast = device.uplinks[0].fast
     bounds = {quantity: (low or 0, high or 1) for _key, quantity, low, high in device.uplinks[0].layout.keys}
-    for _ in range(200):
+    for _ in range(30):  # fewer structures than the table keeps
         chosen = rng.sample(sorted(bounds), rng.randint(1, len(bounds)))
         values = {quantity: rng.uniform(*bounds[quantity]) for quantity in chosen}
         f_port, payload = encode_quantities(CBOR, values)
-        decoded = fast(CBOR, f_port, payload)
-        assert decoded is not None, payload.hex()
-        assert decoded == device.decode_interpreted(f_port, payload)
+        for _ in range(3):  # the pattern path, learning its structure, then the structure's own decoder
+            decoded = fast(CBOR, f_port, payload)
+            assert decoded is not None, payload.hex()
+            assert decoded == device.decode_interpreted(f_port, payload)
+        structures = _structure_decoders(fast).get(len(payload), [])
+        assert any(structure(CBOR, f_port, payload) for structure in structures), "no decoder for the structure"
+
+
+def _structure_decoders(fast: object) -> dict[int, list]:
+    for cell in fast.__closure__:  # type: ignore[attr-defined]
+        if isinstance(cell.cell_contents, dict) and all(
+            isinstance(value, list) for value in cell.cell_contents.values()
+        ):
+            return cell.cell_contents
+    raise AssertionError("no structure table")
+
+
+@st.composite
+def _cbor_structure_pairs(draw: st.DrawFn) -> tuple[bytes, bytes]:
+    """A payload the pattern path decodes (version, known keys, non-integral doubles, small ints) and another of
+    the same byte structure with other doubles: integral, negative zero, NaN, infinities, out of range."""
+    import cbor2
+
+    ranges = {key: (low, high) for key, _quantity, low, high in model(CBOR).uplinks[0].layout.keys}
+    keys = draw(st.lists(st.sampled_from(sorted(ranges)), unique=True, min_size=1, max_size=18))
+    ints = {
+        key: draw(st.integers(math.ceil(ranges[key][0]), int(ranges[key][1]))) for key in keys if draw(st.booleans())
+    }
+    doubles = [key for key in keys if key not in ints]
+    first = {
+        key: draw(st.floats(ranges[key][0], ranges[key][1]).filter(lambda x: not x.is_integer())) for key in doubles
+    }
+    second = {key: draw(st.floats() | st.sampled_from([0.0, -0.0, 1.0, 5.0, 1e9, -1.5])) for key in doubles}
+
+    def encoded(numbers: dict[int, float]) -> bytes:
+        document = {0: 1, **{key: ints.get(key, numbers.get(key)) for key in sorted(keys)}}
+        # doubles stay doubles (8 bytes) whatever their value: the same structure
+        return b"".join(
+            [bytes((0xA0 + len(document),)), b"\x00\x01"]
+            + [
+                cbor2.dumps(key) + (cbor2.dumps(value) if key in ints else b"\xfb" + struct.pack(">d", value))
+                for key, value in document.items()
+                if key
+            ]
+        )
+
+    return encoded(first), encoded(second)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_cbor_structure_pairs())
+def test_a_cbor_structure_decoder_equals_the_reader_on_any_numbers(pair: tuple[bytes, bytes]) -> None:
+    learned, other = pair
+    device = load_spec(SPEC_DIR / "flurfunk-cbor-sensor.toml")  # its own, empty structure table
+    fast = device.uplinks[0].fast
+    for _ in range(2):
+        assert fast(CBOR, 10, learned) is not None  # the pattern path takes it, twice: its structure is compiled
+    assert _structure_decoders(fast).get(len(learned))
+    for payload in (learned, other):
+        assert _outcome(device.decode, 10, payload) == _outcome(device.decode_interpreted, 10, payload)
