@@ -325,6 +325,11 @@ MESSAGES: dict[str, dict[Language, str]] = {
     },
     # planner with fleet and calendar (cloud/scheduler/planning.py, calendar.py)
     "plan.calendar.closed_day": {"de": "Bauhof geschlossen", "en": "Works yard closed"},
+    "plan.calendar.weekend": {"de": "Wochenende", "en": "weekend"},
+    "plan.skip.water_closed_day": {
+        "de": "{asset}: Gießen fällig, aber heute kein Arbeitstag ({reason}) – verschoben auf {next_day:%d.%m.%Y}.",
+        "en": "{asset}: watering due, but today is no working day ({reason}) – moved to {next_day:%Y-%m-%d}.",
+    },
     "plan.waste.residual": {"de": "Restmüll", "en": "residual waste"},
     "plan.waste.paper": {"de": "Papier", "en": "paper"},
     "plan.waste.organic": {"de": "Bioabfall", "en": "organic waste"},

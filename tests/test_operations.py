@@ -9,7 +9,7 @@ import pytest
 
 from cloud.scheduler.fill import BinHistory
 from cloud.scheduler.planning import PlanSettings, SchedulerError, plan_day
-from cloud.scheduler.water import DailyWeather, TownWeather, WateringInput, WateringSite
+from cloud.scheduler.water import DailyWeather, TownWeather, WateringInput, WateringSite, young_tree_site
 from edge.sim.world import BIN_SITE_SHARES, bin_usage, build_world, fill_events
 from flurfunk.contracts import Asset, AssetKind, Depot, TaskKind
 
@@ -91,19 +91,22 @@ def test_the_water_balance_makes_watering_tasks_with_litres_and_young_trees_firs
     place = {"kind": AssetKind.TREE, "municipality": TOWN, "village": "Aufenau", "longitude": 9.3}
     young = Asset(id="t-young", latitude=50.26, planting_year=2024, **place)
     old = Asset(id="t-old", latitude=50.261, planting_year=1970, **place)
+    new = Asset(id="t-new", latitude=50.262, planting_year=MONDAY.year, **place)
     sites = [
         WateringSite(asset="t-young", municipality=TOWN, soil="loam", planting_year=2024),
         WateringSite(asset="t-old", municipality=TOWN, soil="loam", planting_year=1970),
+        young_tree_site("t-new", TOWN, "loam", planting_year=MONDAY.year, season_year=MONDAY.year),
     ]
     dry_week = [
         DailyWeather(MONDAY - timedelta(days=k), temperature_max_c=30.0, temperature_min_c=16.0, rain_mm=0.0)
         for k in range(7, 0, -1)
     ]
     watering = WateringInput(sites=sites, weather={TOWN: TownWeather(50.26, 150.0, dry_week)})
-    plan = plan_day(MONDAY, [DEPOT], [young, old], {}, DAILY_ROUNDS, watering=watering)
+    plan = plan_day(MONDAY, [DEPOT], [young, old, new], {}, DAILY_ROUNDS, watering=watering)
     water = {task.asset: task for task in plan.tasks if task.kind is TaskKind.WATER}
-    assert set(water) == {"t-young", "t-old"}
-    assert water["t-young"].priority > water["t-old"].priority
+    assert set(water) == {"t-young", "t-old", "t-new"}
+    # The first-summer root ball first, then the other young trees, then the old ones.
+    assert water["t-new"].priority > water["t-young"].priority > water["t-old"].priority
     assert water["t-young"].evidence["litres"] > 0
     assert "l gießen" in water["t-young"].reason
     assert len([route for route in plan.routes if route.kind is TaskKind.WATER]) == 1

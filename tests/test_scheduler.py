@@ -511,3 +511,52 @@ def test_round_days_take_bins_from_the_round_threshold_other_days_only_those_abo
 def test_collection_weekdays_are_checked() -> None:
     with pytest.raises(SchedulerError, match="collection_weekdays"):
         PlanSettings(collection_weekdays=(7,))
+
+
+def test_watering_due_on_a_closed_day_moves_to_the_next_working_day() -> None:
+    # A dry week in Bad Orb; a 0.9 m loam pit (RAW 34.3 mm) is past RAW after Wednesday but not after Tuesday.
+    # Wednesday 15 July the Bauhof is closed: Tuesday's plan (next run normally Wednesday) must carry the tree to
+    # Thursday, so it waters today what a two-day horizon asks; Wednesday plans no watering and says why;
+    # Thursday waters again as usual.
+    from cloud.scheduler.calendar import TownCalendar
+    from cloud.scheduler.water import DailyWeather, TownWeather, WateringInput, WateringSite
+
+    closed = date(2026, 7, 15)
+    calendar = TownCalendar(TOWN, closed_days=frozenset({closed}))
+    tree = make_asset("tree-1", AssetKind.TREE, planting_year=2024)
+    site = WateringSite(
+        asset="tree-1", municipality=TOWN, soil="loam", root_depth_m=0.9, area_m2=4.0, crop_factor=0.8,
+        planting_year=2024,
+    )  # fmt: skip
+
+    def dry_days_until(day: date) -> WateringInput:
+        measured = [
+            DailyWeather(day=DAY - timedelta(days=7 - k), temperature_max_c=26.6, temperature_min_c=14.8, rain_mm=0.0)
+            for k in range((day - DAY).days + 7)
+        ]
+        return WateringInput([site], {TOWN: TownWeather(50.2, 170.0, measured)}, horizon_days=1)
+
+    def water_tasks(plan: DayPlan) -> list[str]:
+        return [task.asset for task in plan.tasks if task.kind is TaskKind.WATER]
+
+    tuesday = plan_daily(DAY, [DEPOT], [tree], {}, watering=dry_days_until(DAY))
+    assert water_tasks(tuesday) == []  # without a calendar the tree waits for Wednesday's run
+    with_calendar = plan_daily(DAY, [DEPOT], [tree], {}, watering=dry_days_until(DAY), calendar=calendar)
+    two_days = plan_daily(DAY, [DEPOT], [tree], {}, watering=replace(dry_days_until(DAY), horizon_days=2))
+    assert water_tasks(with_calendar) == ["tree-1"] == water_tasks(two_days)
+    assert with_calendar.tasks[0].evidence["litres"] == two_days.tasks[0].evidence["litres"] > 0
+
+    wednesday = plan_daily(closed, [DEPOT], [tree], {}, watering=dry_days_until(closed), calendar=calendar)
+    assert water_tasks(wednesday) == [] and not [r for r in wednesday.routes if r.kind is TaskKind.WATER]
+    assert wednesday.skipped == [
+        (
+            "tree-1",
+            "tree-1: Gießen fällig, aber heute kein Arbeitstag (Bauhof geschlossen) – verschoben auf 16.07.2026.",
+        )
+    ]
+    english = plan_daily(closed, [DEPOT], [tree], {}, language="en", watering=dry_days_until(closed), calendar=calendar)
+    assert "moved to 2026-07-16" in english.skipped[0][1]
+    thursday = date(2026, 7, 16)
+    assert water_tasks(
+        plan_daily(thursday, [DEPOT], [tree], {}, watering=dry_days_until(thursday), calendar=calendar)
+    ) == ["tree-1"]

@@ -38,6 +38,7 @@ OLD_TREE_LITRES = 80.0
 GREEN_SPACE_LITRES = 400.0  # assets carry no area yet; a fixed amount per green space
 WATERING_SEASON_MONTHS = frozenset(range(5, 10))  # May to September, for the fixed-round baseline
 
+PRIORITY_NEW_TREE = 90  # first summer: the root ball dries out in days
 PRIORITY_YOUNG_TREE = 80
 PRIORITY_OLD_TREE = 50
 PRIORITY_GREEN_SPACE = 40
@@ -241,6 +242,9 @@ def plan_day(
     must_fill = settings.forecast_must_fill
     if not round_day and settings.emergency_fill is not None:
         must_fill = settings.emergency_fill
+    watering_closed = town_calendar is not None and not town_calendar.is_working_day(day)
+    if watering is not None and town_calendar is not None and not watering_closed:
+        watering = _horizon_past_closed_days(day, watering, town_calendar)
     needs: dict[str, WaterNeed] = assess_watering(day, watering) if watering is not None else {}
     for asset_id in sorted(assets_by_id):
         asset = assets_by_id[asset_id]
@@ -261,7 +265,9 @@ def plan_day(
                 prized[asset.municipality].append((asset, forecast))
         elif asset.kind in _WATERED_KINDS and asset_id in needs:
             need = needs[asset_id]
-            if need.litres > 0:
+            if need.litres > 0 and watering_closed:
+                reader.skip_closed(asset, day, town_calendar)
+            elif need.litres > 0:
                 pending[(TaskKind.WATER, asset.id)] = _balance_task(asset, need, window, language)
                 to_water[asset.municipality].append(asset)
         elif asset.kind is AssetKind.BIN:
@@ -275,7 +281,9 @@ def plan_day(
                 maybe_collect[asset.municipality].append((asset, fill))
         elif asset.kind in _WATERED_KINDS:
             soil = reader.usable(asset, values, Quantity.SOIL_VWC, required=True)
-            if soil is not None and soil.value < settings.dry_soil_vwc:
+            if soil is not None and soil.value < settings.dry_soil_vwc and watering_closed:
+                reader.skip_closed(asset, day, town_calendar)
+            elif soil is not None and soil.value < settings.dry_soil_vwc:
                 pending[(TaskKind.WATER, asset.id)] = _water_task(asset, soil, settings, window, language)
                 to_water[asset.municipality].append(asset)
 
@@ -484,6 +492,13 @@ class _Reader:
             return None
         return latest_value
 
+    def skip_closed(self, asset: Asset, day: date, calendar: TownCalendar | None) -> None:
+        """A watering due on a closed day: it moves to the next working day."""
+        if calendar is None:
+            return
+        reason = calendar.holiday(day, self.language) or text("plan.calendar.weekend", self.language)
+        self._skip(asset, "plan.skip.water_closed_day", reason=reason, next_day=calendar.next_working_day(day))
+
     def _skip(self, asset: Asset, key: str, **values: object) -> None:
         self.skipped.append((asset.id, text(key, self.language, asset=asset.id, **values)))
 
@@ -687,6 +702,17 @@ def _next_run_end(day: date, settings: PlanSettings, calendar: TownCalendar | No
     return work_window(following)[1]
 
 
+def _horizon_past_closed_days(day: date, watering: WateringInput, calendar: TownCalendar) -> WateringInput:
+    """A watering run due on a holiday or closed day moves to the next working day, so a tree watered today must
+    last until then: the balance's horizon reaches past closed days at its end (Wednesday's run after a holiday
+    Wednesday is Thursday's)."""
+    next_run = day + timedelta(days=watering.horizon_days)
+    while not calendar.is_working_day(next_run) and (next_run - day).days < 14:
+        next_run += timedelta(days=1)
+    horizon_days = (next_run - day).days
+    return watering if horizon_days == watering.horizon_days else replace(watering, horizon_days=horizon_days)
+
+
 def _next_workday_end(day: date, calendar: TownCalendar | None = None) -> datetime:
     if calendar is not None:
         return work_window(calendar.next_working_day(day))[1]
@@ -816,6 +842,8 @@ def _balance_task(asset: Asset, need: WaterNeed, window: _Window, language: Lang
         priority = PRIORITY_GREEN_SPACE
     else:
         priority = PRIORITY_YOUNG_TREE if need.young else PRIORITY_OLD_TREE
+        if need.young and need.years_since_planting == 0:
+            priority = PRIORITY_NEW_TREE
     reason = text(
         "task.water.balance",
         language,

@@ -244,6 +244,13 @@ class SiteClass:
     exposure: str  # "sun" or "shade"
     soil: str  # a key of SOIL_CLASSES
     young: bool
+    # Young trees by root development: first summer (root ball), second, years 3-4, 5 and later; None for old
+    # trees, green spaces and unknown planting years.
+    age_band: int | None = None
+
+
+def _age_band(years_since_planting: int) -> int:
+    return {0: 0, 1: 1, 2: 2, 3: 2}.get(years_since_planting, 3)
 
 
 @dataclass(frozen=True)
@@ -272,14 +279,26 @@ class WateringSite:
     def is_young(self, day: date) -> bool:
         return self.planting_year is not None and day.year - self.planting_year <= YOUNG_TREE_YEARS
 
+    def years_since_planting(self, day: date) -> int | None:
+        """Whole years since planting (0 in its first summer); None when the planting year is unknown."""
+        return None if self.planting_year is None else max(day.year - self.planting_year, 0)
+
     def site_class(self, day: date) -> SiteClass:
-        return SiteClass(self.exposure, self.soil, self.is_young(day))
+        young = self.is_young(day)
+        years = self.years_since_planting(day)
+        return SiteClass(self.exposure, self.soil, young, _age_band(years) if young and years is not None else None)
 
     @property
     def total_available_mm(self) -> float:
         """TAW = (θfc − θwp)·Zr (FAO-56 eq. 82)."""
         soil = SOIL_CLASSES[self.soil]
         return (soil.field_capacity - soil.wilting_point) * self.root_depth_m * 1000.0
+
+    @property
+    def drainable_mm(self) -> float:
+        """Water the root zone holds between field capacity and saturation (it drains within days)."""
+        soil = SOIL_CLASSES[self.soil]
+        return (soil.saturated_vwc - soil.field_capacity) * self.root_depth_m * 1000.0
 
     @property
     def readily_available_mm(self) -> float:
@@ -299,6 +318,80 @@ class WateringSite:
     @property
     def exposure_factor(self) -> float:
         return 1.0 if self.exposure == "sun" else 0.7  # shade: less radiation reaches the crown
+
+
+# --- young trees: root zone and crown by years since planting ---------------------------------------------------
+# A street tree is planted at 18-20 cm stem girth with a root ball of >= 50 cm across (TL Baumschulpflanzen 2020),
+# ~0.45 m deep. In its first summer its roots are in the ball and the backfill next to it (~1.2 m across); they then
+# grow into the pit substrate (FLL pits: >= 12 m³, >= 6 m² open, 1.5 m deep) and are established there after about
+# five years, when the Bauhof stops watering (Leipzig waters to year 5, FLL's Entwicklungspflege 3-5 years). FAO-56
+# (ch. 8) lets the root depth grow linearly from its initial to its full value; the rooted radius grows alike. The
+# crown is 1.7 m across at planting and gains ~0.3 m a year; transpiration is Kc 0.6 per m² of crown (FLL: 20 L per
+# m² of crown projection per weekly watering, ~2.9 mm/day, at a summer ET0 of ~4.8 mm/day). README "How the
+# simulation is calibrated" gives the sources.
+ROOT_DEPTH_PLANTED_M = 0.45
+ROOT_DEPTH_ESTABLISHED_M = 0.9
+ROOTED_RADIUS_PLANTED_M = 0.6
+ROOTED_RADIUS_ESTABLISHED_M = 1.4
+CROWN_DIAMETER_PLANTED_M = 1.7
+CROWN_GROWTH_M_PER_YEAR = 0.3
+CROP_FACTOR_PER_CROWN_M2 = 0.6
+ESTABLISHED_AFTER_YEARS = 5
+
+
+@dataclass(frozen=True)
+class YoungTreeRootZone:
+    """The nominal root zone and crown of a young tree some years after planting."""
+
+    root_depth_m: float
+    area_m2: float  # rooted area of the pit: where watering and rain count
+    crown_m2: float  # projected crown area
+    crop_factor: float  # per m² of rooted area: Kc per crown m² times crown area over rooted area
+
+
+def young_tree_root_zone(years_since_planting: float) -> YoungTreeRootZone:
+    """Root depth, rooted area and crown of a young street tree `years_since_planting` after planting (0 in its
+    first summer); from year 5 on the values of an established pit tree."""
+    if not 0.0 <= years_since_planting <= 200.0:
+        raise WaterInputError(f"years since planting must be 0-200, got {years_since_planting}")
+    share = min(years_since_planting / ESTABLISHED_AFTER_YEARS, 1.0)
+    depth = ROOT_DEPTH_PLANTED_M + (ROOT_DEPTH_ESTABLISHED_M - ROOT_DEPTH_PLANTED_M) * share
+    radius = ROOTED_RADIUS_PLANTED_M + (ROOTED_RADIUS_ESTABLISHED_M - ROOTED_RADIUS_PLANTED_M) * share
+    crown_diameter = CROWN_DIAMETER_PLANTED_M + CROWN_GROWTH_M_PER_YEAR * min(
+        years_since_planting, ESTABLISHED_AFTER_YEARS
+    )
+    area = math.pi * radius**2
+    crown = math.pi * (crown_diameter / 2.0) ** 2
+    return YoungTreeRootZone(
+        root_depth_m=depth, area_m2=area, crown_m2=crown, crop_factor=CROP_FACTOR_PER_CROWN_M2 * crown / area
+    )
+
+
+def young_tree_site(
+    asset: str,
+    municipality: str,
+    soil: str,
+    planting_year: int,
+    season_year: int,
+    *,
+    exposure: str = "sun",
+    rain_catch: float = 1.0,
+) -> WateringSite:
+    """The balance's site for a young tree from its planting year: its age's nominal root zone and crown."""
+    if planting_year > season_year:
+        raise WaterInputError(f"site {asset}: planted in {planting_year}, after the season {season_year}")
+    zone = young_tree_root_zone(season_year - planting_year)
+    return WateringSite(
+        asset=asset,
+        municipality=municipality,
+        soil=soil,
+        exposure=exposure,
+        root_depth_m=zone.root_depth_m,
+        area_m2=zone.area_m2,
+        crop_factor=zone.crop_factor,
+        planting_year=planting_year,
+        rain_catch=rain_catch,
+    )
 
 
 @dataclass(frozen=True)
@@ -348,6 +441,9 @@ class WateringInput:
     # capacity. Water poured beyond what the tree uses before the next rain drains away unused.
     top_up_share_of_trigger: float | None = None
     forecast_rain_trust: float = 0.5
+    # With a top-up, a site whose store cannot carry it to the next run even when refilled may get this share of
+    # the water its root zone holds above field capacity on top (0: never more than a refill).
+    drain_share: float = 0.0
     # A due site whose top-up is below this many litres waits for the next run: a few litres are not worth a stop
     # (it may pass the trigger a little before then, which is not yet stress).
     min_litres: float = 0.0
@@ -391,6 +487,7 @@ class WaterNeed:
     postponed_by: str | None  # "rain", "frost" or "small" (below min_litres) when due but held back
     sensed: bool  # corrected by the site's own sensor (else carried from its site class, or the model alone)
     young: bool
+    years_since_planting: int | None = None  # 0 in the first summer; None when unknown
 
 
 MAX_SITES = 100_000
@@ -470,14 +567,25 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
                 litres = round(refill_mm * site.area_m2, 0)  # 1 mm on 1 m² is 1 L
             else:
                 bridge_days = watering.bridge_days or horizon_days
-                lasting = _dried(site, expected, ahead_et0[site.municipality][: bridge_days - 1])
+                # What the tree draws until then if it has the water: a small store (a first-summer root ball)
+                # cannot hold it, and gets a full refill.
+                lasting = _drawn(site, expected, ahead_et0[site.municipality][: bridge_days - 1])
                 rain_mm = _forecast_rain_mm(forecasts[site.municipality], day, bridge_days)
                 rain_mm *= site.rain_catch * watering.forecast_rain_trust
                 bridge_mm = lasting - rain_mm - watering.top_up_share_of_trigger * trigger
-                litres = round(float(np.clip(bridge_mm, 0.0, expected)) * site.area_m2, 0)
+                most_mm = expected
+                if lasting - rain_mm - expected > site.depletion_from_tension(TENSION_CRITICAL_KPA):
+                    # Even a refill to field capacity leaves the tree past the critical tension before the next
+                    # run: pour what the pit holds above field capacity too, which drains over one to three days
+                    # while the tree draws on it.
+                    most_mm += watering.drain_share * site.drainable_mm
+                litres = round(float(np.clip(bridge_mm, 0.0, most_mm)) * site.area_m2, 0)
+                # A few litres wait for the next run, but not where the tree would pass the critical tension
+                # before then without them.
+                critical = site.depletion_from_tension(TENSION_CRITICAL_KPA)
                 if litres <= 0:
                     postponed = "rain"
-                elif litres < watering.min_litres:
+                elif litres < watering.min_litres and lasting - rain_mm < critical:
                     litres, postponed = 0.0, "small"
         return WaterNeed(
             asset=site.asset,
@@ -488,6 +596,7 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
             postponed_by=postponed,
             sensed=site.asset in sensed,
             young=young,
+            years_since_planting=site.years_since_planting(day),
         )
 
     needs = {site.asset: assess(site, watering.horizon_days) for site in watering.sites}
@@ -507,6 +616,11 @@ def _dried(site: WateringSite, depletion_mm: float, et0_mm: Sequence[float]) -> 
     for et0 in et0_mm:
         depletion_mm = min(depletion_mm + site.crop_factor * site.exposure_factor * et0, site.total_available_mm)
     return depletion_mm
+
+
+def _drawn(site: WateringSite, depletion_mm: float, et0_mm: Sequence[float]) -> float:
+    """Depletion after days of these ET0s without rain were the store unlimited: what the tree draws."""
+    return depletion_mm + sum(site.crop_factor * site.exposure_factor * et0 for et0 in et0_mm)
 
 
 def _forecast_rain_mm(forecast: Sequence[DailyWeather], day: date, days: int) -> float:
