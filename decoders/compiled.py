@@ -12,13 +12,12 @@ import re
 import struct
 import sys
 from collections.abc import Callable
-from itertools import repeat
 from operator import is_, le
 from typing import Any
 
 import cbor2
 
-from .decoded import Decoded, Measurement
+from .decoded import Decoded, Measurement, Measurements
 from .js import fixed_from_integer, fixed_from_integer_exact, js_string, to_fixed
 from .layout import (
     AsBoolean,
@@ -170,6 +169,7 @@ class _Compiler:
         self.globals: dict[str, Any] = {
             "_D": Decoded,
             "_M": Measurement,
+            "_MS": Measurements,
             "_new_tuple": tuple.__new__,
             "_to_fixed": to_fixed,
             "_fixed_from_integer": fixed_from_integer,
@@ -421,9 +421,12 @@ class _Compiler:
         expression, is_int = self.scaled(scale, spec.word, raw)
         return f"float({expression})" if is_int else expression
 
-    def measurement(self, spec: Field, raw: str, invalid: str | None, indent: int, pending: list[str]) -> None:
-        """Straight-line measurement (quantities unique in the layout), warn if implausible; the Measurement goes
-        into `pending` (the caller adds the pending ones to M at once), or, under a condition, into M here."""
+    def measurement(
+        self, spec: Field, raw: str, invalid: str | None, indent: int, pending: list[tuple[Any, str]]
+    ) -> None:
+        """Straight-line measurement (quantities unique in the layout), warn if implausible; its (quantity, value)
+        goes into `pending` (the caller adds the pending ones to the columns Q and V at once), or, under a
+        condition, into Q and V here."""
         measure = spec.measure
         assert measure is not None
         if invalid is not None:
@@ -435,11 +438,11 @@ class _Compiler:
             local = self.name("m")
             self.emit(indent, f"{local} = {value}")
             value = local
-        element = f"_new_tuple(_M, ({self.constant(measure.quantity)}, {value}))"
         if invalid is not None:
-            self.emit(indent, f"M += ({element},)")
+            self.emit(indent, f"Q += ({self.constant(measure.quantity)},)")
+            self.emit(indent, f"V += ({value},)")
         else:
-            pending.append(element)
+            pending.append((measure.quantity, value))
         bounds = []
         if measure.low is not None:
             bounds.append(f"{value} < {measure.low!r}")
@@ -450,11 +453,20 @@ class _Compiler:
             self.emit(indent, f"if {' or '.join(bounds)}:")
             self.emit(indent + 1, f'W.append({before!r} + format({value}, "g") + {after!r})')
 
-    def flush(self, pending: list[str], indent: int) -> None:
-        """Add the pending Measurements to the tuple M (one concatenation, not one append each)."""
+    def flush(self, pending: list[tuple[Any, str]], indent: int) -> None:
+        """Add the pending measurements to the columns Q and V (one concatenation each, not one per value)."""
         if pending:
-            self.emit(indent, f"M += ({', '.join(pending)},)")
+            self.emit(indent, f"Q += {self.constant(tuple(quantity for quantity, _ in pending))}")
+            self.emit(indent, f"V += ({', '.join(value for _, value in pending)},)")
             pending.clear()
+
+    def columns(self, pending: list[tuple[Any, str]], indent: int) -> None:
+        """M: the measurements of `pending`, none of them under a condition, as Measurements columns."""
+        if not pending:
+            self.emit(indent, "M = ()")
+            return
+        quantities = self.constant(tuple(quantity for quantity, _ in pending))
+        self.emit(indent, f"M = _MS({quantities}, ({', '.join(value for _, value in pending)},))")
 
     # --- layouts ----------------------------------------------------------------------------------------------
 
@@ -493,16 +505,17 @@ class _Compiler:
         measured = [index for index, spec in enumerate(values) if spec.measure is not None]
         quantities = [values[index].measure.quantity for index in measured]  # type: ignore[union-attr]
         if len(set(quantities)) == len(quantities):
-            pending: list[str] = []
+            pending: list[tuple[Any, str]] = []
             if any(invalid[index] is not None for index in measured):
-                self.emit(indent, "M = ()")
+                self.emit(indent, "Q = V = ()")
                 for index in measured:
                     self.measurement(values[index], raws[index], invalid[index], indent, pending)
                 self.flush(pending, indent)
-            else:  # no conditions: one tuple
+                self.emit(indent, "M = _MS(Q, V)")
+            else:  # no conditions: the columns at once
                 for index in measured:
                     self.measurement(values[index], raws[index], None, indent, pending)
-                self.emit(indent, f"M = ({', '.join(pending)},)" if pending else "M = ()")
+                self.columns(pending, indent)
             return
         # a quantity measured twice: the first valid value wins, the others are warnings (as in DeviceModel.decode)
         self.emit(indent, "measured = {}")
@@ -560,7 +573,7 @@ class _Compiler:
         # measurements of the groups present, in field order
         quantities = [spec.measure.quantity for spec in fields if spec.measure is not None]
         unique = len(set(quantities)) == len(quantities)
-        self.emit(1, "measured = {}" if not unique else "M = ()")
+        self.emit(1, "measured = {}" if not unique else "Q = V = ()")
         position = 0
         for index, group in enumerate(layout.groups):
             members = range(position, position + len(group.values))
@@ -568,7 +581,7 @@ class _Compiler:
             if not any(fields[member].measure is not None for member in members):
                 continue
             self.emit(1, f"if flags & {1 << index}:")
-            pending: list[str] = []
+            pending: list[tuple[Any, str]] = []
             for member in members:
                 if fields[member].measure is None:
                     continue
@@ -577,8 +590,7 @@ class _Compiler:
                 else:
                     self.record(fields[member], raws[member], invalid[member], repr(fields[member].name), 2)
             self.flush(pending, 2)
-        if not unique:
-            self.emit(1, "M = _finish(measured, W)")
+        self.emit(1, "M = _finish(measured, W)" if not unique else "M = _MS(Q, V)")
         self.end(1, "M", empty_possible=False)
         return self.build("decentlab")
 
@@ -718,16 +730,17 @@ class _Compiler:
         output_keys = [key for _, _, _, key in measured]
         quantities = [spec.measure.quantity for spec, _, _, _ in measured]
         if len(set(output_keys)) == len(output_keys) and len(set(quantities)) == len(quantities):
-            pending: list[str] = []
+            pending: list[tuple[Any, str]] = []
             conditional = any(invalid is not None for _, _, invalid, _ in measured)
             if conditional:
-                self.emit(1, "M = ()")
+                self.emit(1, "Q = V = ()")
             for spec, raw, invalid, _ in measured:
                 self.measurement(spec, raw, invalid, 1, pending)
             if conditional:
                 self.flush(pending, 1)
+                self.emit(1, "M = _MS(Q, V)")
             else:
-                self.emit(1, f"M = ({', '.join(pending)},)" if pending else "M = ()")
+                self.columns(pending, 1)
         else:  # a key or quantity twice: the generic bookkeeping (the last value of a key, the first of a quantity)
             self.emit(1, "measured = {}")
             for spec, raw, invalid, key in measured:
@@ -814,7 +827,7 @@ def _cbor(layout: CborLayout, warning: str | None) -> CompiledDecoder:
         pattern = bytes((0xA0 + count + 1,)) + version + b"(?:" + key_byte + _CBOR_NUMBER + b"){%d}" % count
         matchers[0xA0 + count + 1] = re.compile(pattern, re.DOTALL).fullmatch
     shapes: dict[tuple[int, ...], tuple[tuple[str, ...], tuple[Any, ...], tuple[float, ...], tuple[float, ...]]] = {}
-    loads, new_tuple, measurement = cbor2.loads, tuple.__new__, Measurement
+    loads, new_tuple, measurements = cbor2.loads, tuple.__new__, Measurements
     warnings = (warning,) if warning else ()
 
     def shape_of(document_keys: tuple[int, ...]) -> tuple[Any, ...]:
@@ -858,7 +871,7 @@ def _cbor(layout: CborLayout, warning: str | None) -> CompiledDecoder:
         if not (all(map(le, lows, values)) and all(map(le, values, highs))):
             return None  # the reader warns
         fields = dict(zip(names, document.values(), strict=True))
-        measured = tuple(map(new_tuple, repeat(measurement), zip(quantities, floats, strict=True)))
+        measured = measurements(quantities, tuple(floats))
         learn(payload)
         return new_tuple(Decoded, (model_id, f_port, fields, measured, warnings))
 
@@ -993,11 +1006,9 @@ class _CborStructures:
             f"{quantity.value!r}: {expression}" for expression, _, (quantity, _, _) in values
         ]
         compiler.emit(1, f"F = {{{', '.join(entries)}}}")
-        measurements = [
-            f"_new_tuple(_M, ({compiler.constant(quantity)}, {_cbor_float(expression, is_float)}))"
-            for expression, is_float, (quantity, _, _) in values
-        ]
-        compiler.emit(1, f"M = ({', '.join(measurements)},)" if measurements else "M = ()")
+        compiler.columns(
+            [(quantity, _cbor_float(expression, is_float)) for expression, is_float, (quantity, _, _) in values], 1
+        )
         warnings = repr((self.warning,) if self.warning else ())
         compiler.emit(1, f"return _new_tuple(_D, (model_id, f_port, F, M, {warnings}))")
         return compiler.build("cbor structure")

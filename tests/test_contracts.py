@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -208,3 +210,39 @@ def test_fast_readings_stay_independent_when_one_is_copied_with_changes() -> Non
     changed = first.model_copy(update={"value": 2.0})
     assert (changed.value, first.value, second.value) == (2.0, 1.0, 20.0)
     assert first.model_fields_set == second.model_fields_set == set(Reading.model_fields)
+
+
+@given(
+    _READING_ARGUMENTS,
+    st.lists(st.tuples(st.sampled_from(list(Quantity)), st.floats(allow_nan=False, allow_infinity=False))),
+)
+def test_from_checked_values_equals_validated_readings_or_refuses_alike(arguments: dict, values: list) -> None:
+    # the pairs are what a compiled decoder guarantees (Quantity members, finite floats); device, asset and time
+    # are checked as everywhere
+    shared = {key: arguments[key] for key in ("device", "asset", "time")}
+    quantities, numbers = tuple(q for q, _ in values), tuple(v for _, v in values)
+    try:
+        expected = [Reading(**shared, quantity=quantity, value=value) for quantity, value in values]
+    except ValidationError:
+        with pytest.raises(ValueError):
+            Reading.from_checked_values(**shared, quantities=quantities, values=numbers)
+        return
+    made = Reading.from_checked_values(**shared, quantities=quantities, values=numbers)
+    assert made == expected
+    assert [reading.model_dump() for reading in made] == [reading.model_dump() for reading in expected]
+
+
+def test_a_fast_reading_behaves_as_a_validated_one_where_pydantic_reads_its_own_slots() -> None:
+    # fast readings leave pydantic's bookkeeping slots empty; Reading.__getattr__ answers for them
+    fast = Reading.from_trusted("0011223344556677", "b1", Quantity.RAIN_MM, 1.5, NOW)
+    validated = Reading(device="0011223344556677", asset="b1", quantity=Quantity.RAIN_MM, value=1.5, time=NOW)
+    assert fast == validated and validated == fast and hash(fast) == hash(validated)
+    assert fast.model_fields_set == set(Reading.model_fields)  # as before: every field counts as set
+    assert (fast.__pydantic_extra__, fast.__pydantic_private__) == (None, None)
+    assert repr(fast) == repr(validated)
+    assert pickle.loads(pickle.dumps(fast)) == validated
+    assert copy.deepcopy(fast) == validated and copy.copy(fast) == validated
+    assert fast.model_copy(update={"value": 2.0}).model_fields_set == set(Reading.model_fields)
+    assert fast.model_dump_json() == validated.model_dump_json()
+    with pytest.raises(AttributeError, match="no_such_field"):
+        fast.no_such_field  # noqa: B018

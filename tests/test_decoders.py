@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from decoders import Decoded, DecodeError, UnknownModelError, decode, encode_quantities, model_ids
+from decoders import Decoded, DecodeError, Measurement, UnknownModelError, decode, encode_quantities, model_ids
+from decoders.decoded import Measurements
 from decoders.js import js_number, to_fixed
 from flurfunk.contracts import Quantity
 from tests.conftest import shared_data
@@ -527,3 +528,16 @@ def test_temp4_frame_cut_short_names_the_offset(hex_payload: str, offset: int) -
     with pytest.raises(DecodeError) as raised:
         decode(TEMP4, 1, bytes.fromhex(hex_payload))
     assert raised.value.offset == offset
+
+
+def test_measurement_columns_behave_as_the_tuple_of_measurements() -> None:
+    quantities, values = (Quantity.RAIN_MM, Quantity.BATTERY_V), (1.5, 3.6)
+    columns = Measurements(quantities, values)
+    expected = (Measurement(Quantity.RAIN_MM, 1.5), Measurement(Quantity.BATTERY_V, 3.6))
+    assert columns == expected and expected == columns and columns == Measurements(quantities, values)
+    assert columns != expected[:1] and Measurements((), ()) == ()
+    assert (len(columns), columns[1], list(columns), columns[:1]) == (2, expected[1], list(expected), expected[:1])
+    assert repr(columns) == repr(expected) and hash(columns) == hash(expected)
+    assert columns[0].quantity is Quantity.RAIN_MM and not Measurements((), ())
+    decoded = Decoded("m", 1, {}, columns)
+    assert decoded.value(Quantity.BATTERY_V) == 3.6 and decoded == Decoded("m", 1, {}, expected)

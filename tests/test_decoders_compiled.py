@@ -6,17 +6,20 @@ from __future__ import annotations
 import math
 import random
 import struct
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from decoders import DecodeError, encode_quantities, model, model_ids
+from decoders import Decoded, DecodeError, encode_quantities, model, model_ids
 from decoders.compiled import _Compiler, _condition
+from decoders.decoded import Measurements
 from decoders.js import fixed_from_integer, fixed_from_integer_exact, to_fixed
 from decoders.layout import ChannelLayout, Condition, FixedLayout, FlaggedGroupsLayout
 from decoders.registry import SPEC_DIR
 from decoders.spec import compile_spec, load_spec
+from flurfunk.contracts import Quantity, Reading
 
 COMPILED = sorted(m for m in model_ids() if any(uplink.fast is not None for uplink in model(m).uplinks))
 
@@ -26,8 +29,27 @@ def _outcome(decode: object, f_port: int, payload: bytes) -> tuple:
         decoded = decode(f_port, payload)  # type: ignore[operator]
     except DecodeError as error:
         return ("error", str(error), error.offset)
+    _readings_hold(decoded)
     # repr tells 3 from 3.0 and keeps the key order: the vendor's data is compared type for type
     return ("decoded", repr(decoded.fields), repr(decoded.measurements), decoded.warnings)
+
+
+_NOW = datetime(2026, 7, 6, 8, 0, tzinfo=UTC)
+
+
+def _readings_hold(decoded: Decoded) -> None:
+    """What Decoded.readings relies on for a compiled decoder's columns (no check per value there), and readings
+    equal to validated ones."""
+    measurements = decoded.measurements
+    if type(measurements) is Measurements:
+        assert all(type(quantity) is Quantity for quantity in measurements.quantities)
+        assert all(type(value) is float and math.isfinite(value) for value in measurements.values)
+        assert len(measurements.quantities) == len(measurements.values)
+    validated = [
+        Reading(device="0011223344556677", asset="a", quantity=m.quantity, value=m.value, time=_NOW)
+        for m in measurements
+    ]
+    assert decoded.readings("0011223344556677", "a", _NOW) == validated
 
 
 def _same(model_id: str, f_port: int, payload: bytes) -> None:
