@@ -76,6 +76,7 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "Vehicle {vehicle}, crew {crew}: {start}–{end}, refills: {trips}",
     },
     "route.load": {"de": "{load} L", "en": "{load} L"},
+    "route.at": {"de": "ca. {time} Uhr", "en": "about {time}"},
     "route.late": {
         "de": "{minutes} min über das Schichtende hinaus",
         "en": "{minutes} min past the end of the shift",

@@ -135,6 +135,7 @@ def seed(base_url: str, store: OperationalStore) -> list[str]:
         vehicle="rear-loader",
         reloads=(RouteReload(1, site.id), RouteReload(2, site.id)),
         trip_loads=(242, 242, 242),
+        service_starts_s=(6 * 3600 + 720, 6 * 3600 + 2400, 6 * 3600 + 4080),
         start_s=6 * 3600,
         end_s=8 * 3600,
         capacity_l=400,
@@ -194,6 +195,7 @@ def test_a_crew_marks_a_task_done_on_a_phone_and_the_dispatcher_sees_it_within_2
     assert [place.get_attribute("class").split()[0] for place in places] == ["task", "reload", "task", "reload", "task"]
     assert places[1].text.replace("\n", " ") == "Entleeren an: Umladestation 242 L"
     assert "Fahrzeug rear-loader" in phone.find_element(By.ID, "vehicles").text
+    assert "ca. 06:12 Uhr" in places[0].text  # the stop's planned time
     assert phone.execute_script("return !!sessionStorage.getItem('flurfunk.token')")
     assert phone.execute_script("return document.documentElement.scrollWidth") <= PHONE["width"]  # no sideways scroll
     first = route_order[0]

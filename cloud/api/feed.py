@@ -66,12 +66,20 @@ def reload_label(route: StoredRoute, language: Language) -> str:
 
 
 def route_sequence(route: StoredRoute, language: Language) -> list[dict[str, Any]]:
-    """The route in driving order: its stops (`type` stop: asset, load) and trips to the reload site (`type`
-    reload: site, name, where, the load tipped or the litres refilled, a label in the language)."""
+    """The route in driving order: its stops (`type` stop: asset, load, `at` the planned time HH:MM) and trips to
+    the reload site (`type` reload: site, name, where, the load tipped or the litres refilled, a label)."""
     sequence: list[dict[str, Any]] = []
     for visit in route.visits():
         if visit.site is None:
-            sequence.append({"position": visit.position, "type": "stop", "asset": visit.asset, "load_l": visit.load_l})
+            sequence.append(
+                {
+                    "position": visit.position,
+                    "type": "stop",
+                    "asset": visit.asset,
+                    "load_l": visit.load_l,
+                    "at": clock(visit.at_s),
+                }
+            )
             continue
         sequence.append(
             {
@@ -425,6 +433,8 @@ def route_event_lines(route: StoredRoute, language: Language, stamp: datetime) -
     steps = []
     for visit in route_sequence(route, language):
         name = visit["label"] if visit["type"] == "reload" else visit["asset"]
+        if visit.get("at"):
+            name = f"{visit['at']} {name}"
         load = f" ({text('route.load', language, load=visit['load_l'])})" if visit["load_l"] is not None else ""
         steps.append(f"{visit['position'] + 1}. {name}{load}")
     description = "\n".join(line for line in (route_summary(route, language), late_text(route, language)) if line)

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse
 
 from cloud.api.crew import json_for_script
 from cloud.api.deps import CloudContext, Context, Reader
-from cloud.api.feed import late_text, reload_label, route_summary
+from cloud.api.feed import clock, late_text, reload_label, route_summary
 from cloud.store.operational import ALL_TOWNS, Scope, StoredRoute, StoredTask
 from cloud.store.series import SeriesStoreUnavailableError
 from flurfunk.contracts import MUNICIPALITIES, Asset, TaskKind, TaskState
@@ -116,7 +116,8 @@ def _route_section(route: StoredRoute, assets: dict[str, Asset], language: Langu
             continue
         stop = visit.asset or ""
         village = f' <span class="muted">({escape(assets[stop].village)})</span>' if stop in assets else ""
-        items.append(f"<li>{escape(stop)}{village}{load}</li>")
+        at = f'<span class="muted">{escape(clock(visit.at_s) or "")}</span> ' if visit.at_s is not None else ""
+        items.append(f"<li>{at}{escape(stop)}{village}{load}</li>")
     return (
         f'<section class="route" id="route-{escape(route.id)}">'
         f'<p class="kind kind-{route.kind.value}">{escape(summary)}</p>{"".join(details)}'

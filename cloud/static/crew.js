@@ -81,7 +81,7 @@ function sequence(tasks, routes, crew) {
       const task = byStop.get(route.kind + "|" + visit.asset);
       if (task && !placed.has(task.id)) {
         placed.add(task.id);
-        entries.push({ task, load: visit.load_l });
+        entries.push({ task, load: visit.load_l, at: visit.at });
       }
     }
   }
@@ -119,7 +119,7 @@ function button(action, label, handler) {
   return element;
 }
 
-function renderTask(task, number, load) {
+function renderTask(task, number, load, at) {
   const item = document.createElement("li");
   item.className = `task kind-${task.kind} state-${task.state}`;
   item.id = "task-" + task.id;
@@ -132,6 +132,12 @@ function renderTask(task, number, load) {
   const name = document.createElement("span");
   name.textContent = `${t("task.kind." + task.kind)}: ${task.asset}` + (task.village ? ` (${task.village})` : "");
   heading.append(stop, name);
+  if (at) {
+    const time = document.createElement("span");
+    time.className = "at";
+    time.textContent = t("route.at", { time: at });
+    heading.append(time);
+  }
   if (load != null) {
     const amount = document.createElement("span");
     amount.className = "load";
@@ -316,7 +322,7 @@ async function load() {
   loadAlerts(crew);
   let number = 0;
   $("tasks").replaceChildren(
-    ...entries.map((entry) => (entry.reload ? renderReload(entry.reload) : renderTask(entry.task, ++number, entry.load))),
+    ...entries.map((entry) => (entry.reload ? renderReload(entry.reload) : renderTask(entry.task, ++number, entry.load, entry.at))),
   );
   $("empty").hidden = mine.length > 0;
   try {

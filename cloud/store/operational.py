@@ -216,14 +216,16 @@ class RouteRow(Base):
     km: Mapped[float] = mapped_column(Float)
     polyline: Mapped[list[list[float]]] = mapped_column(JSON)
     crew: Mapped[str | None] = mapped_column(String(100))
-    # Planned with a fleet (all None without one): the vehicle, what it holds and where it tips or refills, the
-    # load and service seconds of each stop (in `stops` order), the trips to the site ([{"after_stop": n}]), each
-    # trip's load, and the times (seconds since local midnight) it leaves, returns, must be back and runs late.
+    # Planned with a fleet (all None without one): the vehicle, what it holds and where it tips or refills; per stop
+    # (in `stops` order) its load, service seconds and planned service start; the trips to the site
+    # ([{"after_stop": n}]) and each trip's load; when it leaves, returns, must be back (seconds since local
+    # midnight) and how late it runs.
     vehicle: Mapped[str | None] = mapped_column(String(64))
     capacity_l: Mapped[int | None] = mapped_column(Integer)
     reload_site: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     loads: Mapped[list[int] | None] = mapped_column(JSON)
     service_s: Mapped[list[int] | None] = mapped_column(JSON)
+    service_starts_s: Mapped[list[int] | None] = mapped_column(JSON)
     reloads: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     trip_loads: Mapped[list[int] | None] = mapped_column(JSON)
     start_s: Mapped[int | None] = mapped_column(Integer)
@@ -429,6 +431,7 @@ class RouteVisit:
     asset: str | None = None
     load_l: int | None = None
     site: ReloadSite | None = None
+    at_s: int | None = None  # a stop's planned service start, seconds since local midnight
 
 
 @dataclass(frozen=True, slots=True)
@@ -445,6 +448,7 @@ class StoredRoute:
     capacity_l: int | None = None
     reload_site: ReloadSite | None = None
     loads: list[int] | None = None
+    service_starts_s: list[int] | None = None
     reload_after: tuple[int, ...] = ()  # a trip to the reload site after this many stops, one entry per trip
     trip_loads: list[int] | None = None
     start_s: int | None = None
@@ -466,7 +470,9 @@ class StoredRoute:
                 done_trips += 1
             if stop is not None:
                 load = self.loads[index] if self.loads is not None and index < len(self.loads) else None
-                sequence.append(RouteVisit(len(sequence), asset=stop, load_l=load))
+                starts = self.service_starts_s
+                at_s = starts[index] if starts is not None and index < len(starts) else None
+                sequence.append(RouteVisit(len(sequence), asset=stop, load_l=load, at_s=at_s))
         return sequence
 
 
@@ -512,6 +518,7 @@ def _route_from_row(row: RouteRow) -> StoredRoute:
         if site
         else None,
         loads=list(row.loads) if row.loads is not None else None,
+        service_starts_s=list(row.service_starts_s) if row.service_starts_s is not None else None,
         reload_after=tuple(int(entry["after_stop"]) for entry in row.reloads or ()),
         trip_loads=list(row.trip_loads) if row.trip_loads is not None else None,
         start_s=row.start_s,
@@ -526,6 +533,7 @@ def _fleet_columns(route: RouteLike) -> dict[str, Any]:
     site = getattr(route, "reload_site", None)
     loads = getattr(route, "stop_loads", ())
     service = getattr(route, "stop_service_s", ())
+    starts = getattr(route, "service_starts_s", ())
     trips = getattr(route, "trip_loads", ())
     return {
         "vehicle": getattr(route, "vehicle", None),
@@ -541,6 +549,7 @@ def _fleet_columns(route: RouteLike) -> dict[str, Any]:
         else None,
         "loads": [int(load) for load in loads] if loads else None,
         "service_s": [int(seconds) for seconds in service] if service else None,
+        "service_starts_s": [int(seconds) for seconds in starts] if starts and service else None,
         "reloads": [{"after_stop": int(reload.after_stop)} for reload in getattr(route, "reloads", ())] or None,
         "trip_loads": [int(load) for load in trips] if trips else None,
         "start_s": getattr(route, "start_s", None),
@@ -605,8 +614,8 @@ def _refit_route(session: Session, route: RouteRow, stops: list[str], new_tasks:
     service time, a new stop's load comes from its task (`new_tasks`, by asset; `cloud.scheduler.fleet.stop_load_l`);
     trips to the reload site go where the vehicle is full (`fleet.reload_positions`), and a route that ended with a
     trip to the site keeps it; the polyline runs yard → stops and site visits → yard, km scaled by the route's own
-    road factor (km over straight-line length before the change); the end and lateness follow from the speed,
-    service and unloading times the route was planned with."""
+    road factor (km over straight-line length before the change); each stop's time, the end and the lateness follow
+    from the speed, service and unloading times the route was planned with."""
     from cloud.scheduler.fleet import reload_positions, stop_load_l, trip_loads  # pure; the solver is not needed
 
     where = {a.id: a for a in session.scalars(select(AssetRow).where(AssetRow.id.in_(stops)))}
@@ -637,23 +646,39 @@ def _refit_route(session: Session, route: RouteRow, stops: list[str], new_tasks:
         route.loads, route.service_s = loads, service
         route.reloads = [{"after_stop": after} for after in positions] or None
         route.trip_loads = trip_loads(loads, positions)
-    points: list[list[float]] = []
     site_point = [float(site["latitude"]), float(site["longitude"])] if site else None
+    places: list[tuple[list[float], str | None]] = []  # the polyline's points after the yard: (point, stop or None)
     pending = list(positions)
     for index, stop in enumerate([*stops, None]):
         while pending and pending[0] <= index and site_point is not None:
             pending.pop(0)
-            points.append(site_point)
+            places.append((site_point, None))
         if stop is not None and stop in where:
-            points.append([where[stop].latitude, where[stop].longitude])
+            places.append(([where[stop].latitude, where[stop].longitude], stop))
+    points = [point for point, _ in places]
     polyline = [depot, *points, depot] if depot is not None else points
     route.stops = stops
     route.polyline = polyline
     route.km = round(_polyline_km(polyline) * road_factor, 3)
-    if route.start_s is not None and route.speed_kmh and route.service_s is not None:
+    if route.start_s is not None and route.speed_kmh and route.service_s is not None and depot is not None:
+        # Times along the new order: driving at the planned speed on the route's road factor, each stop's service,
+        # each trip to the site's unloading; a market's time window is not waited for (the planner's times were).
+        service_of = dict(zip(stops, route.service_s, strict=False))
         unload_s = int(site.get("unload_s", 0)) if site else 0
-        driving_s = route.km / route.speed_kmh * 3600
-        route.end_s = round(route.start_s + driving_s + sum(route.service_s) + len(positions) * unload_s)
+        clock = float(route.start_s)
+        here = depot
+        starts: list[int] = []
+        for point, stop in places:
+            clock += _polyline_km([here, point]) * road_factor / route.speed_kmh * 3600
+            here = point
+            if stop is not None:
+                starts.append(round(clock))
+                clock += service_of.get(stop, 0)
+            else:  # a trip to the site
+                clock += unload_s
+        clock += _polyline_km([here, depot]) * road_factor / route.speed_kmh * 3600
+        route.service_starts_s = starts if len(starts) == len(stops) else None
+        route.end_s = round(clock)
         route.late_s = max(route.end_s - route.shift_end_s, 0) if route.shift_end_s is not None else 0
 
 

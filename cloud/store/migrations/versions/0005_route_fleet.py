@@ -1,5 +1,5 @@
-"""routes keep what the fleet planned: vehicle, capacity, reload site, load and service time per stop, trips to the
-site and their loads, start, end, shift end, speed and lateness
+"""routes keep what the fleet planned: vehicle, capacity, reload site, load, service time and planned time per stop,
+trips to the site and their loads, start, end, shift end, speed and lateness
 
 Revision ID: 0005_route_fleet
 Revises: 0004_anomaly_bundles
@@ -24,6 +24,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("reload_site", sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column("loads", sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column("service_s", sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column("service_starts_s", sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column("reloads", sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column("trip_loads", sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column("start_s", sa.Integer(), nullable=True))
@@ -43,6 +44,7 @@ def downgrade() -> None:
             "start_s",
             "trip_loads",
             "reloads",
+            "service_starts_s",
             "service_s",
             "loads",
             "reload_site",
