@@ -36,7 +36,7 @@ from .layout import (
     Word,
     range_text,
 )
-from .protocols import CborLayout
+from .protocols import _ADEUNIS_TYPES, _CELSIUS, AdeunisTemp4Layout, CborLayout, _adeunis_time
 
 # (model id, fPort, payload) → the Decoded, or None: let the layout's reader decode it (and name what is wrong)
 CompiledDecoder = Callable[[str, int, bytes], "Decoded | None"]
@@ -53,6 +53,8 @@ def compile_layout(layout: Any, warning: str | None = None) -> CompiledDecoder |
         return _Compiler(warning).channels(layout)
     if isinstance(layout, CborLayout):
         return _cbor(layout, warning)
+    if isinstance(layout, AdeunisTemp4Layout):
+        return _adeunis_periodic(layout, warning)
     return None
 
 
@@ -1012,3 +1014,59 @@ class _CborStructures:
         warnings = repr((self.warning,) if self.warning else ())
         compiler.emit(1, f"return _new_tuple(_D, (model_id, f_port, F, M, {warnings}))")
         return compiler.build("cbor structure")
+
+
+# --- Adeunis Temp 4: its periodic data frame ----------------------------------------------------------------------
+
+_ADEUNIS_SERIES = {  # (two probes, values) → the struct that reads every value after the status byte
+    (two, count): struct.Struct(f">{count * (2 if two else 1)}h") for two in (False, True) for count in range(128)
+}
+
+
+def _adeunis_periodic(layout: AdeunisTemp4Layout, warning: str | None) -> CompiledDecoder:
+    """Temp 4's periodic data (frame code 0x57, what the sensor sends every period) without the reader's
+    bookkeeping: the series in one read; any other frame, or one the reader would refuse, goes to
+    AdeunisTemp4Layout.read. tests/test_decoders_compiled.py holds both to the same output."""
+    kind, quantity, first_warnings = _ADEUNIS_TYPES[0x57], (layout.quantity,), [warning] if warning else []
+    series_struct, unpack_time = _ADEUNIS_SERIES, struct.Struct(">I").unpack_from
+
+    def decode(model_id: str, f_port: int, payload: bytes) -> Decoded | None:
+        n = len(payload)
+        if n < 2 or payload[0] != 0x57:
+            return None
+        status = payload[1]
+        two, stamped = status & 0x10, status & 0x04
+        width = 4 if two else 2
+        end = n - 4 if stamped else n
+        count = len(range(2, end, width))
+        if 2 + count * width > n or (stamped and n < 4):
+            return None  # a value or the timestamp cut short: the reader names the offset
+        raws = series_struct[bool(two), count].unpack_from(payload, 2)
+        values = [raw // 10 if not raw % 10 else raw / 10 for raw in raws]
+        content: dict[str, Any] = {
+            "type": kind,
+            "status": {
+                "frameCounter": (status & 0xE0) >> 5,
+                "hardwareError": False,
+                "lowBattery": bool(status & 0x02),
+                "configurationDone": bool(status & 0x01),
+                "configurationInconsistency": bool(status & 0x08),
+                "configuration2ChannelsActivated": bool(two),
+                "timestamp": bool(stamped),
+            },
+        }
+        if stamped:
+            content["timestamp"] = _adeunis_time(unpack_time(payload, n - 4)[0])
+        content["decodingInfo"] = "values: [t=0, t-1, t-2, ...]"
+        if two:
+            content["temperatures"] = [
+                {"name": "temperature 1", "unit": _CELSIUS, "values": values[0::2]},
+                {"name": "temperature 2", "unit": _CELSIUS, "values": values[1::2]},
+            ]
+        else:
+            content["temperatures"] = [{"name": "temperature 1", "unit": _CELSIUS, "values": values}]
+        warnings = [*first_warnings, "low battery"] if status & 0x02 else first_warnings
+        measured = Measurements(quantity, (float(values[0]),)) if values else ()
+        return tuple.__new__(Decoded, (model_id, f_port, {"bytes": content}, measured, tuple(warnings)))
+
+    return decode

@@ -472,3 +472,17 @@ def test_a_cbor_structure_decoder_equals_the_reader_on_any_numbers(pair: tuple[b
     assert _structure_decoders(fast).get(len(learned))
     for payload in (learned, other):
         assert _outcome(device.decode, 10, payload) == _outcome(device.decode_interpreted, 10, payload)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(0, 255), st.binary(max_size=40), st.sampled_from([1, 2, 100]))
+def test_adeunis_periodic_frames_equal_the_reader(status: int, body: bytes, f_port: int) -> None:
+    # the compiled path takes frame code 0x57 (two probes or one, timestamp or not, any length); others the reader
+    _same("adeunis/temp-4", f_port, bytes((0x57, status)) + body)
+    _same("adeunis/temp-4", f_port, bytes((0x57,)) + body[:1])
+
+
+def test_the_adeunis_periodic_frame_takes_the_compiled_path() -> None:
+    device = model("adeunis/temp-4")
+    payload = bytes.fromhex("579601b3ff9c01f4ffff14aba3e9")  # the vendor's example
+    assert device.uplinks[0].fast("adeunis/temp-4", 1, payload) == device.decode_interpreted(1, payload)
