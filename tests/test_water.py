@@ -379,3 +379,19 @@ def test_sensor_corrections_stay_within_an_age_band() -> None:
     assert needs["t-same"].depletion_mm == pytest.approx(needs["t-sensed"].depletion_mm, abs=0.2)
     assert needs["t-same"].depletion_mm < model_only["t-same"].depletion_mm - 5
     assert needs["t-older"].depletion_mm == pytest.approx(model_only["t-older"].depletion_mm, abs=1e-9)
+
+
+def test_no_rain_ahead_postpones_nothing_even_for_a_fairly_wet_pit() -> None:
+    # Two dry Lyon days leave the 1 m loam zone 10.25 mm depleted, 15.3 mm after the plan day: below half of RAW
+    # (19.0 mm), but six more days of ~5.1 mm take it past RAW (38.1 mm) before a run a week later. No rain is
+    # forecast, so nothing may be put off "by rain" (it was, while the depletion was below half of RAW): the refill
+    # pours 15.3 mm on 4 m² (61 L); the top-up to stay at 70 % of RAW would need 15.3 + 30.6 − 26.7 = 19.2 mm,
+    # more than the zone holds below field capacity, so it is the same refill.
+    deep = young_tree(root_depth_m=1.0)
+    weather = {TOWN: TownWeather(45 + 43 / 60, 200.0, lyon_week()[TOWN].measured[:2])}
+    day = MONDAY + timedelta(days=2)
+    refill = assess_watering(day, WateringInput([deep], weather, horizon_days=7))["t-1"]
+    assert refill.depletion_mm == pytest.approx(15.3, abs=0.1)
+    assert (refill.postponed_by, refill.litres) == (None, pytest.approx(61.5, abs=1))
+    topped = assess_watering(day, WateringInput([deep], weather, horizon_days=7, top_up_share_of_trigger=0.7))
+    assert (topped["t-1"].postponed_by, topped["t-1"].litres) == (None, pytest.approx(61.5, abs=1))

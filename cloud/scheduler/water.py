@@ -560,7 +560,12 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
             rain_ahead = sum(effective_rain_mm(weather.rain_mm) * site.rain_catch for weather in ahead[:2])
             if any(weather.temperature_min_c < 0.0 for weather in ahead):
                 postponed = "frost"
-            elif rain_ahead >= expected - 0.5 * raw and expected < site.total_available_mm * 0.9:
+            elif (
+                rain_ahead > 0.0
+                and rain_ahead >= expected - 0.5 * raw
+                and expected < site.total_available_mm * 0.9
+                and watering.top_up_share_of_trigger is None  # a top-up weighs the forecast rain itself
+            ):
                 postponed = "rain"
             elif watering.top_up_share_of_trigger is None:
                 refill_mm = max(expected - watering.headroom_share_of_raw * raw, 0.0)
