@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
+from itertools import repeat
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -238,11 +239,10 @@ class Reading(_Contract):
         """`from_trusted_values` for pairs whose producer guarantees Reading's rules for them: every quantity a
         Quantity member, every value a finite float (a compiled decoder: decoders.decoded.Measurements). Device,
         asset and time are checked as there; the pairs are not checked again."""
-        readings: list[Reading] = []
         if not values:
-            return readings
+            return []
         device, asset, time = _trusted_subject(device, asset, time)
-        append, new, set_dict = readings.append, _new_object, _set_dict
+        set_dict = _set_dict
         copy = {
             "device": device,
             "asset": asset,
@@ -252,13 +252,12 @@ class Reading(_Contract):
             "anomaly_score": 0.0,
             "flags": (),
         }.copy
-        for quantity, value in zip(quantities, values, strict=True):
+        readings: list[Reading] = list(map(_new_object, repeat(cls, len(values))))  # all at once, without a call each
+        for reading, quantity, value in zip(readings, quantities, values, strict=True):
             fields = copy()
             fields["quantity"] = quantity
             fields["value"] = value
-            reading = new(cls)
             set_dict(reading, fields)
-            append(reading)
         return readings
 
     if not TYPE_CHECKING:  # as in BaseModel: type checkers keep flagging unknown attributes
