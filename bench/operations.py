@@ -5,8 +5,9 @@ calibrated simulation (edge/sim physics and world; README "How the simulation is
 weekday, hour and events; soil dries by the root-zone physics under the region's weather with a three-week hot dry
 spell. Both runs see the same weather, the same deposits and the same sensor noise; only the crews' work differs. The
 planner gets what a real deployment has: hourly ultrasonic readings (noisy, stray echoes), daily soil-moisture
-readings from a third of the young trees, the weather stations' days, a three-day forecast and the towns' fête
-calendar (villages and days, not the deposits).
+readings from a third of the young trees, the weather stations' days, a three-day forecast, the towns' fête
+calendar (villages and days, not the deposits) and the site register (each tree's planting year, soil, sun or
+shade: its year's nominal root zone and crown, not the tree's own spread around them).
 """
 
 from __future__ import annotations
@@ -31,12 +32,15 @@ from cloud.scheduler.fill import BinHistory
 from cloud.scheduler.planning import PlanSettings, plan_day
 from cloud.scheduler.routing import build_route
 from cloud.scheduler.water import (
+    CROP_FACTOR_PER_CROWN_M2,
     SOIL_CLASSES,
     DailyWeather,
     SoilObservation,
     TownWeather,
     WateringInput,
     WateringSite,
+    young_tree_root_zone,
+    young_tree_site,
 )
 from edge.sim import physics
 from edge.sim.physics import STEP_S, RootZone
@@ -62,9 +66,6 @@ SENSED_SHARE = 0.33
 WIND_SENSOR_HEIGHT_M = 3.0
 YOUNG_YEARS = 5
 STRESS_KPA = 80.0
-YOUNG_ROOT_DEPTH_M = (0.5, 0.7)
-YOUNG_ROOT_AREA_M2 = (3.5, 5.0)
-YOUNG_CROP_FACTOR = (0.7, 0.9)
 
 _SOIL_SHARES = {"sandy_loam": 0.3, "loam": 0.5, "silt_loam": 0.2}
 
@@ -83,6 +84,8 @@ class Tally:
     stress_days: int = 0
     stress_days_dry_spell: int = 0
     stress_days_old: int = 0
+    stress_days_by_age: np.ndarray = field(default_factory=lambda: np.zeros(YOUNG_YEARS + 1, dtype=int))
+    water_l_by_age: np.ndarray = field(default_factory=lambda: np.zeros(YOUNG_YEARS + 1))
     plan_s: list[float] = field(default_factory=list)
 
 
@@ -156,6 +159,7 @@ class Sites:
     sensed: np.ndarray
     sensor_offset: np.ndarray
     shade: np.ndarray
+    age: np.ndarray  # years since planting (0 in the first summer), capped at YOUNG_YEARS
     planner_sites: list[WateringSite]
 
 
@@ -169,17 +173,23 @@ def make_sites(world: World, seed: int) -> Sites:
     soil_names = list(_SOIL_SHARES)
     soils = [soil_names[int(k)] for k in rng.choice(3, size=n, p=list(_SOIL_SHARES.values()))]
     shade = rng.random(n) < 0.3
-    # A tree 1-5 years after planting still draws mostly on its root ball (0.4-0.5 m deep) and the pit substrate
-    # its roots have reached since: 0.5-0.7 m deep over 3.5-5 m² of the pit (FLL pits: >= 12 m³, >= 6 m² open).
-    # Old trees root far beyond their pit. README "How the simulation is calibrated" gives the reasoning.
-    depth = np.where(young, rng.uniform(YOUNG_ROOT_DEPTH_M[0], YOUNG_ROOT_DEPTH_M[1], n),
-                     np.where(is_tree, rng.uniform(0.8, 1.2, n), 0.15))  # fmt: skip
-    area = np.where(young, rng.uniform(YOUNG_ROOT_AREA_M2[0], YOUNG_ROOT_AREA_M2[1], n),
-                    np.where(is_tree, rng.uniform(8.0, 15.0, n), 60.0))  # fmt: skip
-    # Water use per m² of rooted pit: the crown (5-8 m² projected, Kc ~0.6 per crown m² for a small tree on a
-    # hot paved street) is larger than the rooted area, so 0.7-0.9; old trees 0.5-0.7 (WUCOLS, moderate water).
-    crop = np.where(young, rng.uniform(YOUNG_CROP_FACTOR[0], YOUNG_CROP_FACTOR[1], n),
-                    np.where(is_tree, rng.uniform(0.5, 0.7, n), 0.8))  # fmt: skip
+    # A young tree's root zone and crown grow with the years since planting (`young_tree_root_zone`: root ball and
+    # backfill in the first summer, the pit substrate by year 5), each tree with its own spread around the nominal
+    # values: root depth and rooted radius ±15 %, crown diameter ±20 %. Old trees root far beyond their pit.
+    # README "How the simulation is calibrated" gives the figures and their sources.
+    age = np.array([min(max(START.year - (a.planting_year or 1900), 0), YOUNG_YEARS) for a in assets])
+    nominal = [young_tree_root_zone(int(years)) for years in age]
+    depth_spread = rng.uniform(0.85, 1.15, n)
+    radius_spread = rng.uniform(0.85, 1.15, n)
+    crown_spread = rng.uniform(0.8, 1.2, n)
+    young_depth = np.array([z.root_depth_m for z in nominal]) * depth_spread
+    young_area = np.array([z.area_m2 for z in nominal]) * radius_spread**2
+    young_crown = np.array([z.crown_m2 for z in nominal]) * crown_spread**2
+    young_crop = CROP_FACTOR_PER_CROWN_M2 * young_crown / young_area
+    depth = np.where(young, young_depth, np.where(is_tree, rng.uniform(0.8, 1.2, n), 0.15))
+    area = np.where(young, young_area, np.where(is_tree, rng.uniform(8.0, 15.0, n), 60.0))
+    # Old trees use 0.5-0.7 per m² of their rooted area (WUCOLS, moderate water).
+    crop = np.where(young, young_crop, np.where(is_tree, rng.uniform(0.5, 0.7, n), 0.8))
     crop = crop * np.where(shade, 0.7, 1.0)
     field_capacity = np.array([SOIL_CLASSES[s].field_capacity for s in soils])
     wilting = np.array([SOIL_CLASSES[s].wilting_point for s in soils])
@@ -195,16 +205,27 @@ def make_sites(world: World, seed: int) -> Sites:
         area_m2=area,
     )
     sensed = is_tree & (rng.random(n) < SENSED_SHARE)
+    # The planner knows each tree's planting year, soil and exposure (the site register), not its roots: the young
+    # trees' nominal root zone by age, a nominal pit for the old ones.
     planner_sites = [
-        WateringSite(
+        young_tree_site(
+            a.id,
+            a.municipality,
+            soils[k],
+            a.planting_year or START.year,
+            START.year,
+            exposure="shade" if shade[k] else "sun",
+            rain_catch=1.3,
+        )
+        if young[k]
+        else WateringSite(
             asset=a.id,
             municipality=a.municipality,
             soil=soils[k],
             exposure="shade" if shade[k] else "sun",
-            # The planner knows the site class and the pit, not each tree's roots: the nominal mid values.
-            root_depth_m=sum(YOUNG_ROOT_DEPTH_M) / 2 if young[k] else 1.0,
-            area_m2=sum(YOUNG_ROOT_AREA_M2) / 2 if young[k] else 10.0,
-            crop_factor=sum(YOUNG_CROP_FACTOR) / 2 if young[k] else 0.6,
+            root_depth_m=1.0,
+            area_m2=10.0,
+            crop_factor=0.6,
             planting_year=a.planting_year,
             rain_catch=1.3,
         )
@@ -221,6 +242,7 @@ def make_sites(world: World, seed: int) -> Sites:
         sensed=sensed,
         sensor_offset=rng.normal(0.0, 0.008, n),
         shade=shade,
+        age=age,
         planner_sites=planner_sites,
     )
 
@@ -447,14 +469,19 @@ def main() -> None:
     parser.add_argument("--trigger-kpa", type=float, default=80.0)
     parser.add_argument("--headroom", type=float, default=0.2, help="refill to this share of RAW below capacity")
     parser.add_argument(
-        "--top-up", type=float, default=0.8, help="water only to stay below this share of the trigger (<0: refill)"
+        "--top-up", type=float, default=0.7, help="water only to stay below this share of the trigger (<0: refill)"
     )
     parser.add_argument("--bridge-days", type=int, default=0, help="days a top-up must last (0: to the next run)")
     parser.add_argument(
         "--ride-along-days", type=int, default=0, help="where the tanker goes, sites due within this ride along"
     )
-    parser.add_argument("--tension-only", action="store_true", help="trigger by tension alone, not RAW first")
-    parser.add_argument("--min-litres", type=float, default=40.0, help="smaller top-ups wait for the next run")
+    parser.add_argument(
+        "--drain-share", type=float, default=1.0, help="share of the water above field capacity for small stores"
+    )
+    parser.add_argument(
+        "--raw-first", action="store_true", help="trigger at RAW where it comes before the tension"
+    )
+    parser.add_argument("--min-litres", type=float, default=60.0, help="smaller top-ups wait for the next run")
     parser.add_argument(
         "--fete-jump", type=float, default=0.15, help="fill a fête day adds in the planner's calendar (0: none)"
     )
@@ -526,6 +553,9 @@ def main() -> None:
         stressed = tension > STRESS_KPA
         tally.stress_days += int((stressed & sites.young).sum())
         tally.stress_days_old += int((stressed & sites.is_tree & ~sites.young).sum())
+        young_age = sites.age[sites.young]
+        tally.stress_days_by_age += np.bincount(young_age[stressed[sites.young]], minlength=YOUNG_YEARS + 1)
+        tally.water_l_by_age += np.bincount(young_age, weights=litres[sites.young], minlength=YOUNG_YEARS + 1)
         if DRY_SPELL[0] <= d - WARMUP_DAYS < DRY_SPELL[1] + SPELL_LAG_DAYS:
             tally.stress_days_dry_spell += int((stressed & sites.young).sum())
 
@@ -567,7 +597,8 @@ def main() -> None:
                 watering = _watering_input(
                     weather, sites, young_sites, flur_state, day_index, first_day, watered, forecast_rng, town_names,
                     horizon, args.trigger_kpa, args.headroom, None if args.top_up < 0 else args.top_up,
-                    args.min_litres, args.bridge_days or None, args.ride_along_days or None, args.tension_only,
+                    args.min_litres, args.bridge_days or None, args.ride_along_days or None, not args.raw_first,
+                    args.drain_share,
                 )  # fmt: skip
             started = time.perf_counter()
             plan = plan_day(
@@ -660,6 +691,7 @@ def _watering_input(
     bridge_days: int | None,
     ride_along_days: int | None,
     tension_only: bool,
+    drain_share: float,
 ) -> WateringInput:
     towns = {}
     for t, name in enumerate(town_names):
@@ -693,6 +725,7 @@ def _watering_input(
         bridge_days=bridge_days,
         ride_along_days=ride_along_days,
         tension_trigger_only=tension_only,
+        drain_share=drain_share,
     )
 
 
@@ -754,6 +787,14 @@ def _report(
             "  of which in the dry spell and the week after",
             f"{flur.stress_days_dry_spell:,}",
             f"{fixed.stress_days_dry_spell:,}",
+        ),
+        *(
+            (
+                f"  year {age + 1} after planting: stress days, litres",
+                f"{flur.stress_days_by_age[age]:,}, {flur.water_l_by_age[age]:,.0f}",
+                f"{fixed.stress_days_by_age[age]:,}, {fixed.water_l_by_age[age]:,.0f}",
+            )
+            for age in range(YOUNG_YEARS + 1)
         ),
         ("old-tree-days above 80 kPa (not watered)", f"{flur.stress_days_old:,}", f"{fixed.stress_days_old:,}"),
         ("time to plan one day (median)", f"{np.median(flur.plan_s):.2f} s", "-"),
