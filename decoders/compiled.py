@@ -36,7 +36,14 @@ from .layout import (
     Word,
     range_text,
 )
-from .protocols import _ADEUNIS_TYPES, _CELSIUS, AdeunisTemp4Layout, CborLayout, _adeunis_time
+from .protocols import (
+    _ADEUNIS_TYPES,
+    _CELSIUS,
+    AdeunisTemp4Layout,
+    CborLayout,
+    SensecapFramesLayout,
+    _adeunis_time,
+)
 
 # (model id, fPort, payload) → the Decoded, or None: let the layout's reader decode it (and name what is wrong)
 CompiledDecoder = Callable[[str, int, bytes], "Decoded | None"]
@@ -55,6 +62,8 @@ def compile_layout(layout: Any, warning: str | None = None) -> CompiledDecoder |
         return _cbor(layout, warning)
     if isinstance(layout, AdeunisTemp4Layout):
         return _adeunis_periodic(layout, warning)
+    if isinstance(layout, SensecapFramesLayout):
+        return _sensecap_telemetry(layout, warning)
     return None
 
 
@@ -1068,5 +1077,43 @@ def _adeunis_periodic(layout: AdeunisTemp4Layout, warning: str | None) -> Compil
         warnings = [*first_warnings, "low battery"] if status & 0x02 else first_warnings
         measured = Measurements(quantity, (float(values[0]),)) if values else ()
         return tuple.__new__(Decoded, (model_id, f_port, {"bytes": content}, measured, tuple(warnings)))
+
+    return decode
+
+
+# --- SenseCAP S210x: telemetry frames -----------------------------------------------------------------------------
+
+_SENSECAP_FRAMES = {count: struct.Struct("<" + "xHi" * count) for count in range(1, 37)}  # 7·36 + 2 <= 255 bytes
+
+
+def _sensecap_telemetry(layout: SensecapFramesLayout, warning: str | None) -> CompiledDecoder:
+    """SenseCAP S210x payloads of telemetry frames only (data ids above 4096, what the sensor sends every period):
+    all frames in one read. Version, battery, sensor id and other frames, and a payload of the wrong length, go to
+    SensecapFramesLayout.read. tests/test_decoders_compiled.py holds both to the same output."""
+    table: dict[int, list[tuple[Any, float]]] = {}
+    for measurement_id, quantity, factor in layout.measurements:
+        table.setdefault(measurement_id, []).append((quantity, factor))
+    warnings = (warning,) if warning else ()
+
+    def decode(model_id: str, f_port: int, payload: bytes) -> Decoded | None:
+        n = len(payload)
+        if n < 9 or (n - 2) % 7:
+            return None
+        read = _SENSECAP_FRAMES[(n - 2) // 7].unpack_from(payload)
+        ids = read[0::2]
+        if min(ids) <= 4096:
+            return None
+        messages = []
+        measurements: list[Measurement] = []
+        seen = set()
+        for data_id, signed in zip(ids, read[1::2], strict=True):
+            value = signed / 1000 if signed % 1000 else signed // 1000
+            messages.append({"type": "report_telemetry", "measurementId": data_id, "measurementValue": value})
+            for quantity, factor in table.get(data_id, ()):
+                if quantity not in seen:  # the first value of a quantity, as DeviceModel.decode keeps it
+                    seen.add(quantity)
+                    measurements.append(Measurement(quantity, value * factor if factor != 1 else float(value)))
+        fields = {"valid": True, "err": 0, "payload": payload.hex().upper(), "messages": messages}
+        return tuple.__new__(Decoded, (model_id, f_port, fields, tuple(measurements), warnings))
 
     return decode

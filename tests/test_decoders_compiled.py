@@ -486,3 +486,26 @@ def test_the_adeunis_periodic_frame_takes_the_compiled_path() -> None:
     device = model("adeunis/temp-4")
     payload = bytes.fromhex("579601b3ff9c01f4ffff14aba3e9")  # the vendor's example
     assert device.uplinks[0].fast("adeunis/temp-4", 1, payload) == device.decode_interpreted(1, payload)
+
+
+_SENSECAP = "sensecap/sensecaps2105-soll-moisture-temp-ec"
+_SENSECAP_IDS = st.sampled_from([4102, 4103, 4108, 4097, 4200]) | st.integers(0, 8) | st.just(0x120) | st.integers()
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 255), _SENSECAP_IDS.map(lambda i: i % 65536), st.integers(-(2**31), 2**31 - 1))),
+    st.binary(min_size=2, max_size=2),
+    st.integers(0, 3),
+)
+def test_sensecap_telemetry_frames_equal_the_reader(frames: list, crc: bytes, cut: int) -> None:
+    # telemetry frames take the compiled path; other data ids, and wrong lengths, the reader
+    payload = b"".join(struct.pack("<BHi", channel, data_id, value) for channel, data_id, value in frames) + crc
+    _same(_SENSECAP, 2, payload)
+    _same(_SENSECAP, 2, payload[: len(payload) - cut])
+
+
+def test_sensecap_telemetry_takes_the_compiled_path() -> None:
+    device = model(_SENSECAP)
+    payload = bytes.fromhex("010610d7feffff0107107fa80000010c1003060000dcbc")
+    assert device.uplinks[0].fast(_SENSECAP, 2, payload) == device.decode_interpreted(2, payload)
