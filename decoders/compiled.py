@@ -43,6 +43,7 @@ from .protocols import (
     CborLayout,
     SensecapFramesLayout,
     _adeunis_time,
+    adeunis_status,
 )
 
 # (model id, fPort, payload) → the Decoded, or None: let the layout's reader decode it (and name what is wrong)
@@ -761,14 +762,12 @@ class _Compiler:
         return self.build("channel shape")
 
 
-class _ChannelShapes:
-    """The structures (key and length bytes at their offsets, for one payload length) a channel layout has decoded,
-    each compiled to a straight-line decoder once it was seen twice: a sensor sends the same channels every time,
-    and one such decoder is several times faster than the loop over channels. Bounded: the first `limit` distinct
-    structures seen twice are compiled, later ones keep the loop."""
+class _Structures:
+    """The payload structures a layout's general path decoded, each compiled to a straight-line decoder once it was
+    seen twice (`by_length`: per payload length, the decoders to try first). Bounded: the first `limit` distinct
+    structures seen twice are compiled, later ones keep the general path."""
 
-    def __init__(self, layout: ChannelLayout, warning: str | None, limit: int = 32) -> None:
-        self.layout = layout
+    def __init__(self, warning: str | None, limit: int = 32) -> None:
         self.warning = warning
         self.limit = limit
         self.by_length: dict[int, list[CompiledDecoder]] = {}
@@ -776,10 +775,10 @@ class _ChannelShapes:
         self.seen: set[bytes] = set()
 
     def learn(self, payload: bytes) -> None:
-        """After the loop decoded `payload`: note its structure, compile it at the second sighting."""
+        """After the general path decoded `payload`: note its structure, compile it at the second sighting."""
         if len(self.compiled) >= self.limit:
             return
-        entries, signature = self.walk(payload)
+        signature, build = self.structure(payload)
         if signature in self.compiled:
             return
         if signature not in self.seen:
@@ -788,7 +787,24 @@ class _ChannelShapes:
             self.seen.add(signature)
             return
         self.compiled.add(signature)
-        self.by_length.setdefault(len(payload), []).append(_Compiler(self.warning).shape(self.layout, entries, payload))
+        self.by_length.setdefault(len(payload), []).append(build())
+
+    def structure(self, payload: bytes) -> tuple[bytes, Callable[[], CompiledDecoder]]:
+        """The payload's structure as bytes (length included), and what compiles its decoder."""
+        raise NotImplementedError
+
+
+class _ChannelShapes(_Structures):
+    """The structures (key and length bytes at their offsets, for one payload length) of a channel layout: a sensor
+    sends the same channels every time, and one such decoder is several times faster than the loop over channels."""
+
+    def __init__(self, layout: ChannelLayout, warning: str | None) -> None:
+        super().__init__(warning)
+        self.layout = layout
+
+    def structure(self, payload: bytes) -> tuple[bytes, Callable[[], CompiledDecoder]]:
+        entries, signature = self.walk(payload)
+        return signature, lambda: _Compiler(self.warning).shape(self.layout, entries, payload)
 
     def walk(self, payload: bytes) -> tuple[list[tuple[int, Any, int | None]], bytes]:
         """The (offset, channel, channel number) entries of a payload the loop decoded, and its structure as bytes."""
@@ -916,37 +932,21 @@ def _cbor_float(expression: str, is_float: bool | None) -> str:
     return expression if is_float else f"float({expression})"
 
 
-class _CborStructures:
+class _CborStructures(_Structures):
     """The byte structures (which key where, each number's width and type) of CBOR payloads the pattern path
-    decoded, each compiled to a straight-line decoder once it was seen twice: a sensor sends the same keys with
-    the same number widths every time, and such a decoder checks the structure's bytes in one read and reads the
-    numbers in one more. Bounded like the channel structures."""
+    decoded: a sensor sends the same keys with the same number widths every time, and such a decoder checks the
+    structure's bytes in one read and reads the numbers in one more."""
 
-    def __init__(self, layout: CborLayout, warning: str | None, limit: int = 32) -> None:
+    def __init__(self, layout: CborLayout, warning: str | None) -> None:
+        super().__init__(warning)
         self.keys = {cbor2.dumps(key): (quantity, low, high) for key, quantity, low, high in layout.keys}
         self.version = cbor2.dumps(0) + cbor2.dumps(layout.version)
-        self.warning = warning
-        self.limit = limit
-        self.by_length: dict[int, list[CompiledDecoder]] = {}
-        self.compiled: set[bytes] = set()
-        self.seen: set[bytes] = set()
 
-    def learn(self, payload: bytes) -> None:
-        """After the pattern path decoded `payload` (a canonical map, version first, known keys, finite numbers)."""
-        if len(self.compiled) >= self.limit:
-            return
+    def structure(self, payload: bytes) -> tuple[bytes, Callable[[], CompiledDecoder]]:
+        """(After the pattern path decoded it: a canonical map, version first, known keys, finite numbers.)"""
         fixed, numbers = self.walk(payload)
         signature = bytes(byte for offset in sorted(fixed) for byte in (offset, fixed[offset]))
-        signature += len(payload).to_bytes(2, "big")
-        if signature in self.compiled:
-            return
-        if signature not in self.seen:
-            if len(self.seen) >= 16 * self.limit:
-                self.seen.clear()
-            self.seen.add(signature)
-            return
-        self.compiled.add(signature)
-        self.by_length.setdefault(len(payload), []).append(self.compile(payload, fixed, numbers))
+        return signature + len(payload).to_bytes(2, "big"), lambda: self.compile(fixed, numbers)
 
     def walk(self, payload: bytes) -> tuple[dict[int, int], list[tuple[int, str, int, Any]]]:
         """The bytes the structure fixes (offset → byte: map header, version, keys, first bytes of numbers) and the
@@ -966,7 +966,7 @@ class _CborStructures:
             offset += 1 + (struct.calcsize(code) if code else 0)
         return fixed, numbers
 
-    def compile(self, payload: bytes, fixed: dict[int, int], numbers: list[tuple[int, str, int, Any]]) -> Any:
+    def compile(self, fixed: dict[int, int], numbers: list[tuple[int, str, int, Any]]) -> Any:
         compiler = _Compiler(self.warning)
         structure, position = "", 0
         for offset in sorted(fixed):
@@ -1052,18 +1052,7 @@ def _adeunis_periodic(layout: AdeunisTemp4Layout, warning: str | None) -> Compil
             return None  # a value or the timestamp cut short: the reader names the offset
         raws = series_struct[bool(two), count].unpack_from(payload, 2)
         values = [raw // 10 if not raw % 10 else raw / 10 for raw in raws]
-        content: dict[str, Any] = {
-            "type": kind,
-            "status": {
-                "frameCounter": (status & 0xE0) >> 5,
-                "hardwareError": False,
-                "lowBattery": bool(status & 0x02),
-                "configurationDone": bool(status & 0x01),
-                "configurationInconsistency": bool(status & 0x08),
-                "configuration2ChannelsActivated": bool(two),
-                "timestamp": bool(stamped),
-            },
-        }
+        content: dict[str, Any] = {"type": kind, "status": adeunis_status(status)}
         if stamped:
             content["timestamp"] = _adeunis_time(unpack_time(payload, n - 4)[0])
         content["decodingInfo"] = "values: [t=0, t-1, t-2, ...]"

@@ -405,6 +405,19 @@ def _adeunis_time(seconds: int) -> str:
     return moment.isoformat(timespec="milliseconds")[:-6]  # Date.toJSON() without its "Z" (here "+00:00")
 
 
+def adeunis_status(status: int) -> dict[str, Any]:
+    """The codec's `status` object of a frame's status byte."""
+    return {
+        "frameCounter": (status & 0xE0) >> 5,
+        "hardwareError": False,
+        "lowBattery": bool(status & 0x02),
+        "configurationDone": bool(status & 0x01),
+        "configurationInconsistency": bool(status & 0x08),
+        "configuration2ChannelsActivated": bool(status & 0x10),
+        "timestamp": bool(status & 0x04),
+    }
+
+
 class _Frame:
     """Bounds-checked big-endian reads of one Adeunis frame (the vendor's readUInt16BE etc.); reading past the end,
     where the codec would misread `undefined` as 0, is a DecodeError naming the offset."""
@@ -455,18 +468,7 @@ class AdeunisTemp4Layout:
         frame = _Frame(reader)
         two = bool(status & 0x10)
         stamped = bool(status & 0x04)
-        content: dict[str, Any] = {
-            "type": _ADEUNIS_TYPES[code],
-            "status": {
-                "frameCounter": (status & 0xE0) >> 5,
-                "hardwareError": False,
-                "lowBattery": bool(status & 0x02),
-                "configurationDone": bool(status & 0x01),
-                "configurationInconsistency": bool(status & 0x08),
-                "configuration2ChannelsActivated": two,
-                "timestamp": stamped,
-            },
-        }
+        content: dict[str, Any] = {"type": _ADEUNIS_TYPES[code], "status": adeunis_status(status)}
         names = ("temperature 1", "temperature 2")[: 2 if two else 1]
         current: int | float | None = None
         if code == 0x57:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from itertools import repeat
@@ -206,17 +206,7 @@ class Reading(_Contract):
         copy = None
         for quantity, value in values:
             if copy is None:  # at the first pair: no pairs, no readings, nothing to refuse (as the validated model)
-                device, asset, time = _trusted_subject(device, asset, time)
-                # every reading's fields: a copy of these with its quantity and value (cheaper than a dict display)
-                copy = {
-                    "device": device,
-                    "asset": asset,
-                    "quantity": None,
-                    "value": None,
-                    "time": time,
-                    "anomaly_score": 0.0,
-                    "flags": (),
-                }.copy
+                copy = _fields_of(device, asset, time)
             # type(x), not x.__class__: the interpreter has a fast path for type() of one argument
             if type(quantity) is not quantity_type:
                 quantity = quantity_type(quantity)
@@ -241,17 +231,7 @@ class Reading(_Contract):
         asset and time are checked as there; the pairs are not checked again."""
         if not values:
             return []
-        device, asset, time = _trusted_subject(device, asset, time)
-        set_dict = _set_dict
-        copy = {
-            "device": device,
-            "asset": asset,
-            "quantity": None,
-            "value": None,
-            "time": time,
-            "anomaly_score": 0.0,
-            "flags": (),
-        }.copy
+        set_dict, copy = _set_dict, _fields_of(device, asset, time)
         readings: list[Reading] = list(map(_new_object, repeat(cls, len(values))))  # all at once, without a call each
         for reading, quantity, value in zip(readings, quantities, values, strict=True):
             fields = copy()
@@ -315,6 +295,21 @@ def _trusted_subject(device: str, asset: str, time: datetime) -> tuple[str, str,
             raise ValueError(f"time must be a datetime with a time zone (UTC), got {time!r}")
         time = time.astimezone(UTC)
     return device, asset, time
+
+
+def _fields_of(device: str, asset: str, time: datetime) -> Callable[[], dict[str, Any]]:
+    """Device, asset and time checked (`_trusted_subject`), and what makes each reading's fields of one uplink: a
+    copy of these, its quantity and value set after (cheaper than a dict display per reading)."""
+    device, asset, time = _trusted_subject(device, asset, time)
+    return {
+        "device": device,
+        "asset": asset,
+        "quantity": None,
+        "value": None,
+        "time": time,
+        "anomaly_score": 0.0,
+        "flags": (),
+    }.copy
 
 
 def _trusted_number(value: object, name: str) -> float:
