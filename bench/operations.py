@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cloud.scheduler.calendar import MarketDay, PlanningCalendar, TownCalendar
 from cloud.scheduler.fill import BinHistory
 from cloud.scheduler.planning import PlanSettings, plan_day
+from cloud.scheduler.policy import MEASURED_POLICY, PlanningPolicy, WateringPolicy
 from cloud.scheduler.routing import build_route
 from cloud.scheduler.water import (
     CROP_FACTOR_PER_CROWN_M2,
@@ -454,42 +455,115 @@ def forecast_for(weather: Weather, town: int, day_index: int, first_day: date, r
     return forecast
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The bench's flags; their defaults are the cloud's policy (cloud.scheduler.policy), so that what is measured
+    is what the towns get. A flag changes the policy for this run only."""
+    measured, measured_water = MEASURED_POLICY.settings, MEASURED_POLICY.watering
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--days", type=int, default=DAYS)
     parser.add_argument("--scale", type=float, default=SCALE)
     parser.add_argument(
-        "--collection-days", default="2", help="weekdays of the regular round (others: extra runs only)"
-    )
-    parser.add_argument("--watering-days", default="2", help="weekdays the planner may send the water tanker")
-    parser.add_argument("--lookahead", type=float, default=0.0, help="days ahead an optional bin's prize looks")
-    parser.add_argument("--must-fill", type=float, default=1.0)
-    parser.add_argument("--emergency-fill", type=float, default=1.1)
-    parser.add_argument("--emergency-prize-km", type=float, default=1.5)
-    parser.add_argument("--trigger-kpa", type=float, default=80.0)
-    parser.add_argument("--headroom", type=float, default=0.2, help="refill to this share of RAW below capacity")
-    parser.add_argument(
-        "--top-up", type=float, default=0.7, help="water only to stay below this share of the trigger (<0: refill)"
-    )
-    parser.add_argument("--bridge-days", type=int, default=0, help="days a top-up must last (0: to the next run)")
-    parser.add_argument(
-        "--ride-along-days", type=int, default=0, help="where the tanker goes, sites due within this ride along"
+        "--collection-days",
+        default=",".join(map(str, measured.collection_weekdays)),
+        help="weekdays of the regular round (others: extra runs only)",
     )
     parser.add_argument(
-        "--drain-share", type=float, default=1.0, help="share of the water above field capacity for small stores"
+        "--watering-days",
+        default=",".join(map(str, measured_water.watering_weekdays)),
+        help="weekdays the planner may send the water tanker",
     )
     parser.add_argument(
-        "--raw-first", action="store_true", help="trigger at RAW where it comes before the tension"
+        "--lookahead",
+        type=float,
+        default=measured.prize_lookahead_days,
+        help="days ahead an optional bin's prize looks",
     )
-    parser.add_argument("--min-litres", type=float, default=60.0, help="smaller top-ups wait for the next run")
+    parser.add_argument("--must-fill", type=float, default=measured.forecast_must_fill)
+    parser.add_argument("--emergency-fill", type=float, default=measured.emergency_fill)
+    parser.add_argument("--emergency-prize-km", type=float, default=measured.emergency_prize_km)
+    parser.add_argument("--trigger-kpa", type=float, default=measured_water.trigger_tension_kpa)
+    parser.add_argument(
+        "--headroom",
+        type=float,
+        default=measured_water.headroom_share_of_raw,
+        help="refill to this share of RAW below capacity",
+    )
+    top_up = measured_water.top_up_share_of_trigger
+    parser.add_argument(
+        "--top-up",
+        type=float,
+        default=-1.0 if top_up is None else top_up,
+        help="water only to stay below this share of the trigger (<0: refill)",
+    )
+    parser.add_argument(
+        "--bridge-days",
+        type=int,
+        default=measured_water.bridge_days or 0,
+        help="days a top-up must last (0: to the next run)",
+    )
+    parser.add_argument(
+        "--ride-along-days",
+        type=int,
+        default=measured_water.ride_along_days or 0,
+        help="where the tanker goes, sites due within this ride along",
+    )
+    parser.add_argument(
+        "--drain-share",
+        type=float,
+        default=measured_water.drain_share,
+        help="share of the water above field capacity for small stores",
+    )
+    parser.add_argument(
+        "--raw-first",
+        action=argparse.BooleanOptionalAction,
+        default=not measured_water.tension_trigger_only,
+        help="trigger at RAW where it comes before the tension",
+    )
+    parser.add_argument(
+        "--min-litres", type=float, default=measured_water.min_litres, help="smaller top-ups wait for the next run"
+    )
     parser.add_argument(
         "--fete-jump", type=float, default=0.15, help="fill a fête day adds in the planner's calendar (0: none)"
     )
-    parser.add_argument("--may-fill", type=float, default=0.99)
-    parser.add_argument("--prize-km", type=float, default=0.5)
-    args = parser.parse_args()
-    collection_days = tuple(int(d) for d in args.collection_days.split(","))
+    parser.add_argument("--may-fill", type=float, default=measured.forecast_may_fill)
+    parser.add_argument("--prize-km", type=float, default=measured.max_prize_km)
+    return parser
+
+
+def policy_from(args: argparse.Namespace) -> PlanningPolicy:
+    """The planning policy the flags describe (without flags: `MEASURED_POLICY`)."""
     watering_days = tuple(int(d) for d in args.watering_days.split(","))
+    settings = replace(
+        MEASURED_POLICY.settings,
+        collection_weekdays=tuple(int(d) for d in args.collection_days.split(",")),
+        watering_weekdays=watering_days,
+        prize_lookahead_days=args.lookahead,
+        forecast_must_fill=args.must_fill,
+        forecast_may_fill=args.may_fill,
+        max_prize_km=args.prize_km,
+        emergency_fill=args.emergency_fill,
+        emergency_prize_km=args.emergency_prize_km,
+    )
+    watering = replace(
+        MEASURED_POLICY.watering,
+        watering_weekdays=watering_days,
+        trigger_tension_kpa=args.trigger_kpa,
+        tension_trigger_only=not args.raw_first,
+        headroom_share_of_raw=args.headroom,
+        top_up_share_of_trigger=None if args.top_up < 0 else args.top_up,
+        min_litres=args.min_litres,
+        bridge_days=args.bridge_days or None,
+        ride_along_days=args.ride_along_days or None,
+        drain_share=args.drain_share,
+    )
+    return PlanningPolicy(settings, watering)
+
+
+def main() -> None:
+    args = build_parser().parse_args()
+    policy = policy_from(args)
+    settings, watering_policy = policy.settings, policy.watering
+    collection_days = settings.collection_weekdays
     days = args.days
     world = build_world(SEED, args.scale)
     first_day = START - timedelta(days=WARMUP_DAYS)
@@ -572,15 +646,6 @@ def main() -> None:
 
     flur_state = district.copy()
     flur = Tally()
-    settings = PlanSettings(
-        collection_weekdays=collection_days,
-        prize_lookahead_days=args.lookahead,
-        forecast_must_fill=args.must_fill,
-        forecast_may_fill=args.may_fill,
-        max_prize_km=args.prize_km,
-        emergency_fill=args.emergency_fill,
-        emergency_prize_km=args.emergency_prize_km,
-    )
     forecast_rng = np.random.default_rng([SEED, 0xF0CA])
     watered: dict[str, dict[date, float]] = defaultdict(dict)
     young_sites = [s for s in sites.planner_sites if sites.young[site_index[s.asset]]]
@@ -592,13 +657,10 @@ def main() -> None:
         plan = None
         if day.weekday() < 5:
             watering = None
-            if day.weekday() in watering_days:
-                horizon = next(k for k in range(1, 8) if (day.weekday() + k) % 7 in watering_days)
+            if watering_policy.is_watering_day(day):
                 watering = _watering_input(
                     weather, sites, young_sites, flur_state, day_index, first_day, watered, forecast_rng, town_names,
-                    horizon, args.trigger_kpa, args.headroom, None if args.top_up < 0 else args.top_up,
-                    args.min_litres, args.bridge_days or None, args.ride_along_days or None, not args.raw_first,
-                    args.drain_share,
+                    watering_policy, watering_policy.horizon_days(day),
                 )  # fmt: skip
             started = time.perf_counter()
             plan = plan_day(
@@ -683,15 +745,8 @@ def _watering_input(
     watered: dict[str, dict[date, float]],
     rng: np.random.Generator,
     town_names: list[str],
+    policy: WateringPolicy,
     horizon_days: int,
-    trigger_kpa: float,
-    headroom: float,
-    top_up: float | None,
-    min_litres: float,
-    bridge_days: int | None,
-    ride_along_days: int | None,
-    tension_only: bool,
-    drain_share: float,
 ) -> WateringInput:
     towns = {}
     for t, name in enumerate(town_names):
@@ -711,22 +766,7 @@ def _watering_input(
                 vwc = float(np.clip(state.soil_daily[d][k] + sites.sensor_offset[k], 0.0, 0.6))
                 observations.append(SoilObservation(first_day + timedelta(days=d), vwc=vwc))
             soil[site.asset] = observations
-    return WateringInput(
-        sites=young_sites,
-        weather=towns,
-        soil=soil,
-        watered_litres=watered,
-        young_only=True,
-        horizon_days=horizon_days,
-        trigger_tension_kpa=trigger_kpa,
-        headroom_share_of_raw=headroom,
-        top_up_share_of_trigger=top_up,
-        min_litres=min_litres,
-        bridge_days=bridge_days,
-        ride_along_days=ride_along_days,
-        tension_trigger_only=tension_only,
-        drain_share=drain_share,
-    )
+    return policy.watering_input(young_sites, towns, soil=soil, watered_litres=watered, horizon_days=horizon_days)
 
 
 def _time_a_full_day(

@@ -331,6 +331,11 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "de": "{asset}: Gießen fällig, aber heute kein Arbeitstag ({reason}) – verschoben auf {next_day:%d.%m.%Y}.",
         "en": "{asset}: watering due, but today is no working day ({reason}) – moved to {next_day:%Y-%m-%d}.",
     },
+    "plan.skip.water_not_watering_day": {
+        "de": "{asset}: trocken, aber heute fährt kein Wasserwagen – gegossen wird am nächsten Gießtag "
+        "({next_day:%d.%m.%Y}).",
+        "en": "{asset}: dry, but no water tanker goes today – watered on the next watering day ({next_day:%Y-%m-%d}).",
+    },
     "plan.waste.residual": {"de": "Restmüll", "en": "residual waste"},
     "plan.waste.paper": {"de": "Papier", "en": "paper"},
     "plan.waste.organic": {"de": "Bioabfall", "en": "organic waste"},
@@ -360,6 +365,12 @@ MESSAGES: dict[str, dict[Language, str]] = {
     "plan.fallback.no_station": {
         "de": "Keine Wasserbilanz: {municipality} hat keine Wetterstation; geplant nach der aktuellen Bodenfeuchte.",
         "en": "No water balance: {municipality} has no weather station; planned by the latest soil moisture.",
+    },
+    "plan.fallback.planting_year": {
+        "de": "Keine Wasserbilanz: Pflanzjahr {planting_year} liegt nach der Saison {year} (Bestand prüfen); geplant "
+        "nach der aktuellen Bodenfeuchte.",
+        "en": "No water balance: planting year {planting_year} is after the season {year} (check the inventory); "
+        "planned by the latest soil moisture.",
     },
     "plan.fallback.weather_days": {
         "de": "Keine Wasserbilanz: zu wenig Wetterdaten für {municipality} ({days} vollständige Tage, nötig "

@@ -3,9 +3,12 @@ dry week → litres from the water balance, and the latest-value rules (said so)
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,13 +23,16 @@ from cloud.app import build_plan_clock
 from cloud.scheduler import LatestValue, plan_day
 from cloud.scheduler.inputs import (
     CLOUD_PLAN_SETTINGS,
+    CLOUD_WATERING_POLICY,
     DEFAULT_ELEVATION_M,
     MIN_BIN_DAYS,
+    NOMINAL_SOIL,
     explain_fallbacks,
     read_plan_inputs,
     station_weather_days,
 )
-from cloud.scheduler.water import reference_et_mm
+from cloud.scheduler.policy import MEASURED_POLICY, PlanningPolicy
+from cloud.scheduler.water import TENSION_CRITICAL_KPA, reference_et_mm, young_tree_site
 from cloud.settings import CloudSettings
 from cloud.store import series as series_module
 from cloud.store.influx_v1 import InfluxV1SeriesStore
@@ -37,7 +43,8 @@ from flurfunk.contracts import Asset, AssetKind, Batch, Depot, Device, Quantity,
 from flurfunk.wire import MEDIA_TYPE, encode_batch
 
 BERLIN = ZoneInfo("Europe/Berlin")
-DAY = date(2026, 7, 8)  # a Wednesday: the cloud's weekly round day
+DAY = date(2026, 7, 8)  # a Wednesday: the cloud's weekly round and watering day
+THURSDAY = DAY + timedelta(days=1)
 PLAN_TIME = datetime(2026, 7, 8, 5, 0, tzinfo=BERLIN).astimezone(UTC)
 TOWN = "Birstein"
 DEPOT = Depot(municipality=TOWN, name="Bauhof Birstein", latitude=50.352, longitude=9.301)
@@ -116,10 +123,10 @@ def latest_of(readings: list[Reading]) -> dict[str, dict[Quantity, LatestValue]]
     return latest
 
 
-def plan_from(store: SeriesStore, readings: list[Reading]) -> list[Task]:
-    inputs = read_plan_inputs(store, DAY, ASSETS)
+def plan_from(store: SeriesStore, readings: list[Reading], day: date = DAY) -> list[Task]:
+    inputs = read_plan_inputs(store, day, ASSETS)
     plan = plan_day(
-        DAY,
+        day,
         [DEPOT],
         ASSETS,
         latest_of(readings),
@@ -173,22 +180,107 @@ def test_too_little_history_falls_back_to_the_latest_value_and_says_so(series_st
     assert "Keine Prognose" in new.reason and f"nötig {MIN_BIN_DAYS} Tage" in new.reason
 
 
-def test_a_young_tree_in_a_dry_week_gets_litres_from_the_balance(series_store: SeriesStore) -> None:
+def test_a_young_tree_in_a_dry_week_gets_the_measured_policys_top_up_on_the_watering_day(
+    series_store: SeriesStore,
+) -> None:
     readings = history()
     series_store.write(readings)
     water = _by_asset(plan_from(series_store, readings), TaskKind.WATER)[TREE]
     assert water.evidence["planned_by"] == "water_balance"
     depletion, raw = float(water.evidence["depletion_mm"]), float(water.evidence["readily_available_mm"])
     assert depletion >= raw  # a week at 17-32 °C without rain used up the readily available water
-    # Refilled to field capacity over the young tree's nominal 5 m² pit: 1 mm on 1 m² is 1 L.
-    assert float(water.evidence["litres"]) == pytest.approx(depletion * 5.0, abs=5.0)
+
+    # By hand: planted 2024, so in its third summer its root zone is 0.63 m deep over 2.66 m² (not a nominal 5 m²
+    # pit) and draws Kc·ET0 = 0.94 × 6.7 = 6.3 mm a day. The tanker comes back next Wednesday, six days after
+    # today: the top-up must carry it until then to 70 % of the depletion at 80 kPa (21.1 mm in this loam), with
+    # no rain forecast. A store that cannot carry it may take its drainable water too, so the top-up is not capped.
+    assert float(water.evidence["litres"]) == pytest.approx(hand_top_up_litres(series_store, depletion), abs=1.0)
+    assert float(water.evidence["litres"]) == pytest.approx(171.0, abs=1.0)
     assert "Regenvorhersage" in water.reason
 
 
-def test_a_wet_week_waters_nothing(series_store: SeriesStore) -> None:
+def hand_top_up_litres(store: SeriesStore, depletion_mm: float) -> float:
+    """The measured policy's top-up for the young tree, by hand (see the test above)."""
+    site = young_tree_site(TREE, TOWN, NOMINAL_SOIL, 2024, DAY.year)
+    assert site.area_m2 == pytest.approx(2.659, abs=1e-3) and site.root_depth_m == pytest.approx(0.63)
+    station_day = station_weather_days(store, STATION, PLAN_TIME - timedelta(days=2), PLAN_TIME)[-1]
+    daily_mm = site.crop_factor * reference_et_mm(station_day, DEPOT.latitude, DEFAULT_ELEVATION_M)
+    trigger_mm = site.depletion_from_tension(TENSION_CRITICAL_KPA)
+    assert daily_mm == pytest.approx(6.3, abs=0.05) and trigger_mm == pytest.approx(21.1, abs=0.05)
+    return (depletion_mm + 6 * daily_mm - 0.7 * trigger_mm) * site.area_m2
+
+
+def test_no_tree_is_watered_on_a_day_the_tanker_does_not_go(sqlite_store: SqliteSeriesStore) -> None:
+    readings = history()
+    sqlite_store.write(readings)
+    # Thursday: the tree is drier still, but the tanker goes on Wednesdays only.
+    assert TREE not in _by_asset(plan_from(sqlite_store, readings, THURSDAY), TaskKind.WATER)
+    # A policy that also sends it on Thursdays waters it, to last until next Wednesday.
+    inputs = read_plan_inputs(sqlite_store, THURSDAY, ASSETS)
+    thursdays_too = replace(CLOUD_PLAN_SETTINGS, watering_weekdays=(2, 3))
+    plan = plan_day(THURSDAY, [DEPOT], ASSETS, {}, thursdays_too, watering=inputs.watering)
+    assert [task.asset for task in plan.tasks if task.kind is TaskKind.WATER] == [TREE]
+    assert [route.stops for route in plan.routes if route.kind is TaskKind.WATER] == [[TREE]]
+
+
+def test_a_tree_planned_by_soil_moisture_waits_for_the_watering_day_and_says_so(
+    sqlite_store: SqliteSeriesStore,
+) -> None:
+    readings = [_reading(TREE, Quantity.SOIL_VWC, 0.08, PLAN_TIME + timedelta(days=1, hours=1))]
+    sqlite_store.write(readings)
+    assets = [asset for asset in ASSETS if asset.id != STATION]  # no station: no balance
+    inputs = read_plan_inputs(sqlite_store, THURSDAY, assets)
+    for language, expected in (("de", "nächsten Gießtag (15.07.2026)"), ("en", "next watering day (2026-07-15)")):
+        plan = plan_day(THURSDAY, [DEPOT], assets, latest_of(readings), CLOUD_PLAN_SETTINGS, language=language)
+        assert not [task for task in plan.tasks if task.kind is TaskKind.WATER]
+        reasons = [reason for asset, reason in plan.skipped if asset == TREE]
+        assert len(reasons) == 1 and reasons[0].startswith(f"{TREE}: ") and expected in reasons[0]
+    assert inputs.watering is None
+
+
+def test_a_planting_year_after_the_season_is_reported_not_raised(sqlite_store: SqliteSeriesStore) -> None:
+    readings = history()
+    sqlite_store.write(readings)
+    future = _asset("tree-future", AssetKind.TREE, 50.364, planting_year=2027)
+    inputs = read_plan_inputs(sqlite_store, DAY, [*ASSETS, future])
+    assert inputs.watering is not None
+    assert [site.asset for site in inputs.watering.sites] == [TREE]  # the balance leaves it out
+    assert "Pflanzjahr 2027 liegt nach der Saison 2026" in inputs.fallback["tree-future"]
+    english = read_plan_inputs(sqlite_store, DAY, [*ASSETS, future], language="en")
+    assert "planting year 2027 is after the season 2026" in english.fallback["tree-future"]
+
+
+def test_the_bench_and_the_cloud_plan_with_one_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = importlib.util.spec_from_file_location("bench_operations", Path(__file__).parents[1] / "bench/operations.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, bench)  # its dataclasses look their module up there
+    spec.loader.exec_module(bench)
+    assert bench.MEASURED_POLICY is MEASURED_POLICY
+    assert CLOUD_PLAN_SETTINGS is MEASURED_POLICY.settings and CLOUD_WATERING_POLICY is MEASURED_POLICY.watering
+    # Without flags the bench measures exactly that policy; a flag changes it for the run only.
+    assert bench.policy_from(bench.build_parser().parse_args([])) == MEASURED_POLICY
+    changed = bench.policy_from(bench.build_parser().parse_args(["--top-up", "0.8", "--watering-days", "0,3"]))
+    assert changed.watering.top_up_share_of_trigger == 0.8
+    assert changed.watering.watering_weekdays == changed.settings.watering_weekdays == (0, 3)
+    assert changed != MEASURED_POLICY and MEASURED_POLICY.watering.top_up_share_of_trigger == 0.7
+    with pytest.raises(ValueError, match="watering weekdays"):
+        PlanningPolicy(MEASURED_POLICY.settings, replace(MEASURED_POLICY.watering, watering_weekdays=(1,)))
+
+
+def test_a_wet_week_refills_the_root_zone_and_the_top_up_covers_only_the_week_ahead(
+    series_store: SeriesStore,
+) -> None:
     readings = history(rain_mm_per_day=15.0)
     series_store.write(readings)
-    assert TREE not in _by_asset(plan_from(series_store, readings), TaskKind.WATER)
+    water = _by_asset(plan_from(series_store, readings), TaskKind.WATER)[TREE]
+    # The rain (10.4 mm a day reach the roots) kept the root zone at field capacity: only today's draw is missing.
+    depletion = float(water.evidence["depletion_mm"])
+    assert depletion == pytest.approx(6.3, abs=0.1)
+    # With no rain forecast, the small store would still pass 80 kPa in six hot days: a top-up, 93 L below the
+    # dry week's 171 L.
+    assert float(water.evidence["litres"]) == pytest.approx(hand_top_up_litres(series_store, depletion), abs=1.0)
+    assert float(water.evidence["litres"]) == pytest.approx(78.0, abs=1.0)
 
 
 def test_station_days_use_penman_monteith_inputs_and_ignore_a_stray_reading(sqlite_store: SqliteSeriesStore) -> None:
@@ -276,6 +368,16 @@ def test_the_plan_endpoint_plans_by_forecast_and_balance(cloud: TestClient) -> N
     assert planned_by(cloud) == EXPECTED_BASIS
     assert summary["planned_by"] == {"forecast": 1, "latest_value": 1, "water_balance": 1}
     assert any("Regenvorhersage" in note for note in summary["notes"])
+
+
+def test_the_plan_endpoint_waters_only_on_the_watering_day(cloud: TestClient) -> None:
+    thursday = cloud.post(f"/api/v1/plan/{THURSDAY}", headers=ADMIN_HEADERS)
+    assert thursday.status_code == 200, thursday.text
+    tasks = cloud.get("/api/v1/feed/tasks", params={"day": THURSDAY.isoformat()}, headers=ADMIN_HEADERS).json()
+    assert not [task for task in tasks if task["kind"] == "water"]  # Thursday: the tree waits for Wednesday
+    assert cloud.post(f"/api/v1/plan/{DAY}", headers=ADMIN_HEADERS).status_code == 200
+    tasks = cloud.get("/api/v1/feed/tasks", params={"day": DAY.isoformat()}, headers=ADMIN_HEADERS).json()
+    assert [task["evidence"]["litres"] for task in tasks if task["kind"] == "water"] == pytest.approx([171.0], abs=1)
 
 
 SHORT_SHIFTS = f"""

@@ -560,3 +560,54 @@ def test_watering_due_on_a_closed_day_moves_to_the_next_working_day() -> None:
     assert water_tasks(
         plan_daily(thursday, [DEPOT], [tree], {}, watering=dry_days_until(thursday), calendar=calendar)
     ) == ["tree-1"]
+
+
+def test_with_watering_weekdays_the_tanker_goes_on_them_and_a_closed_one_moves_to_the_next_working_day() -> None:
+    # The tanker goes on Wednesdays. A dry week in Bad Orb and a 0.9 m loam pit (RAW 34.3 mm, 3.4 mm a day): on
+    # Tuesday it would be due, but the tanker does not go; Wednesday 15 July the Bauhof is closed, so the run moves
+    # to Thursday, which waters what lasts until the next Wednesday (six days, as `horizon_days=6` gives it).
+    from cloud.scheduler.calendar import TownCalendar
+    from cloud.scheduler.planning import next_watering_day, watering_horizon_days
+    from cloud.scheduler.water import DailyWeather, TownWeather, WateringInput, WateringSite
+
+    closed, thursday = date(2026, 7, 15), date(2026, 7, 16)
+    calendar = TownCalendar(TOWN, closed_days=frozenset({closed}))
+    wednesdays = replace(DAILY, watering_weekdays=(2,))
+    tree = make_asset("tree-1", AssetKind.TREE, planting_year=2024)
+    site = WateringSite(
+        asset="tree-1", municipality=TOWN, soil="loam", root_depth_m=0.9, area_m2=4.0, crop_factor=0.8,
+        planting_year=2024,
+    )  # fmt: skip
+
+    def dry_days_until(day: date) -> WateringInput:
+        measured = [
+            DailyWeather(day=DAY - timedelta(days=7 - k), temperature_max_c=26.6, temperature_min_c=14.8, rain_mm=0.0)
+            for k in range((day - DAY).days + 7)
+        ]
+        return WateringInput([site], {TOWN: TownWeather(50.2, 170.0, measured)}, horizon_days=1)
+
+    def litres(plan: DayPlan) -> list[float]:
+        return [float(task.evidence["litres"]) for task in plan.tasks if task.kind is TaskKind.WATER]
+
+    assert next_watering_day(DAY, (2,)) == closed and next_watering_day(DAY, (2,), calendar) == thursday
+    assert watering_horizon_days(thursday, (2,), calendar) == 6
+    every_day = plan_daily(DAY, [DEPOT], [tree], {}, watering=replace(dry_days_until(DAY), horizon_days=2))
+    assert litres(every_day) != []  # without watering weekdays Tuesday waters (the run is two days off)
+    assert litres(plan_daily(DAY, [DEPOT], [tree], {}, wednesdays, watering=dry_days_until(DAY))) == []
+
+    wednesday = plan_daily(closed, [DEPOT], [tree], {}, wednesdays, watering=dry_days_until(closed), calendar=calendar)
+    assert litres(wednesday) == []
+    assert [asset for asset, _ in wednesday.skipped] == ["tree-1"] and "16.07.2026" in wednesday.skipped[0][1]
+
+    moved = plan_daily(thursday, [DEPOT], [tree], {}, wednesdays, watering=dry_days_until(thursday), calendar=calendar)
+    six_days = plan_daily(thursday, [DEPOT], [tree], {}, watering=replace(dry_days_until(thursday), horizon_days=6))
+    assert litres(moved) == litres(six_days) and litres(moved)[0] > 0
+    friday = thursday + timedelta(days=1)
+    assert litres(plan_daily(friday, [DEPOT], [tree], {}, wednesdays, watering=dry_days_until(friday))) == []
+
+
+def test_watering_weekdays_are_checked() -> None:
+    with pytest.raises(SchedulerError, match="watering_weekdays"):
+        PlanSettings(watering_weekdays=())
+    with pytest.raises(SchedulerError, match="watering_weekdays"):
+        PlanSettings(watering_weekdays=(2, 9))

@@ -20,6 +20,7 @@ import numpy as np
 
 from cloud.scheduler.fill import BinHistory, FillHistoryError
 from cloud.scheduler.planning import PlanSettings, work_window
+from cloud.scheduler.policy import MEASURED_POLICY, WateringPolicy
 from cloud.scheduler.water import (
     DailyWeather,
     SoilObservation,
@@ -27,6 +28,7 @@ from cloud.scheduler.water import (
     WateringInput,
     WateringSite,
     WaterInputError,
+    young_tree_site,
 )
 from cloud.store.series import SeriesArrays, SeriesPoint, SeriesStore
 from flurfunk.contracts import Asset, AssetKind, Quantity, Task, TaskKind
@@ -47,23 +49,17 @@ STATION_WIND_HEIGHT_M = 2.0
 MAX_REASON_CHARS = 500  # Task.reason's limit
 
 # Assets carry no soil or pit data yet: nominal sites (as the operations bench's planner uses) until they do.
-# (root depth m, area m², crop factor) by kind and age; loam, full sun.
-YOUNG_TREE_SITE = (0.6, 5.0, 0.7)
+# Young trees: their planting year's nominal root zone and crown (`young_tree_site`); old trees and green spaces:
+# (root depth m, area m², crop factor); loam, full sun.
 OLD_TREE_SITE = (1.0, 10.0, 0.6)
 GREEN_SPACE_SITE = (0.15, 60.0, 0.8)
 NOMINAL_SOIL = "loam"
 YOUNG_TREE_YEARS = 5
 
-# The planner's settings for the cloud's plans, as bench/operations.py measured them against fixed rounds
-# (bench/RESULTS.md "Operations"): one regular round a week per town (Wednesday) that takes every bin forecast to
-# pass 100 % before the next round, optional bins from 85 % expected, and on other workdays extra runs only to
-# villages whose urgent bins (past 110 % by the next workday's end, 2 km of detour each) outweigh the trip.
-CLOUD_PLAN_SETTINGS = PlanSettings(
-    collection_weekdays=(2,),
-    forecast_may_fill=0.85,
-    emergency_fill=1.1,
-    emergency_prize_km=2.0,
-)
+# The cloud plans with the policy bench/operations.py measured against fixed rounds (cloud.scheduler.policy):
+# collection settings and the tanker's weekdays, and the watering policy the balance's input is built with.
+CLOUD_PLAN_SETTINGS: PlanSettings = MEASURED_POLICY.settings
+CLOUD_WATERING_POLICY: WateringPolicy = MEASURED_POLICY.watering
 
 _SOIL_QUANTITIES = (Quantity.SOIL_VWC, Quantity.SOIL_TENSION_KPA)
 _WATERED_KINDS = frozenset({AssetKind.TREE, AssetKind.GREEN_SPACE})
@@ -96,11 +92,13 @@ def read_plan_inputs(
     language: Language = "de",
     history_days: int = HISTORY_DAYS,
     watered_litres: Mapping[str, Mapping[date, float]] | None = None,
+    policy: WateringPolicy = CLOUD_WATERING_POLICY,
 ) -> PlanInputs:
     """The fill histories and the water-balance input for planning `day`, from the last `history_days` days.
 
     Readings up to the end of the day's work window count, so an intraday replan sees the morning's readings.
-    Weather and soil count by whole local days before `day`.
+    Weather and soil count by whole local days before `day`. The balance's input follows `policy`; `plan_day`
+    with `CLOUD_PLAN_SETTINGS` waters only on its weekdays, with the horizon to the next run.
     """
     if not 1 <= history_days <= 366:
         raise ValueError(f"history_days must be 1-366, got {history_days}")
@@ -121,7 +119,9 @@ def read_plan_inputs(
     watered = [asset for asset in assets if asset.kind in _WATERED_KINDS]
     watering: WateringInput | None = None
     if watered:
-        watering = _watering_input(series, day, watered, assets, start, language, watered_litres or {}, fallback)
+        watering = _watering_input(
+            series, day, watered, assets, start, language, watered_litres or {}, fallback, policy
+        )
     notes = [text("plan.note.no_rain_forecast", language)] if watering is not None else []
     logger.info(
         "plan inputs day=%s bins_by_forecast=%d sites_by_balance=%d by_latest_value=%d",
@@ -194,6 +194,7 @@ def _watering_input(
     language: Language,
     watered_litres: Mapping[str, Mapping[date, float]],
     fallback: dict[str, str],
+    policy: WateringPolicy,
 ) -> WateringInput | None:
     end = datetime.combine(day, datetime.min.time(), LOCAL_ZONE).astimezone(UTC)  # whole days before `day`
     stations: dict[str, list[Asset]] = defaultdict(list)
@@ -226,7 +227,16 @@ def _watering_input(
             )
         fallback.update({asset.id: reason for asset in watered if asset.municipality == town})
 
-    sites = [nominal_site(asset, day) for asset in watered if asset.municipality in weather]
+    sites: list[WateringSite] = []
+    for asset in watered:
+        if asset.municipality not in weather:
+            continue
+        if asset.planting_year is not None and asset.planting_year > day.year:
+            # Not planted yet by its record (or a typo): no site to balance; the latest soil moisture serves.
+            reason = text("plan.fallback.planting_year", language, planting_year=asset.planting_year, year=day.year)
+            fallback[asset.id] = reason
+            continue
+        sites.append(nominal_site(asset, day))
     if not sites:
         return None
     soil: dict[str, list[SoilObservation]] = {}
@@ -236,16 +246,19 @@ def _watering_input(
         observations = _soil_days(site.asset, {q: readings[q].get(site.asset) for q in _SOIL_QUANTITIES})
         if observations:
             soil[site.asset] = observations
-    return WateringInput(sites=sites, weather=weather, soil=soil, watered_litres=watered_litres)
+    horizon_days = policy.horizon_days(day)  # plan_day refines it with the town's calendar
+    return policy.watering_input(sites, weather, soil=soil, watered_litres=watered_litres, horizon_days=horizon_days)
 
 
 def nominal_site(asset: Asset, day: date) -> WateringSite:
-    """The site the balance assumes for an asset: nominal pit and crop by kind and age (assets carry no soil,
-    pit or exposure data yet)."""
+    """The site the balance assumes for an asset: a young tree's root zone and crown by its planting year, nominal
+    pit and crop for old trees and green spaces (assets carry no soil, pit or exposure data yet). A planting year
+    after `day`'s is refused (WaterInputError)."""
+    planted = asset.planting_year
+    if asset.kind is AssetKind.TREE and planted is not None and day.year - planted <= YOUNG_TREE_YEARS:
+        return young_tree_site(asset.id, asset.municipality, NOMINAL_SOIL, asset.planting_year, day.year)
     if asset.kind is AssetKind.GREEN_SPACE:
         depth, area, crop = GREEN_SPACE_SITE
-    elif asset.planting_year is not None and day.year - asset.planting_year <= YOUNG_TREE_YEARS:
-        depth, area, crop = YOUNG_TREE_SITE
     else:
         depth, area, crop = OLD_TREE_SITE
     return WateringSite(
@@ -256,6 +269,7 @@ def nominal_site(asset: Asset, day: date) -> WateringSite:
         area_m2=area,
         crop_factor=crop,
         planting_year=asset.planting_year,
+        is_tree=asset.kind is AssetKind.TREE,
     )
 
 

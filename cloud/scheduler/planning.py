@@ -17,7 +17,7 @@ import numpy as np
 
 from cloud.scheduler.calendar import PlanningCalendar, TownCalendar, is_round_day
 from cloud.scheduler.fill import BinHistory, FillHistoryError, FillModel, fit_fill_model
-from cloud.scheduler.fleet import DEFAULT_BIN_LITRES, DEFAULT_WASTE_TYPE
+from cloud.scheduler.fleet import DEFAULT_WASTE_TYPE, stop_load_l
 from cloud.scheduler.geo import distance_matrix_km
 from cloud.scheduler.routing import build_route, insertion_detours, nearest_neighbour, route_points, two_opt
 from cloud.scheduler.water import WateringInput, WaterNeed, assess_watering
@@ -45,6 +45,7 @@ PRIORITY_GREEN_SPACE = 40
 PRIORITY_INSPECT = 30
 
 MAX_BASELINE_DAYS = 3660  # ten years; more is a typo, not a question
+MAX_WATERING_HORIZON_DAYS = 14  # the water balance's longest horizon
 
 _ROUTED_KINDS: tuple[TaskKind, ...] = (TaskKind.COLLECT, TaskKind.WATER)
 _WATERED_KINDS = frozenset({AssetKind.TREE, AssetKind.GREEN_SPACE})
@@ -81,6 +82,10 @@ class PlanSettings:
     # round, a bin over 60 % may overflow before it, so it goes now; 40-60 % goes along when the detour is cheap.
     # On other days only a bin about to overflow gets an (emergency) round.
     collection_weekdays: tuple[int, ...] = (0, 3)
+    # Set, the water tanker goes only on these weekdays (a run on a closed day moves to the next working day, as a
+    # round does), and a site is due when it would pass its trigger before the next run: the balance's horizon is
+    # the days to that run. None: any working day, with the horizon the watering input gives.
+    watering_weekdays: tuple[int, ...] | None = None
     collect_threshold: float = 0.6
     collect_opportunistic: float = 0.4
     overflow_threshold: float = 0.9
@@ -115,6 +120,10 @@ class PlanSettings:
     def __post_init__(self) -> None:
         if not self.collection_weekdays or not set(self.collection_weekdays) <= set(range(7)):
             raise SchedulerError(f"collection_weekdays must name weekdays 0-6, got {self.collection_weekdays}")
+        if self.watering_weekdays is not None and (
+            not self.watering_weekdays or not set(self.watering_weekdays) <= set(range(7))
+        ):
+            raise SchedulerError(f"watering_weekdays must name weekdays 0-6, got {self.watering_weekdays}")
         if not self.collect_threshold <= self.overflow_threshold:
             raise SchedulerError(
                 f"need collect_threshold ({self.collect_threshold}) <= overflow_threshold ({self.overflow_threshold})"
@@ -243,9 +252,15 @@ def plan_day(
     if not round_day and settings.emergency_fill is not None:
         must_fill = settings.emergency_fill
     watering_closed = town_calendar is not None and not town_calendar.is_working_day(day)
-    if watering is not None and town_calendar is not None and not watering_closed:
+    water_today = _is_watering_day(day, settings.watering_weekdays, town_calendar)
+    balanced = {site.asset for site in watering.sites} if watering is not None else set()
+    if watering is not None and settings.watering_weekdays is not None:
+        horizon_days = watering_horizon_days(day, settings.watering_weekdays, town_calendar)
+        if horizon_days != watering.horizon_days:
+            watering = replace(watering, horizon_days=horizon_days)
+    elif watering is not None and town_calendar is not None and not watering_closed:
         watering = _horizon_past_closed_days(day, watering, town_calendar)
-    needs: dict[str, WaterNeed] = assess_watering(day, watering) if watering is not None else {}
+    needs: dict[str, WaterNeed] = assess_watering(day, watering) if watering is not None and water_today else {}
     for asset_id in sorted(assets_by_id):
         asset = assets_by_id[asset_id]
         values = latest.get(asset_id, {})
@@ -263,11 +278,13 @@ def plan_day(
                 must_collect[asset.municipality].append(asset)
             elif round_day and forecast.fill_later >= settings.forecast_may_fill:
                 prized[asset.municipality].append((asset, forecast))
-        elif asset.kind in _WATERED_KINDS and asset_id in needs:
-            need = needs[asset_id]
-            if need.litres > 0 and watering_closed:
+        elif asset.kind in _WATERED_KINDS and asset_id in balanced:
+            need = needs.get(asset_id)  # none on a day the tanker does not go
+            if need is None or need.litres <= 0:
+                pass
+            elif watering_closed:
                 reader.skip_closed(asset, day, town_calendar)
-            elif need.litres > 0:
+            else:
                 pending[(TaskKind.WATER, asset.id)] = _balance_task(asset, need, window, language)
                 to_water[asset.municipality].append(asset)
         elif asset.kind is AssetKind.BIN:
@@ -281,7 +298,10 @@ def plan_day(
                 maybe_collect[asset.municipality].append((asset, fill))
         elif asset.kind in _WATERED_KINDS:
             soil = reader.usable(asset, values, Quantity.SOIL_VWC, required=True)
-            if soil is not None and soil.value < settings.dry_soil_vwc and watering_closed:
+            dry = soil is not None and soil.value < settings.dry_soil_vwc
+            if dry and not water_today and settings.watering_weekdays is not None:
+                reader.skip_no_watering_day(asset, next_watering_day(day, settings.watering_weekdays, town_calendar))
+            elif dry and watering_closed:
                 reader.skip_closed(asset, day, town_calendar)
             elif soil is not None and soil.value < settings.dry_soil_vwc:
                 pending[(TaskKind.WATER, asset.id)] = _water_task(asset, soil, settings, window, language)
@@ -499,6 +519,10 @@ class _Reader:
         reason = calendar.holiday(day, self.language) or text("plan.calendar.weekend", self.language)
         self._skip(asset, "plan.skip.water_closed_day", reason=reason, next_day=calendar.next_working_day(day))
 
+    def skip_no_watering_day(self, asset: Asset, next_day: date) -> None:
+        """A dry tree on a day the tanker does not go: it waits for the next watering day."""
+        self._skip(asset, "plan.skip.water_not_watering_day", next_day=next_day)
+
     def _skip(self, asset: Asset, key: str, **values: object) -> None:
         self.skipped.append((asset.id, text(key, self.language, asset=asset.id, **values)))
 
@@ -700,6 +724,31 @@ def _next_run_end(day: date, settings: PlanSettings, calendar: TownCalendar | No
             break
         following += timedelta(days=1)
     return work_window(following)[1]
+
+
+def _is_watering_day(day: date, watering_weekdays: tuple[int, ...] | None, calendar: TownCalendar | None) -> bool:
+    """Whether the tanker may go on `day`: any day without watering weekdays; with them, on those weekdays and the
+    working day a run moves to from a holiday, and on a closed watering weekday too, so the plan says the run
+    moved (the due trees come back in `skipped`)."""
+    if watering_weekdays is None or is_round_day(day, watering_weekdays, calendar):
+        return True
+    return calendar is not None and day.weekday() in watering_weekdays and not calendar.is_working_day(day)
+
+
+def next_watering_day(day: date, watering_weekdays: tuple[int, ...], calendar: TownCalendar | None = None) -> date:
+    """The tanker's next run after `day`: the next watering weekday, or with a calendar the working day a run on
+    a holiday moves to; at most `MAX_WATERING_HORIZON_DAYS` ahead (the balance looks no further)."""
+    following = day + timedelta(days=1)
+    while (following - day).days < MAX_WATERING_HORIZON_DAYS:
+        if is_round_day(following, watering_weekdays, calendar):
+            break
+        following += timedelta(days=1)
+    return following
+
+
+def watering_horizon_days(day: date, watering_weekdays: tuple[int, ...], calendar: TownCalendar | None = None) -> int:
+    """Days from `day` to the tanker's next run: what a site watered today must last (the balance's horizon)."""
+    return (next_watering_day(day, watering_weekdays, calendar) - day).days
 
 
 def _horizon_past_closed_days(day: date, watering: WateringInput, calendar: TownCalendar) -> WateringInput:
@@ -976,18 +1025,15 @@ def _fleet_routes(
     task, and every stop left out is noted in `skips` with the reason."""
     from cloud.scheduler.fleet_routes import FleetStop, route_with_fleet  # PyVRP: a heavy import
 
-    def bin_load(asset: Asset) -> int:
-        fill = pending[(TaskKind.COLLECT, asset.id)].evidence.get("fill_ratio", 1.0)
-        share = min(max(float(fill), 0.0), 1.5) if isinstance(fill, int | float) else 1.0
-        return round((asset.capacity_l or DEFAULT_BIN_LITRES) * share)
+    def load(kind: TaskKind, asset: Asset) -> int:  # the rule a dispatcher's stop is loaded by, too
+        return stop_load_l(kind.value, asset.capacity_l, pending[(kind, asset.id)].evidence)
 
     stops_by_kind = {
-        TaskKind.COLLECT: [FleetStop(asset, bin_load(asset)) for asset in must_collect]
-        + [FleetStop(asset, bin_load(asset), required=False, prize_km=prize) for asset, prize in optional],
-        TaskKind.WATER: [
-            FleetStop(asset, round(float(pending[(TaskKind.WATER, asset.id)].evidence.get("litres", 0.0))))
-            for asset in to_water
+        TaskKind.COLLECT: [FleetStop(asset, load(TaskKind.COLLECT, asset)) for asset in must_collect]
+        + [
+            FleetStop(asset, load(TaskKind.COLLECT, asset), required=False, prize_km=prize) for asset, prize in optional
         ],
+        TaskKind.WATER: [FleetStop(asset, load(TaskKind.WATER, asset)) for asset in to_water],
     }
     routes: list[Route] = []
     for kind in _ROUTED_KINDS:

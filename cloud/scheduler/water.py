@@ -267,6 +267,7 @@ class WateringSite:
     planting_year: int | None = None
     depletion_fraction: float = 0.5  # FAO-56 p: RAW = p·TAW
     rain_catch: float = 1.0  # > 1 where paving drains into the pit
+    is_tree: bool = True  # False for a green space: `young_only` spares only old trees
 
     def __post_init__(self) -> None:
         if self.soil not in SOIL_CLASSES:
@@ -429,7 +430,8 @@ class WateringInput:
     weather: Mapping[str, TownWeather]  # by municipality
     soil: Mapping[str, Sequence[SoilObservation]] = field(default_factory=dict)  # by asset, oldest first
     watered_litres: Mapping[str, Mapping[date, float]] = field(default_factory=dict)  # by asset and day
-    young_only: bool = False  # the Bauhof waters only trees in years 1–5 (old trees reach deeper water)
+    # The Bauhof waters only trees in years 1–5 (old trees reach deeper water) and green spaces.
+    young_only: bool = False
     # Days until the next watering run after today: a site is due today when it would pass its trigger before
     # then. The trigger is RAW, or a tension (kPa) if given and reached first (fine soils pass 80 kPa before RAW).
     horizon_days: int = 1
@@ -555,7 +557,7 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
         if watering.trigger_tension_kpa is not None:
             by_tension = site.depletion_from_tension(watering.trigger_tension_kpa)
             trigger = by_tension if watering.tension_trigger_only else min(trigger, by_tension)
-        if projected >= trigger and (young or not watering.young_only):
+        if projected >= trigger and (young or not watering.young_only or not site.is_tree):
             ahead = forecasts[site.municipality][:3]
             rain_ahead = sum(effective_rain_mm(weather.rain_mm) * site.rain_catch for weather in ahead[:2])
             if any(weather.temperature_min_c < 0.0 for weather in ahead):
