@@ -606,6 +606,31 @@ def test_with_watering_weekdays_the_tanker_goes_on_them_and_a_closed_one_moves_t
     assert litres(plan_daily(friday, [DEPOT], [tree], {}, wednesdays, watering=dry_days_until(friday))) == []
 
 
+def test_the_measured_policy_spares_old_trees_but_not_green_spaces() -> None:
+    # young_only: the Bauhof waters trees in years 1-5 only (old trees reach deeper water); a green space is no tree.
+    from cloud.scheduler.inputs import nominal_site
+    from cloud.scheduler.policy import MEASURED_POLICY
+    from cloud.scheduler.water import DailyWeather, TownWeather
+
+    old = make_asset("tree-old", AssetKind.TREE, planting_year=1990)
+    lawn = make_asset("lawn-1", AssetKind.GREEN_SPACE, latitude=50.22)
+    measured = [
+        DailyWeather(day=DAY - timedelta(days=14 - k), temperature_max_c=31.0, temperature_min_c=16.0, rain_mm=0.0)
+        for k in range(14)
+    ]
+    weather = {TOWN: TownWeather(50.2, 170.0, measured)}
+    sites = [nominal_site(old, DAY), nominal_site(lawn, DAY)]
+    assert [site.is_tree for site in sites] == [True, False]
+    watering = MEASURED_POLICY.watering.watering_input(sites, weather)
+    wednesday = DAY + timedelta(days=1)
+    plan = plan_day(wednesday, [DEPOT], [old, lawn], {}, MEASURED_POLICY.settings, watering=watering)
+    assert [task.asset for task in plan.tasks if task.kind is TaskKind.WATER] == ["lawn-1"]
+    everyone = plan_day(
+        wednesday, [DEPOT], [old, lawn], {}, MEASURED_POLICY.settings, watering=replace(watering, young_only=False)
+    )
+    assert sorted(task.asset for task in everyone.tasks if task.kind is TaskKind.WATER) == ["lawn-1", "tree-old"]
+
+
 def test_watering_weekdays_are_checked() -> None:
     with pytest.raises(SchedulerError, match="watering_weekdays"):
         PlanSettings(watering_weekdays=())
