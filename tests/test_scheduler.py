@@ -33,6 +33,7 @@ from cloud.scheduler import (
 )
 from cloud.scheduler.geo import distance_matrix_km
 from cloud.scheduler.routing import nearest_neighbour, tour_km, two_opt
+from cloud.scheduler.water import DailyWeather, TownWeather, WateringInput, WateringSite
 from flurfunk.contracts import Asset, AssetKind, Depot, Quantity, TaskKind
 
 DAY = date(2026, 7, 14)
@@ -513,28 +514,29 @@ def test_collection_weekdays_are_checked() -> None:
         PlanSettings(collection_weekdays=(7,))
 
 
+def dry_days_until(day: date) -> WateringInput:
+    """A dry week in Bad Orb before `DAY` and dry days up to `day`, for a 0.9 m loam pit (RAW 34.3 mm)."""
+    site = WateringSite(
+        asset="tree-1", municipality=TOWN, soil="loam", root_depth_m=0.9, area_m2=4.0, crop_factor=0.8,
+        planting_year=2024,
+    )  # fmt: skip
+    measured = [
+        DailyWeather(day=DAY - timedelta(days=7 - k), temperature_max_c=26.6, temperature_min_c=14.8, rain_mm=0.0)
+        for k in range((day - DAY).days + 7)
+    ]
+    return WateringInput([site], {TOWN: TownWeather(50.2, 170.0, measured)}, horizon_days=1)
+
+
 def test_watering_due_on_a_closed_day_moves_to_the_next_working_day() -> None:
     # A dry week in Bad Orb; a 0.9 m loam pit (RAW 34.3 mm) is past RAW after Wednesday but not after Tuesday.
     # Wednesday 15 July the Bauhof is closed: Tuesday's plan (next run normally Wednesday) must carry the tree to
     # Thursday, so it waters today what a two-day horizon asks; Wednesday plans no watering and says why;
     # Thursday waters again as usual.
     from cloud.scheduler.calendar import TownCalendar
-    from cloud.scheduler.water import DailyWeather, TownWeather, WateringInput, WateringSite
 
     closed = date(2026, 7, 15)
     calendar = TownCalendar(TOWN, closed_days=frozenset({closed}))
     tree = make_asset("tree-1", AssetKind.TREE, planting_year=2024)
-    site = WateringSite(
-        asset="tree-1", municipality=TOWN, soil="loam", root_depth_m=0.9, area_m2=4.0, crop_factor=0.8,
-        planting_year=2024,
-    )  # fmt: skip
-
-    def dry_days_until(day: date) -> WateringInput:
-        measured = [
-            DailyWeather(day=DAY - timedelta(days=7 - k), temperature_max_c=26.6, temperature_min_c=14.8, rain_mm=0.0)
-            for k in range((day - DAY).days + 7)
-        ]
-        return WateringInput([site], {TOWN: TownWeather(50.2, 170.0, measured)}, horizon_days=1)
 
     def water_tasks(plan: DayPlan) -> list[str]:
         return [task.asset for task in plan.tasks if task.kind is TaskKind.WATER]
@@ -568,23 +570,11 @@ def test_with_watering_weekdays_the_tanker_goes_on_them_and_a_closed_one_moves_t
     # to Thursday, which waters what lasts until the next Wednesday (six days, as `horizon_days=6` gives it).
     from cloud.scheduler.calendar import TownCalendar
     from cloud.scheduler.planning import next_watering_day, watering_horizon_days
-    from cloud.scheduler.water import DailyWeather, TownWeather, WateringInput, WateringSite
 
     closed, thursday = date(2026, 7, 15), date(2026, 7, 16)
     calendar = TownCalendar(TOWN, closed_days=frozenset({closed}))
     wednesdays = replace(DAILY, watering_weekdays=(2,))
     tree = make_asset("tree-1", AssetKind.TREE, planting_year=2024)
-    site = WateringSite(
-        asset="tree-1", municipality=TOWN, soil="loam", root_depth_m=0.9, area_m2=4.0, crop_factor=0.8,
-        planting_year=2024,
-    )  # fmt: skip
-
-    def dry_days_until(day: date) -> WateringInput:
-        measured = [
-            DailyWeather(day=DAY - timedelta(days=7 - k), temperature_max_c=26.6, temperature_min_c=14.8, rain_mm=0.0)
-            for k in range((day - DAY).days + 7)
-        ]
-        return WateringInput([site], {TOWN: TownWeather(50.2, 170.0, measured)}, horizon_days=1)
 
     def litres(plan: DayPlan) -> list[float]:
         return [float(task.evidence["litres"]) for task in plan.tasks if task.kind is TaskKind.WATER]
