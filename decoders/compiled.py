@@ -884,7 +884,10 @@ def _cbor(layout: CborLayout, warning: str | None) -> CompiledDecoder:
         matches = matchers.get(payload[0])
         if matches is None or matches(payload) is None:
             return None
-        document = loads(payload)
+        try:
+            document = loads(payload)
+        except Exception:  # not for a payload the pattern took; should cbor2 think otherwise, the reader names it
+            return None
         document_keys = tuple(document)
         if len(document_keys) != payload[0] - 0xA0:
             return None  # a key given twice

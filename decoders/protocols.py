@@ -430,7 +430,7 @@ class _Frame:
 
     def read(self, offset: int, size: int, what: str, signed: bool = False) -> int:
         if offset < 0 or offset + size > len(self.payload):
-            where = max(offset, 0)
+            where = min(max(offset, 0), len(self.payload))  # a value beyond the end: where the payload ends
             raise self.reader.error(f"{what} needs {size} byte(s), the payload has {len(self.payload)} bytes", where)
         return int.from_bytes(self.payload[offset : offset + size], "big", signed=signed)
 

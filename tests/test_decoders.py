@@ -522,7 +522,7 @@ def test_temp4_unknown_frame_code_is_the_vendors_unsupported_data_with_a_warning
 
 @pytest.mark.parametrize(
     "hex_payload, offset",
-    [("10500012", 4), ("2f00", 2), ("3300010f", 3), ("370001020304", 6), ("58000100", 3), ("30", 1)],
+    [("10500012", 4), ("2f00", 2), ("3300010f", 3), ("370001020304", 6), ("58000100", 3), ("30", 1), ("3004", 2)],
 )
 def test_temp4_frame_cut_short_names_the_offset(hex_payload: str, offset: int) -> None:
     with pytest.raises(DecodeError) as raised:
