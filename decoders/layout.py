@@ -355,8 +355,9 @@ class Reader:
     def word(self, spec: Field, offset: int) -> int:
         end = offset + spec.word.size
         if end > len(self.payload):
+            where = min(offset, len(self.payload))  # a value wholly beyond the end: where the payload ends
             raise self.error(
-                f"{spec.name} needs {spec.word.size} byte(s), the payload has {len(self.payload)} bytes", offset
+                f"{spec.name} needs {spec.word.size} byte(s), the payload has {len(self.payload)} bytes", where
             )
         return spec.raw_from(spec.word.unpack(self.payload[offset:end]))
 

@@ -541,3 +541,10 @@ def test_measurement_columns_behave_as_the_tuple_of_measurements() -> None:
     assert columns[0].quantity is Quantity.RAIN_MM and not Measurements((), ())
     decoded = Decoded("m", 1, {}, columns)
     assert decoded.value(Quantity.BATTERY_V) == 3.6 and decoded == Decoded("m", 1, {}, expected)
+
+
+def test_a_value_wholly_beyond_the_payload_names_where_the_payload_ends() -> None:
+    # WSC1-L channel 0x0a with its length byte and value missing: the value would start at offset 2 of 1 byte
+    with pytest.raises(DecodeError) as raised:
+        decode("dragino/wsc1-l", 2, bytes.fromhex("0a"))
+    assert raised.value.offset == 1 and "PM2_5" in raised.value.reason
