@@ -17,6 +17,7 @@ from cloud.scheduler.planning import LatestValue, plan_day
 from edge.anomaly import AnomalyScorer, BundleError, load_bundle, window_features
 from edge.anomaly.features import (
     FEATURE_NAMES,
+    LOOK_AHEAD,
     MIN_HISTORY,
     N_FEATURES,
     NO_NEXT,
@@ -94,13 +95,27 @@ finite = st.floats(allow_nan=False, allow_infinity=False)
     finite,
     st.sampled_from(["bin", "soil", "weather"]),
     st.none() | finite,
-    st.none() | finite,
+    st.lists(finite, max_size=LOOK_AHEAD + 1),
 )
 def test_any_finite_series_gives_finite_features(
-    history: list[float], value: float, family: str, temp, following
+    history: list[float], value: float, family: str, temp, following: list[float]
 ) -> None:
     features = window_features(history, value, family, temp, following)
     assert features.shape == (N_FEATURES,) and np.all(np.isfinite(features))
+
+
+def test_neighbourhood_features_tell_a_burst_reading_left_near_the_level_from_a_spike() -> None:
+    """A burst can leave one reading near the true level; its neighbours still scatter. A spike's neighbours agree."""
+    calm = [0.5 + 0.002 * (i % 3) for i in range(30)]
+    burst = window_features([*calm, 0.62, 0.35], 0.501, "bin", following=[0.71, 0.28, 0.66, 0.4])
+    spike = window_features(calm, 0.9, "bin", following=[0.501, 0.502, 0.5, 0.501])
+    shift = window_features(calm, 0.2, "bin", following=[0.201, 0.2, 0.202, 0.2])  # an emptied bin
+    at = FEATURE_NAMES.index
+    assert burst[at("around_scatter_z")] > 10 * spike[at("around_scatter_z")] > 0
+    assert burst[at("around_big_steps")] == 7 and spike[at("around_big_steps")] == 2
+    assert shift[at("around_big_steps")] == 1 and abs(shift[at("ahead_from_this_z")]) < 1
+    assert spike[at("ahead_from_this_z")] < -10 and spike[at("known_share")] == 1.0
+    assert window_features(calm, 0.9, "bin", following=[0.5])[at("known_share")] == 1 / LOOK_AHEAD
 
 
 def test_streaming_features_match_the_window_function_and_stay_bounded() -> None:
@@ -141,9 +156,10 @@ def test_streaming_features_equal_the_from_scratch_window_features(
         instant, context = got
         expected = window_features(values[:i], value, family, temperature)
         assert np.allclose(np.array(instant + list(NO_NEXT)), expected, rtol=1e-9, atol=1e-9), i
-        for after in (values[i + 1 : i + 2], values[i + 1 : i + 3]):
-            if after:
-                late = window_features(values[:i], value, family, temperature, *after)
+        for known in range(1, LOOK_AHEAD + 1):
+            after = values[i + 1 : i + 1 + known]
+            if len(after) == known:
+                late = window_features(values[:i], value, family, temperature, after)
                 assert np.allclose(np.array(instant + late_features(context, after, family)), late, rtol=1e-9)
     assert len(streams.window(DEV, Quantity.SOIL_VWC)) <= WINDOW
 
@@ -155,6 +171,9 @@ def test_rules_name_dropout_range_stuck_and_impossible_steps() -> None:
     assert rule_fault("soil", np.full(4, 0.2512), 0.2512) is None
     assert rule_fault("weather", np.array([12.0]), 25.0) == "spike"
     assert rule_fault("weather", np.array([12.0]), 12.3) is None
+    # The reading after a spike returns to the level before it: not a spike itself (it was flagged as one).
+    assert rule_fault("weather", np.array([12.0, 12.2, 25.0]), 12.4) is None
+    assert rule_fault("weather", np.array([12.0, 12.2, 12.4]), 25.0) == "spike"
 
 
 def _tiny_bundle(path: Path, threshold: float = 0.5, seed: int = 0) -> Path:
@@ -259,6 +278,7 @@ def test_a_reading_not_newer_than_its_series_gets_the_rules_only_and_stays_out_o
     window = [15.0 + 0.1 * i for i in range(MIN_HISTORY)]
     first = scorer.score([_reading(16.0, 10)])[0]
     assert first.anomaly_score > 0  # the network judged it
+    scorer.take_revisions()  # the warm-up readings' late verdicts, which 16.0 gave
     again = scorer.score([_reading(16.0, 10)])[0]
     earlier = scorer.score([_reading(14.0, 8)])[0]
     assert again.anomaly_score == earlier.anomaly_score == 0.0 and again.flags == earlier.flags == ()

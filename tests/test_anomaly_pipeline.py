@@ -13,7 +13,7 @@ import pytest
 
 from cloud.anomaly.tflite import dense_softmax_tflite
 from edge.anomaly import AnomalyScorer, load_bundle
-from edge.anomaly.features import FEATURE_NAMES, MIN_HISTORY, N_FEATURES
+from edge.anomaly.features import FEATURE_NAMES, MIN_HISTORY, N_FEATURES, WINDOW
 from flurfunk.contracts import Quantity, Reading
 from gateway.buffer import DurableBuffer
 from gateway.pipeline import Pipeline
@@ -21,13 +21,21 @@ from tests.test_gateway_pipeline import BIN_SENSOR, NOW, make_pipeline, mm, stor
 
 
 def _late_only_bundle(path: Path) -> Path:
-    """A bin model that is unsure on arrival (score 0.5) and sure of a spike once the next reading is known."""
-    weights = np.zeros((N_FEATURES, 2), np.float32)
-    weights[FEATURE_NAMES.index("has_next"), 1] = 20.0
-    biases = np.zeros(2, np.float32)
+    """A bin model that is unsure on arrival (score 0.5) and sure of a spike once the next reading is known, for
+    readings after the warm-up (MIN_HISTORY readings in the window); the warm-up readings stay unsure (0.5)."""
+    warm = np.log1p(np.array([MIN_HISTORY - 1, MIN_HISTORY]) / WINDOW)  # the `history` feature, signed log
+    sharp = 1.5 / (warm[1] - warm.mean())
+    first = np.zeros((N_FEATURES, 3), np.float32)
+    first[FEATURE_NAMES.index("history"), :2] = sharp  # two units whose difference steps from 0 to 1 at MIN_HISTORY
+    first[FEATURE_NAMES.index("has_next"), 2] = 1.0 / np.log1p(1.0)  # 1 once the next reading is known
+    first_bias = np.array([-sharp * warm.mean(), -sharp * warm.mean() - 1.0, 0.0], np.float32)
+    both = np.array([[1.0], [-1.0], [1.0]], np.float32)  # relu(warm + has_next - 1): both
+    weights = [first, both, np.array([[0.0, 20.0]], np.float32)]
+    biases = [first_bias, np.array([-1.0], np.float32), np.zeros(2, np.float32)]
     path.mkdir(parents=True)
-    np.savez(path / "bin.npz", w0=weights, b0=biases)
-    (path / "bin.tflite").write_bytes(dense_softmax_tflite([weights], [biases]))
+    np.savez(path / "bin.npz", **{f"w{i}": w for i, w in enumerate(weights)},
+             **{f"b{i}": b for i, b in enumerate(biases)})  # fmt: skip
+    (path / "bin.tflite").write_bytes(dense_softmax_tflite(weights, biases))
     manifest = {
         "format": "flurfunk-anomaly-bundle", "format_version": 3, "version": "late-only",
         "feature_names": list(FEATURE_NAMES),
@@ -117,3 +125,21 @@ def test_revisions_the_full_buffer_refuses_wait_and_are_stored_later(tmp_path: P
         pipeline.handle_many([_at(8, 0.69, 2)])  # the source sends the refused uplink again
         revised = _of(stored(small), Quantity.DISTANCE_M, 7)
         assert [r.flags for r in revised] == [(), ("fault_spike", "sensor_fault")]
+
+
+def test_a_series_first_readings_are_judged_by_the_readings_after_them(tmp_path: Path, buffer: DurableBuffer) -> None:
+    """Before the window holds MIN_HISTORY readings the rules alone judge on arrival; the network judges those
+    readings once the readings after them come (the first reading of a series can be a spike)."""
+    path = tmp_path / "bundle"
+    _late_only_bundle(path)
+    weights = np.zeros((N_FEATURES, 2), np.float32)  # sure of a spike once the next reading is known, from the first
+    weights[FEATURE_NAMES.index("has_next"), 1] = 20.0
+    np.savez(path / "bin.npz", w0=weights, b0=np.zeros(2, np.float32))
+    (path / "bin.tflite").write_bytes(dense_softmax_tflite([weights], [np.zeros(2, np.float32)]))
+    scorer = AnomalyScorer(load_bundle(path), backend="numpy")
+    pipeline = make_pipeline(buffer, scorer=scorer)
+    pipeline.handle_many([_at(1, 1.4, 1)])
+    (first,) = _of(stored(buffer), Quantity.DISTANCE_M, 1)
+    assert first.flags == () and first.anomaly_score == 0.0  # rules only on arrival
+    pipeline.handle_many([_at(2, 0.7, 2)])
+    assert [r.flags for r in _of(stored(buffer), Quantity.DISTANCE_M, 1)] == [(), ("fault_spike", "sensor_fault")]

@@ -47,12 +47,12 @@ class Record:
 @dataclass
 class FamilyData:
     """Features, labels and device ids of one sensor family: an instant row per reading the network scores, and a
-    late row per reading after it (one and two later) that is known."""
+    late row per reading after it (1 to LOOK_AHEAD later) that is known."""
 
     features: list[list[float]] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     devices: list[str] = field(default_factory=list)
-    known_after: list[int] = field(default_factory=list)  # readings known after the scored one: 0, 1 or 2
+    known_after: list[int] = field(default_factory=list)  # readings known after the scored one: 0 to LOOK_AHEAD
 
     def add(self, features: list[float], label: str, device: str, known_after: int) -> None:
         self.features.append(features)
@@ -176,7 +176,8 @@ def featurise(records: Sequence[Record]) -> dict[str, FamilyData]:
         value = record.values[quantity]
         temperature = record.values.get(Quantity.SOIL_TEMPERATURE_C) if record.family == "soil" else None
         window = streams.window(record.dev_eui, quantity)
-        judged = rule_fault(record.family, window, value) is None and len(window) >= MIN_HISTORY
+        judged = rule_fault(record.family, window, value) is None
+        history = len(window)  # before the push adds this reading
         computed = streams.push(record.dev_eui, quantity, value, record.family, temperature, compute=judged)
         if value == 0.0 and record.family in ZERO_IS_NO_VALUE:
             continue  # as on the gateway: the readings before wait for the next real value
@@ -188,7 +189,8 @@ def featurise(records: Sequence[Record]) -> dict[str, FamilyData]:
                             len(following))  # fmt: skip
         earlier = [entry for entry in earlier if len(entry[3]) < LOOK_AHEAD]
         if computed is not None:
-            family_data.add(computed[0] + list(NO_NEXT), record.label, record.dev_eui, 0)
+            if history >= MIN_HISTORY:  # as on the gateway: judged on arrival once the window holds enough
+                family_data.add(computed[0] + list(NO_NEXT), record.label, record.dev_eui, 0)
             earlier.append((computed[0], computed[1], record.label, []))
         if earlier:
             waiting[record.dev_eui] = earlier

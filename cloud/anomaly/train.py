@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 HIDDEN_LAYERS = (48, 24)
 MAX_EPOCHS = 100
-# Shares of clean validation readings a network may flag (late verdict, instant verdict); rules add a little more.
+# Shares of clean validation readings a network may flag (final verdict, the earlier ones); rules add a little more.
 CLEAN_BUDGET = 0.004
 INSTANT_CLEAN_BUDGET = 0.01
 # Training districts: one per season, each its own seed, so no season's weather is the only one the model knows.
@@ -130,9 +130,10 @@ def train_bundle(records: Sequence[Record], out: Path, version: str, seed: int) 
         weights = [w.astype(np.float32) for w in network.coefs_]
         biases = [b.astype(np.float32) for b in network.intercepts_]
         clean_validation = is_validation & (target == 0)
-        thresholds = []
-        for known, budget in ((LOOK_AHEAD, CLEAN_BUDGET), (0, INSTANT_CLEAN_BUDGET), (1, INSTANT_CLEAN_BUDGET)):
-            rows = clean_validation & (known_after == known)
+        thresholds = []  # final, on arrival, the revisions in between
+        for known, budget in (([LOOK_AHEAD], CLEAN_BUDGET), ([0], INSTANT_CLEAN_BUDGET),
+                              (list(range(1, LOOK_AHEAD)), INSTANT_CLEAN_BUDGET)):  # fmt: skip
+            rows = clean_validation & np.isin(known_after, known)
             clean_scores = 1.0 - network.predict_proba(standardised[rows])[:, 0]
             quantile = np.quantile(clean_scores, 1.0 - budget) if clean_scores.size else 0.5
             thresholds.append(float(np.clip(quantile, 0.05, 0.99)))

@@ -3,8 +3,8 @@ threshold and classes, described by `bundle.json`. Gateways get it with their co
 `load_bundle(path)`.
 
     <dir>/bundle.json        format, version, feature names, per family: quantity, classes, threshold (the
-                             final verdict, two readings later), instant_threshold (on arrival), next_threshold
-                             (one reading later), feature_mean, feature_scale, files
+                             final verdict, LOOK_AHEAD readings later), instant_threshold (on arrival),
+                             next_threshold (the revisions in between), feature_mean, feature_scale, files
     <dir>/<family>.tflite    the network for LiteRT
     <dir>/<family>.npz       the same weights for the numpy path (w0, b0, w1, b1, ...)
 """
@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edge.anomaly.features import FAMILY_OF_QUANTITY, FEATURE_NAMES, N_FEATURES, transform
+from edge.anomaly.features import FAMILY_OF_QUANTITY, FEATURE_NAMES, LOOK_AHEAD, N_FEATURES, transform
 from edge.anomaly.runtime import LiteRtRunner, ModelRunner, NumpyRunner, litert_interpreter_class
 from flurfunk.contracts import Quantity
 
@@ -44,17 +45,17 @@ class FamilyModel:
     classes: tuple[str, ...]  # classes[0] is "clean"
     threshold: float  # 1 - p(clean) at or above which a reading is flagged in the final verdict (LOOK_AHEAD later)
     instant_threshold: float  # the same for the verdict given when the reading arrives
-    next_threshold: float  # the same once the next reading is known
+    next_threshold: float  # the same for the revisions before the final verdict (1 to LOOK_AHEAD - 1 readings later)
     feature_mean: np.ndarray
     feature_scale: np.ndarray
     weights: tuple[np.ndarray, ...]
     biases: tuple[np.ndarray, ...]
     tflite_path: Path | None
 
-    @property
-    def thresholds(self) -> tuple[float, float, float]:
-        """By readings known after the scored one: on arrival, one later, two later (final)."""
-        return (self.instant_threshold, self.next_threshold, self.threshold)
+    @cached_property  # read per verdict: built once
+    def thresholds(self) -> tuple[float, ...]:
+        """By readings known after the scored one: on arrival, the revisions, LOOK_AHEAD later (final)."""
+        return (self.instant_threshold, *(self.next_threshold,) * (LOOK_AHEAD - 1), self.threshold)
 
     def standardise(self, features: np.ndarray) -> np.ndarray:
         """The network's input for raw feature rows: signed log, then centred and scaled as in training."""

@@ -25,7 +25,11 @@ WINDOW = 96  # readings of history per device and quantity: four days for hourly
 SHORT, MEDIUM, SLOPE_SPAN, TREND_SPAN = 6, 24, 12, 12
 MAX_ABS_VALUE = 1e9  # values beyond are clipped before any arithmetic, so nothing overflows
 BIG_STEP = 4.0  # a step this many noise scales wide is not sensor noise
-MIN_HISTORY = 6  # readings a series' window needs before the network judges its readings (rules judge from the first)
+# Readings a series' window needs before the network judges a reading on arrival (rules judge from the first). The
+# readings after an early one judge it later all the same: its `history` feature tells the network how little the
+# window held (with none before 6, the first readings of the series held 15 of the 24 spikes the held-out district
+# missed).
+MIN_HISTORY = 6
 
 # The quantity the learned model of each sensor family scores, and the unit steps features are measured in
 # (about the sensor's noise): a bin's ultrasonic distance, a soil probe's water content, a station's air temperature.
@@ -94,8 +98,20 @@ LATE_FEATURES: tuple[str, ...] = (
     "next_2_step_z",  # ... against the next reading, by the noise scale
     "next_2_deviant",  # it is far (BIG_STEP) from the median of the 24 before this one
     "neighbours_agree_z",  # the previous reading against the mean of the two after: they agree around a spike
+    # Over what is known around the reading (AROUND readings before it, up to LOOK_AHEAD after): a burst scatters the
+    # readings beside a reading too, even one that the noise happened to leave near the truth.
+    "known_share",  # readings known after this one, as a share of LOOK_AHEAD
+    "ahead_from_this_z",  # the median of the readings after against this one, by the noise scale
+    "ahead_residual_z",  # ... against the median of the 24 before this one, by their spread
+    "ahead_scatter_z",  # median distance of the readings after from their median, by the noise scale
+    "ahead_rough_z",  # median step from this reading on, by the noise scale
+    "around_scatter_z",  # median distance of the neighbours (this one left out) from their median, by the noise scale
+    "around_rough_z",  # median step over the neighbours and this one, by the noise scale
+    "around_big_steps",  # steps among them wider than BIG_STEP noise scales: a spike makes two, a burst many
+    "around_deviant",  # neighbours far (BIG_STEP) from the median of the 24 before this one
 )
-LOOK_AHEAD = 2  # readings after a reading that revise its verdict; the verdict two readings later is final
+LOOK_AHEAD = 4  # readings after a reading that revise its verdict; the verdict four readings later is final
+AROUND = 3  # readings before a reading that the features over its neighbourhood look at
 FEATURE_NAMES: tuple[str, ...] = INSTANT_FEATURES + LATE_FEATURES
 N_INSTANT = len(INSTANT_FEATURES)
 N_FEATURES = len(FEATURE_NAMES)
@@ -118,6 +134,7 @@ class LateContext:
     median_24: float
     scale_24: float  # step + robust spread of the last 24
     noise: float  # step + median step size: the series' noise scale
+    before: tuple[float, ...]  # the last AROUND values before it, oldest first
 
 
 def _clip(value: float) -> float:
@@ -241,7 +258,7 @@ def _features(
         out[29] = temperature / 10.0
         out[30] = 1.0 if temperature <= 0.0 else 0.0
     out[31] = n / WINDOW
-    return out, LateContext(x, previous, median_6, median_24, scale_24, noise)
+    return out, LateContext(x, previous, median_6, median_24, scale_24, noise, tuple(h[-AROUND:]))
 
 
 def _with(medium_steps_sorted: Sequence[float], current: float, size: int, steps: Sequence[float]) -> list[float]:
@@ -254,10 +271,11 @@ def _with(medium_steps_sorted: Sequence[float], current: float, size: int, steps
 
 
 def late_features(context: LateContext, following: Sequence[float], family: str) -> list[float]:
-    """The raw LATE_FEATURES of a reading (its LateContext) once the first one or two readings after it are known."""
+    """The raw LATE_FEATURES of a reading (its LateContext) once 1 to LOOK_AHEAD readings after it are known."""
     step, noise, median_24 = STEP[family], context.noise, context.median_24
     x, previous = context.value, context.previous
-    y = _clip(following[0])
+    after = [_clip(v) for v in following[:LOOK_AHEAD]]
+    y = after[0]
     far = BIG_STEP * noise
     depth = min(abs(x - previous), abs(x - y))
     out = [
@@ -273,18 +291,35 @@ def late_features(context: LateContext, following: Sequence[float], family: str)
         1.0 if abs(y - median_24) > far else 0.0,
         1.0 if y == x else 0.0,
     ]
-    if len(following) < LOOK_AHEAD:
-        return out + [0.0] * (len(LATE_FEATURES) - len(out))
-    z = _clip(following[1])
-    return [
-        *out,
-        1.0,
-        (z - x) / noise,
-        (z - median_24) / context.scale_24,
-        (z - y) / noise,
-        1.0 if abs(z - median_24) > far else 0.0,
-        (previous - 0.5 * (y + z)) / noise,
+    if len(after) >= 2:
+        z = after[1]
+        out += [
+            1.0,
+            (z - x) / noise,
+            (z - median_24) / context.scale_24,
+            (z - y) / noise,
+            1.0 if abs(z - median_24) > far else 0.0,
+            (previous - 0.5 * (y + z)) / noise,
+        ]
+    else:
+        out += [0.0] * 6
+    ahead_median = _median(sorted(after))
+    neighbours = [*context.before, *after]
+    neighbours_median = _median(sorted(neighbours))
+    ahead_steps = sorted(abs(b - a) for a, b in pairwise([x, *after]))
+    around_steps = [abs(b - a) for a, b in pairwise([*context.before, x, *after])]
+    out += [
+        len(after) / LOOK_AHEAD,
+        (ahead_median - x) / noise,
+        (ahead_median - median_24) / context.scale_24,
+        _median(sorted(abs(v - ahead_median) for v in after)) / noise,
+        _median(ahead_steps) / noise,
+        _median(sorted(abs(v - neighbours_median) for v in neighbours)) / noise,
+        _median(sorted(around_steps)) / noise,
+        float(sum(1 for s in around_steps if s > far)),
+        float(sum(1 for v in neighbours if abs(v - median_24) > far)),
     ]
+    return out
 
 
 def window_features(
@@ -292,12 +327,11 @@ def window_features(
     value: float,
     family: str,
     context_temperature_c: float | None = None,
-    next_value: float | None = None,
-    next_value_2: float | None = None,
+    following: Sequence[float] = (),
 ) -> np.ndarray:
     """All raw FEATURE_NAMES of `value` after `history` (oldest first; the window the gateway would keep: the last
-    WINDOW values, no-value zeros left out), computed from scratch; the late part is zero without `next_value`, its
-    second half without `next_value_2`."""
+    WINDOW values, no-value zeros left out), computed from scratch; the late part is zero without `following` (the
+    real readings after it, at most LOOK_AHEAD count)."""
     if family not in STEP:
         raise ValueError(f"unknown sensor family {family!r}; known: {', '.join(STEP)}")
     values = [_clip(v) for v in np.asarray(history, dtype=np.float64).tolist()]
@@ -317,8 +351,7 @@ def window_features(
         sorted(sizes[-MEDIUM:]),
         context_temperature_c,
     )
-    following = [] if next_value is None else [next_value, *([] if next_value_2 is None else [next_value_2])]
-    late = late_features(context, following, family) if following else NO_NEXT
+    late = late_features(context, following, family) if len(following) else NO_NEXT
     return np.array([*instant, *late], dtype=np.float64)
 
 

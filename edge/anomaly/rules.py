@@ -14,8 +14,10 @@ SPIKE = "spike"
 RANGE: dict[str, tuple[float, float]] = {"bin": (0.0, 5.0), "soil": (0.0, 0.65), "weather": (-45.0, 55.0)}
 # Identical readings in a row that no healthy sensor of the family produces (noise moves the last digit).
 STUCK_RUN: dict[str, int] = {"bin": 6, "soil": 6, "weather": 18}
-# A step per reading the physics cannot make (bins and soil jump legitimately: emptying, watering).
+# A step per reading the physics cannot make (bins and soil jump legitimately: emptying, watering), measured from the
+# median of the last STEP_BASE readings: the reading after a spike returns to them and is no spike itself.
 MAX_STEP: dict[str, float] = {"weather": 6.0}
+STEP_BASE = 3
 # Families whose firmware sends exactly 0 when the probe gives no value.
 ZERO_IS_DROPOUT = frozenset({"bin", "soil"})
 
@@ -32,6 +34,8 @@ def rule_fault(family: str, history: Sequence[float], value: float) -> str | Non
     if n >= run - 1 and all(v == value for v in islice(reversed(history), run - 1)):
         return STUCK_AT
     max_step = MAX_STEP.get(family)
-    if max_step is not None and n and abs(value - float(history[-1])) > max_step:
-        return SPIKE
+    if max_step is not None and n:
+        recent = sorted(islice(reversed(history), STEP_BASE))
+        if abs(value - float(recent[len(recent) // 2])) > max_step:
+            return SPIKE
     return None

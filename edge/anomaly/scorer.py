@@ -1,7 +1,8 @@
 """Score readings on the gateway: rules first, then the family's network; flags name the fault.
 
-Every reading gets a verdict when it arrives. One reading later the verdict can change: a spike is a value that
-returns, a noise burst one that goes on, an emptied bin one that stays. `take_revisions()` hands out the earlier
+Every reading gets a verdict when it arrives. Each of the LOOK_AHEAD readings after it can change the verdict (the
+last one gives the final verdict): a spike is a value that returns, a noise burst one whose neighbours scatter too, an
+emptied bin one that stays. `take_revisions()` hands out the earlier
 readings whose verdict (flags) changed (same device, quantity, time and value; new score and flags), to be stored and
 sent again: the cloud's series stores overwrite a point of the same time. Readings are never dropped.
 """
@@ -100,13 +101,14 @@ class AnomalyScorer:
                 # A reading not newer than the series' newest (a retry, a replay, a clock gone back) gets the rules'
                 # verdict only and stays out of the window: the series stays in time order, each reading once.
                 newer = self._note_time(key, reading.time)
+                history = len(window)  # before the push adds this reading
                 computed = self._features.push(
                     reading.device,
                     reading.quantity,
                     reading.value,
                     family,
                     context_temperature if family == "soil" else None,
-                    compute=model and fault is None and newer and len(window) >= MIN_HISTORY,
+                    compute=model and fault is None and newer,
                     remember=newer,
                 )
                 if fault is not None:
@@ -127,8 +129,9 @@ class AnomalyScorer:
                 if computed is not None:
                     pending = _Pending(results[u][p], computed[0], computed[1], (u, p))
                     created.append(pending)
-                    instant_jobs.append((u, p, family, len(rows.setdefault(family, [])), pending))
-                    rows[family].append(computed[0] + NO_NEXT_LIST)
+                    if history >= MIN_HISTORY:  # earlier, the rules' verdict stands until the readings after it come
+                        instant_jobs.append((u, p, family, len(rows.setdefault(family, [])), pending))
+                        rows[family].append(computed[0] + NO_NEXT_LIST)
                     waiting.append(pending)
                 if waiting:
                     self._remember(key, waiting)
@@ -174,8 +177,8 @@ class AnomalyScorer:
 
 
 def _judge(model: FamilyModel, probabilities: np.ndarray, known_after: int) -> tuple[float, list[str]]:
-    """The network's score and, at or above the threshold for what is known after the reading (0, 1 or 2 readings),
-    the flags of the likeliest fault."""
+    """The network's score and, at or above the threshold for what is known after the reading (0 to LOOK_AHEAD
+    readings), the flags of the likeliest fault."""
     score = float(min(max(1.0 - float(probabilities[0]), 0.0), 1.0))
     if score < model.thresholds[known_after]:
         return score, []
