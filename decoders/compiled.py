@@ -355,9 +355,15 @@ class _Compiler:
             self.emit(indent, f"{label} = {labels}.get({raw}, {shown.otherwise!r})")
             return label, (f"{label} is None" if shown.otherwise is None else None)
         if isinstance(shown, AsDescribed):
+            # a copy of the object with its value set: cheaper than building the object anew
             number = self.number(spec, raw, indent)
-            unit = "" if shown.unit is None else f', "unit": {shown.unit!r}'
-            return f'{{"displayName": {shown.display_name!r}, "value": {number}{unit}}}', None
+            template = {"displayName": shown.display_name, "value": None}
+            if shown.unit is not None:
+                template["unit"] = shown.unit
+            described = self.name("d")
+            self.emit(indent, f"{described} = {self.constant(template)}.copy()")
+            self.emit(indent, f'{described}["value"] = {number}')
+            return described, None
         if isinstance(shown, AsBoolean):
             return f"{raw} != 0", None
         if isinstance(shown, Hidden):
