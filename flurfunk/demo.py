@@ -35,6 +35,9 @@ LOCAL_TIME = ZoneInfo("Europe/Berlin")
 PLAN_HOUR = 5  # the dispatcher plans the day before the crews start
 WORK_HOUR = 10  # the crews have done the day's tasks by then
 SYNC_EVERY_HOURS = 3  # the gateways send what they buffered every three hours, and right before the plan
+# The sensors report this many days before the first plan, as a deployment has history when it starts planning:
+# the fill forecasts need 3 days of a bin and the water balance 3 weather days (cloud.scheduler.inputs).
+HISTORY_DAYS = 3
 GATEWAY_BUFFER_QUOTA_BYTES = 256 * 1024 * 1024
 
 
@@ -49,6 +52,7 @@ class DemoOptions:
     data_dir: str | None = None
     language: Language = "de"
     edge_model: bool = False  # the learned anomaly model on the gateways, besides the rules (slower)
+    history_days: int = HISTORY_DAYS  # sensor days before `start`: nothing is planned or counted in them
 
 
 @dataclass
@@ -57,6 +61,7 @@ class DemoSummary:
 
     days: int
     seed: int
+    history_days: int = 0
     uplinks: int = 0
     readings_buffered: int = 0
     readings_stored: int = 0
@@ -67,8 +72,8 @@ class DemoSummary:
     km_fixed: float = 0.0
     overflow_bin_hours: int = 0
     overflow_bin_hours_fixed: int = 0
-    water_l: float = 0.0
-    water_l_fixed: float = 0.0
+    water_l: Counter[str] = field(default_factory=Counter)  # by asset kind: tree, green_space
+    water_l_fixed: Counter[str] = field(default_factory=Counter)
 
 
 def _free_port(host: str) -> int:
@@ -121,7 +126,8 @@ def _run(options: DemoOptions, data_dir: Path, console: Console) -> int:
 
     world = build_world(options.seed)
     start = datetime.combine(options.start, datetime.min.time(), LOCAL_TIME).astimezone(UTC)
-    simulation = Simulation(world, options.seed, start, decoders.encode_quantities)
+    history_start = start - timedelta(days=options.history_days)
+    simulation = Simulation(world, options.seed, history_start, decoders.encode_quantities)
 
     gateway_tokens = {site.id: secrets.token_urlsafe(24) for site in world.gateways}
     admin_token = secrets.token_urlsafe(24)
@@ -134,7 +140,7 @@ def _run(options: DemoOptions, data_dir: Path, console: Console) -> int:
         language=options.language,
     )
     port = options.port or _free_port(options.host)
-    summary = DemoSummary(days=options.days, seed=options.seed)
+    summary = DemoSummary(days=options.days, seed=options.seed, history_days=options.history_days)
     assets_by_id: dict[str, Asset] = {asset.id: asset for asset in world.assets}
 
     with _serve_cloud(create_app(settings), options.host, port) as base_url:
@@ -170,7 +176,8 @@ def _run(options: DemoOptions, data_dir: Path, console: Console) -> int:
                 model_version=pipeline.model_version,
             )
 
-        hours = options.days * 24
+        history_hours, hours = options.history_days * 24, options.days * 24
+        overflow_before_start = 0
         planned_days: set[date] = set()
         executed_days: set[date] = set()
         progress = Progress(
@@ -183,9 +190,11 @@ def _run(options: DemoOptions, data_dir: Path, console: Console) -> int:
             transient=True,
         )
         with progress:
-            bar = progress.add_task("Flurfunk-Demo", total=hours)
-            for hour in range(1, hours + 1):
+            bar = progress.add_task("Flurfunk-Demo", total=history_hours + hours)
+            for hour in range(1 - history_hours, hours + 1):
                 moment = start + timedelta(hours=hour)
+                if hour == 1:  # the history's overflows are the same on both sides: count from the start on
+                    overflow_before_start = simulation.overflowed_bin_hours
                 simulated_now[0] = moment
                 uplinks = simulation.advance(moment)
                 summary.uplinks += len(uplinks)
@@ -201,11 +210,14 @@ def _run(options: DemoOptions, data_dir: Path, console: Console) -> int:
                         syncers[site_id].sync_until_drained(moment)
 
                 day = moment.astimezone(LOCAL_TIME).date()
+                if day < options.start:
+                    progress.advance(bar)
+                    continue
                 if _local_hour(moment) == PLAN_HOUR and day not in planned_days:
                     admin.post(f"/api/v1/plan/{day.isoformat()}").raise_for_status()
                     planned_days.add(day)
                 if _local_hour(moment) == WORK_HOUR and day in planned_days and day not in executed_days:
-                    summary.water_l += _carry_out_tasks(admin, simulation, day, moment)
+                    summary.water_l.update(_carry_out_tasks(admin, simulation, day, moment, assets_by_id))
                     executed_days.add(day)
                 progress.advance(bar)
 
@@ -220,7 +232,7 @@ def _run(options: DemoOptions, data_dir: Path, console: Console) -> int:
         summary.planned_by = Counter(
             str(task["evidence"].get("planned_by")) for task in tasks if "planned_by" in task["evidence"]
         )
-        summary.overflow_bin_hours = simulation.overflowed_bin_hours
+        summary.overflow_bin_hours = simulation.overflowed_bin_hours - overflow_before_start
         fixed = _fixed_rounds(world, options, start, settings.town_planning_file)
         summary.km_fixed = round(fixed.km, 1)
         summary.overflow_bin_hours_fixed, summary.water_l_fixed = fixed.overflow_bin_hours, fixed.water_l
@@ -243,18 +255,20 @@ def _run(options: DemoOptions, data_dir: Path, console: Console) -> int:
     return 0
 
 
-def _carry_out_tasks(admin: httpx.Client, simulation: Simulation, day: date, moment: datetime) -> float:
+def _carry_out_tasks(
+    admin: httpx.Client, simulation: Simulation, day: date, moment: datetime, assets: dict[str, Asset]
+) -> Counter[str]:
     """The crews work through the day's planned tasks: bins emptied, trees watered, each marked done.
-    Returns the litres of water given."""
+    Returns the litres of water given by asset kind."""
     tasks = admin.get("/api/v1/feed/tasks", params={"day": day.isoformat(), "state": "planned"}).json()
-    litres_given = 0.0
+    litres_given: Counter[str] = Counter()
     for task in sorted(tasks, key=lambda t: t["id"]):
         if task["kind"] == TaskKind.COLLECT:
             simulation.empty_bin(task["asset"], moment)
         elif task["kind"] == TaskKind.WATER:
             litres = float(task["evidence"].get("litres", 0.0))
             simulation.water(task["asset"], litres, moment)
-            litres_given += litres
+            litres_given[assets[task["asset"]].kind.value] += litres
         for state in ("assigned", "in_progress", "done"):
             admin.patch(f"/api/v1/tasks/{task['id']}", json={"state": state}).raise_for_status()
     return litres_given
@@ -280,12 +294,16 @@ def _fixed_rounds(world: World, options: DemoOptions, start: datetime, planning_
         dry_soil_vwc=1.0,
     )
     km = 0.0
-    simulation = Simulation(world, options.seed, start, lambda model_id, values: (1, b""))
+    simulation = Simulation(
+        world, options.seed, start - timedelta(days=options.history_days), lambda model_id, values: (1, b"")
+    )
+    simulation.advance(start)  # the same sensor days before the start as Flurfunk's run, nobody working
+    overflow_before_start = simulation.overflowed_bin_hours
     assets_by_town: dict[str, list[Asset]] = {}
     for asset in world.assets:
         assets_by_town.setdefault(asset.municipality, []).append(asset)
     towns = sorted(assets_by_town)
-    litres_total = 0.0
+    litres_given: Counter[str] = Counter()
     for offset in range(options.days):
         day = options.start + timedelta(days=offset)
         work_time = datetime.combine(day, datetime.min.time(), LOCAL_TIME).replace(hour=WORK_HOUR).astimezone(UTC)
@@ -315,20 +333,26 @@ def _fixed_rounds(world: World, options: DemoOptions, start: datetime, planning_
                 else:
                     litres = watering_litres(asset, day)
                     simulation.water(asset.id, litres, work_time)
-                    litres_total += litres
+                    litres_given[asset.kind.value] += litres
     simulation.advance(start + timedelta(days=options.days))
-    return FixedRounds(km, simulation.overflowed_bin_hours, litres_total)
+    return FixedRounds(km, simulation.overflowed_bin_hours - overflow_before_start, litres_given)
 
 
 @dataclass(frozen=True)
 class FixedRounds:
     km: float
     overflow_bin_hours: int
-    water_l: float
+    water_l: Counter[str]  # by asset kind
 
 
 def _t(language: Language, german: str, english: str) -> str:
     return german if language == "de" else english
+
+
+def _day_word(days: int, language: Language) -> str:
+    if language == "de":
+        return "Tag" if days == 1 else "Tage"
+    return "day" if days == 1 else "days"
 
 
 def _count(value: float, language: Language) -> str:
@@ -341,7 +365,9 @@ def _print_summary(console: Console, summary: DemoSummary, language: Language) -
     de = language == "de"
     console.print(
         f"[bold]{_t(language, 'Flurfunk-Demo', 'Flurfunk demo')}[/bold] — "
-        f"{summary.days} {_t(language, 'Tage', 'days')}, seed {summary.seed}"
+        f"{summary.days} {_day_word(summary.days, language)}, seed {summary.seed} "
+        f"({_t(language, 'Sensoren schon', 'sensors from')} {summary.history_days} "
+        f"{_t(language, 'Tage vorher', 'days before')})"
     )
     console.print(f"{_t(language, 'Uplinks empfangen', 'Uplinks received')}: {_count(summary.uplinks, language)}")
     buffered, stored = _count(summary.readings_buffered, language), _count(summary.readings_stored, language)
@@ -387,9 +413,29 @@ def _print_summary(console: Console, summary: DemoSummary, language: Language) -
             summary.overflow_bin_hours,
             summary.overflow_bin_hours_fixed,
         ),
-        (_t(language, "Wasser (Liter)", "Water (litres)"), summary.water_l, summary.water_l_fixed),
+        (
+            _t(language, "Wasser Bäume (Liter)", "Water for trees (litres)"),
+            summary.water_l[AssetKind.TREE.value],
+            summary.water_l_fixed[AssetKind.TREE.value],
+        ),
+        (
+            _t(language, "Wasser Grünflächen (Liter)", "Water for green spaces (litres)"),
+            summary.water_l[AssetKind.GREEN_SPACE.value],
+            summary.water_l_fixed[AssetKind.GREEN_SPACE.value],
+        ),
     ]
     for label, ours, fixed in rows:
         change = f"{ours / fixed - 1:+.0%}" if fixed else "–"
         comparison.add_row(label, _count(ours, language), _count(fixed, language), change)
     console.print(comparison)
+    console.print(
+        _t(
+            language,
+            "Feste Touren gießen wöchentlich nach Plan (Jungbäume 100–200 L, alte Bäume 80 L, Grünflächen 400 L); "
+            "Flurfunk gießt, was die Wasserbilanz bis zur nächsten Gießtour verlangt — alte Bäume nicht, "
+            "Grünflächen nach ihrer Verdunstung.",
+            "Fixed rounds water weekly by the book (young trees 100–200 L, old trees 80 L, green spaces 400 L); "
+            "Flurfunk gives what the water balance asks for until the next watering run — none to old trees, "
+            "green spaces by their evapotranspiration.",
+        )
+    )

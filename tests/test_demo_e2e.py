@@ -47,6 +47,10 @@ def test_english_summary() -> None:
     output = _run_once("--days", "1", "--lang", "en")
     assert "Uplinks received" in output and "Tasks by municipality" in output
     assert re.search(r"Uplinks received: \d{1,3}(,\d{3})+\n", output)  # English thousands separator
+    # The sensors report three days before the first plan, so the first day is planned by forecasts already.
+    assert "1 day, seed 1 (sensors from 3 days before)" in output
+    planned = re.search(r"Planned by: fill forecast (\d+), water balance (\d+), latest reading (\d+)", output)
+    assert planned and int(planned.group(1)) > 0 and planned.group(3) == "0"
 
 
 def _free_port() -> int:
