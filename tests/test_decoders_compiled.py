@@ -509,3 +509,22 @@ def test_sensecap_telemetry_takes_the_compiled_path() -> None:
     device = model(_SENSECAP)
     payload = bytes.fromhex("010610d7feffff0107107fa80000010c1003060000dcbc")
     assert device.uplinks[0].fast(_SENSECAP, 2, payload) == device.decode_interpreted(2, payload)
+
+
+def test_the_structures_a_layout_compiles_are_bounded_and_the_rest_keep_the_general_path() -> None:
+    # a CBOR sensor fleet sending 60 key sets, each twice: 32 get a decoder, all 60 decode as the reader does
+    device = load_spec(SPEC_DIR / "flurfunk-cbor-sensor.toml")
+    fast = device.uplinks[0].fast
+    rng = random.Random(9)
+    keys = device.uplinks[0].layout.keys
+    payloads = []
+    for _ in range(60):
+        chosen = rng.sample(keys, rng.randint(1, len(keys)))
+        values = {quantity: (low + high) / 3 + 0.01 for _key, quantity, low, high in chosen}
+        payloads.append(encode_quantities(CBOR, values)[1])
+    for payload in payloads * 2:
+        assert fast(CBOR, 10, payload) == device.decode_interpreted(10, payload)
+    compiled = sum(len(structures) for structures in _structure_decoders(fast).values())
+    assert compiled == 32
+    for payload in payloads:
+        assert _outcome(device.decode, 10, payload) == _outcome(device.decode_interpreted, 10, payload)
