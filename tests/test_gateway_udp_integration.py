@@ -171,27 +171,31 @@ def test_encrypted_frames_arrive_with_their_values_and_the_upstream_gets_every_d
 def test_kill_9_during_a_udp_run_loses_and_duplicates_nothing_that_was_acked(
     cloud: Cloud, gateway_dir: Path, loop_thread: LoopThread
 ) -> None:
-    total = 10_000
+    at_least, at_most, kills_wanted = 10_000, 200_000, 6
     cloud.start()
     sessions, bundle = device_sessions(gateway_dir)
     udp_port = free_udp_port()
     gateway = write_gateway_config(gateway_dir, cloud.url, semtech_udp=(udp_port, (), bundle), devices=DEVICES)
     gateway.start()
     gateway.wait_connected()
-    uplinks = [uplink_of(index) for index in range(total)]
+    all_killed = threading.Event()
 
     async def forward() -> tuple[list[Uplink], list[Uplink], int]:
         # Like a forwarder that retries what was not acked. A wave holds each device once and the next wave waits
-        # for its acks: a device's frames stay in FCnt order, as they would on air minutes apart.
+        # for its acks: a device's frames stay in FCnt order, as they would on air minutes apart. It sends until
+        # every kill has happened (and at least `at_least` uplinks), so a fast or slow machine still sees them all.
         forwarder = ForwarderSimulator(
             ("127.0.0.1", udp_port), FORWARDER_EUI, sessions, ack_timeout_s=0.5, attempts=240, in_flight=16
         )
         acked: list[Uplink] = []
         unacked: list[Uplink] = []
         retries = 0
+        sent = 0
         async with forwarder:
-            for start in range(0, total, len(DEVICES)):
-                outcome = await forwarder.send_uplinks(uplinks[start : start + len(DEVICES)])
+            while sent < at_most and (sent < at_least or not all_killed.is_set()):
+                wave = [uplink_of(index) for index in range(sent, sent + len(DEVICES))]
+                sent += len(wave)
+                outcome = await forwarder.send_uplinks(wave)
                 acked += outcome.acked
                 unacked += outcome.unacked
                 retries += outcome.retries
@@ -201,7 +205,7 @@ def test_kill_9_during_a_udp_run_loses_and_duplicates_nothing_that_was_acked(
     chooser = random.Random(4)
     kills = 0
     try:
-        while kills < 6 and not running.done():
+        while kills < kills_wanted and not running.done():
             wait_until(lambda: gateway.status()["decoded"] > 0, 60, "the restarted gateway to store uplinks")
             time_to_kill = chooser.uniform(0.2, 1.2)
             threading.Event().wait(time_to_kill)
@@ -209,10 +213,12 @@ def test_kill_9_during_a_udp_run_loses_and_duplicates_nothing_that_was_acked(
             kills += 1
             gateway.start()
             gateway.wait_connected()
+        all_killed.set()
         acked, unacked, retries = running.result(timeout=240)
-        assert kills == 6, "the run ended before all kills: make it longer"
+        assert kills == kills_wanted, f"the run ended after {len(acked)} uplinks, before all kills"
         assert unacked == []
-        assert len(acked) == total and retries > 0  # the kills cost retries
+        total = len(acked)
+        assert total >= at_least and retries > 0  # the kills cost retries
         wait_until(lambda: len(cloud.points()) >= total, 90, f"{total} distance readings in the cloud", 0.25)
         identities = [(device, time_us) for device, time_us, _ in cloud.points()]
         assert len(identities) == len(set(identities)) == total  # none duplicated
