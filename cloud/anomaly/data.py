@@ -185,6 +185,8 @@ def featurise(records: Sequence[Record]) -> dict[str, FamilyData]:
         earlier = waiting.pop(record.dev_eui, [])
         for instant, context, label, following in earlier:
             following.append(value)
+            # Every count of readings after, also those the gateway does not ask about (not in REVISE_AT): they show
+            # the network how a burst goes on (trained without them, held-out noise_burst F1 0.82 instead of 0.86).
             family_data.add(instant + late_features(context, following, record.family), label, record.dev_eui,
                             len(following))  # fmt: skip
         earlier = [entry for entry in earlier if len(entry[3]) < LOOK_AHEAD]

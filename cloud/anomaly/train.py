@@ -130,10 +130,9 @@ def train_bundle(records: Sequence[Record], out: Path, version: str, seed: int) 
         weights = [w.astype(np.float32) for w in network.coefs_]
         biases = [b.astype(np.float32) for b in network.intercepts_]
         clean_validation = is_validation & (target == 0)
-        thresholds = []  # final, on arrival, the revisions in between
-        for known, budget in (([LOOK_AHEAD], CLEAN_BUDGET), ([0], INSTANT_CLEAN_BUDGET),
-                              (list(range(1, LOOK_AHEAD)), INSTANT_CLEAN_BUDGET)):  # fmt: skip
-            rows = clean_validation & np.isin(known_after, known)
+        thresholds = []  # final, on arrival, one reading later
+        for known, budget in ((LOOK_AHEAD, CLEAN_BUDGET), (0, INSTANT_CLEAN_BUDGET), (1, INSTANT_CLEAN_BUDGET)):
+            rows = clean_validation & (known_after == known)
             clean_scores = 1.0 - network.predict_proba(standardised[rows])[:, 0]
             quantile = np.quantile(clean_scores, 1.0 - budget) if clean_scores.size else 0.5
             thresholds.append(float(np.clip(quantile, 0.05, 0.99)))

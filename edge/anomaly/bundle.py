@@ -4,7 +4,7 @@ threshold and classes, described by `bundle.json`. Gateways get it with their co
 
     <dir>/bundle.json        format, version, feature names, per family: quantity, classes, threshold (the
                              final verdict, LOOK_AHEAD readings later), instant_threshold (on arrival),
-                             next_threshold (the revisions in between), feature_mean, feature_scale, files
+                             next_threshold (one reading later), feature_mean, feature_scale, files
     <dir>/<family>.tflite    the network for LiteRT
     <dir>/<family>.npz       the same weights for the numpy path (w0, b0, w1, b1, ...)
 """
@@ -45,7 +45,7 @@ class FamilyModel:
     classes: tuple[str, ...]  # classes[0] is "clean"
     threshold: float  # 1 - p(clean) at or above which a reading is flagged in the final verdict (LOOK_AHEAD later)
     instant_threshold: float  # the same for the verdict given when the reading arrives
-    next_threshold: float  # the same for the revisions before the final verdict (1 to LOOK_AHEAD - 1 readings later)
+    next_threshold: float  # the same once the next reading is known
     feature_mean: np.ndarray
     feature_scale: np.ndarray
     weights: tuple[np.ndarray, ...]
@@ -54,7 +54,7 @@ class FamilyModel:
 
     @cached_property  # read per verdict: built once
     def thresholds(self) -> tuple[float, ...]:
-        """By readings known after the scored one: on arrival, the revisions, LOOK_AHEAD later (final)."""
+        """By readings known after the scored one (0 to LOOK_AHEAD; the scorer asks at 0 and REVISE_AT)."""
         return (self.instant_threshold, *(self.next_threshold,) * (LOOK_AHEAD - 1), self.threshold)
 
     def standardise(self, features: np.ndarray) -> np.ndarray:

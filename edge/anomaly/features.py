@@ -110,7 +110,10 @@ LATE_FEATURES: tuple[str, ...] = (
     "around_big_steps",  # steps among them wider than BIG_STEP noise scales: a spike makes two, a burst many
     "around_deviant",  # neighbours far (BIG_STEP) from the median of the 24 before this one
 )
-LOOK_AHEAD = 4  # readings after a reading that revise its verdict; the verdict four readings later is final
+LOOK_AHEAD = 4  # readings after a reading that its final verdict waits for
+# Readings after a reading at which its verdict is revised: the next one, then the final verdict (each revision costs
+# a network row per reading; the ones in between changed nothing final).
+REVISE_AT = (1, LOOK_AHEAD)
 AROUND = 3  # readings before a reading that the features over its neighbourhood look at
 FEATURE_NAMES: tuple[str, ...] = INSTANT_FEATURES + LATE_FEATURES
 N_INSTANT = len(INSTANT_FEATURES)

@@ -1,8 +1,8 @@
 """Score readings on the gateway: rules first, then the family's network; flags name the fault.
 
-Every reading gets a verdict when it arrives. Each of the LOOK_AHEAD readings after it can change the verdict (the
-last one gives the final verdict): a spike is a value that returns, a noise burst one whose neighbours scatter too, an
-emptied bin one that stays. `take_revisions()` hands out the earlier
+Every reading gets a verdict when it arrives; the next reading can change it, and the LOOK_AHEAD-th reading after
+it gives the final verdict (REVISE_AT): a spike is a value that returns, a noise burst one whose neighbours scatter
+too, an emptied bin one that stays. `take_revisions()` hands out the earlier
 readings whose verdict (flags) changed (same device, quantity, time and value; new score and flags), to be stored and
 sent again: the cloud's series stores overwrite a point of the same time. Readings are never dropped.
 """
@@ -21,6 +21,7 @@ from edge.anomaly.features import (
     LOOK_AHEAD,
     MIN_HISTORY,
     NO_NEXT,
+    REVISE_AT,
     ZERO_IS_NO_VALUE,
     LateContext,
     StreamingFeatures,
@@ -122,6 +123,8 @@ class AnomalyScorer:
                 if model:
                     for earlier in waiting:
                         earlier.following.append(reading.value)
+                        if len(earlier.following) not in REVISE_AT:
+                            continue
                         late = late_features(earlier.context, earlier.following, family)
                         late_jobs.append((earlier, family, len(rows.setdefault(family, []))))
                         rows[family].append(earlier.instant + late)
