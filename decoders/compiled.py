@@ -17,8 +17,10 @@ from typing import Any
 
 import cbor2
 
+from flurfunk.contracts import Quantity
+
 from .decoded import Decoded, Measurement, Measurements
-from .js import fixed_from_integer, fixed_from_integer_exact, js_string, to_fixed
+from .js import fixed_from_integer, fixed_from_integer_exact, js_number, js_string, to_fixed
 from .layout import (
     AsBoolean,
     AsDescribed,
@@ -39,9 +41,11 @@ from .layout import (
 from .protocols import (
     _ADEUNIS_TYPES,
     _CELSIUS,
+    _V2_TELEMETRY,
     AdeunisTemp4Layout,
     CborLayout,
     SensecapFramesLayout,
+    SensecapV2Layout,
     _adeunis_time,
     adeunis_status,
 )
@@ -65,6 +69,8 @@ def compile_layout(layout: Any, warning: str | None = None) -> CompiledDecoder |
         return _adeunis_periodic(layout, warning)
     if isinstance(layout, SensecapFramesLayout):
         return _sensecap_telemetry(layout, warning)
+    if isinstance(layout, SensecapV2Layout):
+        return _sensecap_v2_periodic(layout, warning)
     return None
 
 
@@ -1113,5 +1119,64 @@ def _sensecap_telemetry(layout: SensecapFramesLayout, warning: str | None) -> Co
                     measurements.append(Measurement(quantity, value * factor if factor != 1 else float(value)))
         fields = {"valid": True, "err": 0, "payload": payload.hex().upper(), "messages": messages}
         return tuple.__new__(Decoded, (model_id, f_port, fields, tuple(measurements), warnings))
+
+    return decode
+
+
+# --- SenseCAP S2120: the periodic packet --------------------------------------------------------------------------
+
+# Frame 0x01 (temperature, humidity, light, UV, wind speed) and frame 0x02 (wind direction, rain, pressure), each
+# value two's complement big-endian in the width the codec reads; then frame 0x03 (battery) or nothing.
+_V2_PERIODIC = struct.Struct(">BhbibhBhih")
+_V2_BATTERY = struct.Struct(">Bb")
+
+
+def _sensecap_v2_periodic(layout: SensecapV2Layout, warning: str | None) -> CompiledDecoder:
+    """The S2120's periodic packet (frames 0x01 and 0x02, optionally 0x03) in one read; anything else goes to
+    SensecapV2Layout.read. tests/test_decoders_compiled.py holds both to the same output."""
+    quantity_of = {str(known): (quantity, factor) for known, quantity, factor in layout.measurements}
+    slots = []  # per value: divisor, whether it is an integer, measurement id, kind, quantity (or None), factor
+    for frame in ("01", "02"):
+        for *_span, divisor, measurement_id, kind in _V2_TELEMETRY[frame]:
+            quantity, factor = quantity_of.get(measurement_id, (None, 1))
+            slots.append((divisor, type(divisor) is int, measurement_id, kind, quantity, factor))
+    measured = tuple(slot[4] for slot in slots if slot[4] is not None)
+    with_battery = (*measured, Quantity.BATTERY_PCT)
+    warnings = (warning,) if warning else ()
+
+    def decode(model_id: str, f_port: int, payload: bytes) -> Decoded | None:
+        n = len(payload)
+        if n not in (20, 22) or payload[0] != 0x01 or payload[11] != 0x02 or (n == 22 and payload[20] != 0x03):
+            return None
+        read = _V2_PERIODIC.unpack_from(payload)
+        first: list[dict[str, Any]] = []
+        second: list[dict[str, Any]] = []
+        values: list[float] = []
+        for index, raw, (divisor, integral, measurement_id, kind, quantity, factor) in zip(
+            range(8), (*read[1:6], *read[7:10]), slots, strict=True
+        ):
+            # js_number(raw / divisor) as loraWANV2DataFormat gives it; a negative value comes out as a string
+            if raw < 0:
+                value: Any = "-" + js_string(-raw / divisor)
+            elif integral:
+                value = raw // divisor if raw % divisor == 0 else raw / divisor
+            else:
+                value = js_number(raw / divisor)
+            (first if index < 5 else second).append(
+                {"measurementValue": value, "measurementId": measurement_id, "type": kind}
+            )
+            if quantity is not None:
+                number = float(value)
+                values.append(number * factor if factor != 1 else number)
+        messages = [first, second]
+        quantities = measured
+        if n == 22:
+            battery = _V2_BATTERY.unpack_from(payload, 20)[1]
+            messages.append([{"Battery(%)": "-" + js_string(-battery) if battery < 0 else battery}])
+            if battery >= 0:
+                quantities = with_battery
+                values.append(float(battery))
+        fields = {"err": 0, "payload": payload.hex().upper(), "valid": True, "messages": messages}
+        return tuple.__new__(Decoded, (model_id, f_port, fields, Measurements(quantities, tuple(values)), warnings))
 
     return decode

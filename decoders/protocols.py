@@ -91,15 +91,7 @@ class SensecapFramesLayout:
         """Telemetry frames on channel 1 for every quantity of the table given, then a CRC the codec ignores."""
         out = bytearray()
         for measurement_id, quantity, factor in self.measurements:
-            given = values.get(quantity)
-            if given is None:
-                raise ValueError(f"{model_id}: missing quantity {quantity.value}")
-            try:
-                number = float(given)
-            except (TypeError, ValueError):
-                raise ValueError(f"{model_id}: {quantity.value} must be a number, got {given!r}") from None
-            if not math.isfinite(number):
-                raise ValueError(f"{model_id}: {quantity.value} must be a finite number, got {number!r}")
+            number = _given_number(model_id, quantity, values)
             raw = round(number / factor * 1000)
             if not -(1 << 31) <= raw < 1 << 31:
                 raise ValueError(f"{model_id}: {quantity.value} {number:g} is out of range")
@@ -274,7 +266,50 @@ class SensecapV2Layout:
             found.direct.append(Measurement(Quantity.BATTERY_PCT, float(battery)))
 
     def write(self, raws: Mapping[str, int]) -> bytes:
-        raise NotImplementedError
+        raise NotImplementedError  # no encoder: see encode_quantities
+
+    def encode_quantities(self, model_id: str, values: Mapping[Quantity, float]) -> bytes:
+        """The station's periodic packet: frame 0x01 (temperature, humidity, light, UV, wind speed) and frame 0x02
+        (wind direction, rain, pressure) with every quantity of the table, then frame 0x03 (battery) when given. A
+        value the table does not map (the UV index) is sent as 0."""
+        quantity_of = {str(known): (quantity, factor) for known, quantity, factor in self.measurements}
+        frames = []
+        for data_id, slots in _V2_TELEMETRY.items():
+            digits = data_id
+            for start, end, divisor, measurement_id, _kind in slots:
+                raw = 0
+                if measurement_id in quantity_of:
+                    quantity, factor = quantity_of[measurement_id]
+                    raw = round(_given_number(model_id, quantity, values) / factor * divisor)
+                digits += _v2_digits(model_id, measurement_id, raw, end - start)
+            frames.append(digits)
+        if values.get(Quantity.BATTERY_PCT) is not None:
+            battery = round(_given_number(model_id, Quantity.BATTERY_PCT, values))
+            if not 0 <= battery <= 100:
+                raise ValueError(f"{model_id}: battery_pct {battery} is out of range (0..100)")
+            frames.append("03" + _v2_digits(model_id, "battery", battery, 2))
+        return bytes.fromhex("".join(frames))
+
+
+def _given_number(model_id: str, quantity: Quantity, values: Mapping[Quantity, float]) -> float:
+    given = values.get(quantity)
+    if given is None:
+        raise ValueError(f"{model_id}: missing quantity {quantity.value}")
+    try:
+        number = float(given)
+    except (TypeError, ValueError):
+        raise ValueError(f"{model_id}: {quantity.value} must be a number, got {given!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{model_id}: {quantity.value} must be a finite number, got {number!r}")
+    return number
+
+
+def _v2_digits(model_id: str, what: str, raw: int, digits: int) -> str:
+    """`raw` as the codec reads it back: two's complement, big-endian, `digits` hex digits."""
+    bits = 4 * digits
+    if not -(1 << (bits - 1)) < raw < 1 << (bits - 1):
+        raise ValueError(f"{model_id}: measurement {what} does not fit {digits // 2} byte(s) (raw {raw})")
+    return f"{raw & ((1 << bits) - 1):0{digits}X}"
 
 
 def _v2_text(hex_digits: str) -> str:
@@ -337,15 +372,9 @@ class CborLayout:
         numbers as short as they can be without loss."""
         document: dict[int, float | int] = {0: self.version}
         for key, quantity, low, high in self.keys:
-            given = values.get(quantity)
-            if given is None:
-                continue
-            try:
-                number = float(given)
-            except (TypeError, ValueError):
-                raise ValueError(f"{model_id}: {quantity.value} must be a number, got {given!r}") from None
-            if not math.isfinite(number):
-                raise ValueError(f"{model_id}: {quantity.value} must be a finite number, got {number!r}")
+            if values.get(quantity) is None:
+                continue  # a sensor sends only what it measures
+            number = _given_number(model_id, quantity, values)
             if (low is not None and number < low) or (high is not None and number > high):
                 raise ValueError(f"{model_id}: {quantity.value} {number:g} is out of range ({_bounds(low, high)})")
             document[key] = int(number) if number.is_integer() and abs(number) < 2**53 else number

@@ -139,3 +139,46 @@ def test_leaving_out_a_needed_quantity_names_it(case: tuple[str, dict[Quantity, 
     left_out = data.draw(st.sampled_from(sorted(set(values) - optional)), label="left out")
     with pytest.raises(ValueError, match=f"missing quantity {left_out.value}"):
         encode_quantities(model_id, {quantity: value for quantity, value in values.items() if quantity != left_out})
+
+
+S2120 = "sensecap/sensecap2120"
+S2120_RANGES: dict[Quantity, tuple[st.SearchStrategy[float], float]] = {
+    Quantity.AIR_TEMPERATURE_C: (_in(-40, 85), 0.1),
+    Quantity.HUMIDITY_PCT: (_in(0, 100), 1),
+    Quantity.ILLUMINANCE_LUX: (_in(0, 200_000), 1),
+    Quantity.WIND_SPEED_MS: (_in(0, 60), 0.1),
+    Quantity.WIND_DIRECTION_DEG: (_in(0, 359), 1),
+    Quantity.RAIN_MM: (_in(0, 500), 0.001),
+    Quantity.PRESSURE_HPA: (_in(300, 1100), 0.1),
+}
+
+
+@given(st.fixed_dictionaries({quantity: values for quantity, (values, _step) in S2120_RANGES.items()}))
+@settings(max_examples=300)
+def test_s2120_packets_from_the_encoder_decode_to_the_values_in_the_vendor_shape(
+    values: dict[Quantity, float],
+) -> None:
+    port, payload = encode_quantities(S2120, values)
+    decoded = decode(S2120, port, payload)
+    assert not decoded.warnings
+    assert [frame[0]["measurementId"] for frame in decoded.fields["messages"]] == ["4097", "4104"]
+    back = {measurement.quantity: measurement.value for measurement in decoded.measurements}
+    assert set(back) == set(values)
+    for quantity, (_values, step) in S2120_RANGES.items():
+        assert _within_step(back[quantity], values[quantity], step), quantity
+    # the codec returns negative values as strings ("-1.5") and keeps the others numbers
+    temperature = decoded.fields["messages"][0][0]["measurementValue"]
+    assert isinstance(temperature, str) == (back[Quantity.AIR_TEMPERATURE_C] < 0)
+
+
+def test_s2120_encoder_refuses_what_the_packet_cannot_carry() -> None:
+    values = {quantity: 1.0 for quantity in S2120_RANGES} | {Quantity.PRESSURE_HPA: 1000.0}
+    with pytest.raises(ValueError, match="missing quantity rain_mm"):
+        encode_quantities(S2120, {q: v for q, v in values.items() if q is not Quantity.RAIN_MM})
+    with pytest.raises(ValueError, match="does not fit 1 byte"):
+        encode_quantities(S2120, values | {Quantity.HUMIDITY_PCT: 200.0})
+    with pytest.raises(ValueError, match="battery_pct 140 is out of range"):
+        encode_quantities(S2120, values | {Quantity.BATTERY_PCT: 140.0})
+    port, payload = encode_quantities(S2120, values | {Quantity.BATTERY_PCT: 87.0})
+    assert payload[-2:] == bytes.fromhex("0357")  # frame 0x03: the battery level
+    assert decode(S2120, port, payload).fields["messages"][-1] == [{"Battery(%)": 87}]
