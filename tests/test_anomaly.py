@@ -118,6 +118,25 @@ def test_neighbourhood_features_tell_a_burst_reading_left_near_the_level_from_a_
     assert window_features(calm, 0.9, "bin", following=[0.5])[at("known_share")] == 1 / LOOK_AHEAD
 
 
+def test_a_burst_at_a_series_start_shows_against_the_sensor_step_though_it_fills_the_window() -> None:
+    """The window's own noise scale grows with a burst that fills it; the family's known step does not."""
+    burst = [0.908, 0.189, 0.584, 0.386, 0.409, 0.457, 0.096, 0.454, 0.327, 1.165, 0.545, 0.429]
+    in_burst = window_features(burst[:8], burst[8], "bin", following=burst[9:])
+    calm = [0.5 + 0.002 * (i % 3) for i in range(30)]
+    quiet = window_features(calm, 0.501, "bin", following=[0.502, 0.5, 0.501, 0.502])
+    spike = window_features(calm, 0.9, "bin", following=[0.501, 0.502, 0.5, 0.501])
+    at = FEATURE_NAMES.index
+    # By the window's noise scale the burst looks hardly rougher than a calm series ...
+    assert in_burst[at("around_big_steps")] == 0 and in_burst[at("around_scatter_z")] < 1
+    # ... by the sensor's step it scatters by many steps, a calm series and a lone spike do not.
+    calm_scatter = max(quiet[at("around_scatter_step")], spike[at("around_scatter_step")])
+    assert in_burst[at("around_scatter_step")] > 5 > 1 > calm_scatter
+    assert in_burst[at("around_rough_steps")] == 6 and quiet[at("around_rough_steps")] == 0
+    assert spike[at("around_rough_steps")] == 2
+    # A spike is one reading far from its neighbours' median; in a burst many are.
+    assert spike[at("around_peak_share")] > 20 > 10 > in_burst[at("around_peak_share")]
+
+
 def test_streaming_features_match_the_window_function_and_stay_bounded() -> None:
     streams = StreamingFeatures(max_series=2)
     values = [0.5, 0.51, 0.49, 0.5, 0.9]

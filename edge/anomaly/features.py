@@ -25,6 +25,7 @@ WINDOW = 96  # readings of history per device and quantity: four days for hourly
 SHORT, MEDIUM, SLOPE_SPAN, TREND_SPAN = 6, 24, 12, 12
 MAX_ABS_VALUE = 1e9  # values beyond are clipped before any arithmetic, so nothing overflows
 BIG_STEP = 4.0  # a step this many noise scales wide is not sensor noise
+NOISY_STEP = 3.0  # a step this many sensor steps wide is unusual for a calm sensor
 # Readings a series' window needs before the network judges a reading on arrival (rules judge from the first). The
 # readings after an early one judge it later all the same: its `history` feature tells the network how little the
 # window held (with none before 6, the first readings of the series held 15 of the 24 spikes the held-out district
@@ -109,6 +110,12 @@ LATE_FEATURES: tuple[str, ...] = (
     "around_rough_z",  # median step over the neighbours and this one, by the noise scale
     "around_big_steps",  # steps among them wider than BIG_STEP noise scales: a spike makes two, a burst many
     "around_deviant",  # neighbours far (BIG_STEP) from the median of the 24 before this one
+    # The same neighbourhood by the family's known sensor step, which a burst cannot inflate (the window's own noise
+    # scale can: a burst at a series' start fills the window): a burst is a run of scattered readings, a spike one.
+    "around_scatter_step",  # median distance of the neighbours and this one from their median, by the step
+    "around_rough_step",  # median step over the neighbours and this one, by the step
+    "around_rough_steps",  # steps among them wider than NOISY_STEP sensor steps
+    "around_peak_share",  # largest distance from their median against the median distance: a spike is one peak
 )
 LOOK_AHEAD = 4  # readings after a reading that its final verdict waits for
 # Readings after a reading at which its verdict is revised: the next one, then the final verdict (each revision costs
@@ -321,6 +328,16 @@ def late_features(context: LateContext, following: Sequence[float], family: str)
         _median(sorted(around_steps)) / noise,
         float(sum(1 for s in around_steps if s > far)),
         float(sum(1 for v in neighbours if abs(v - median_24) > far)),
+    ]
+    known = [*neighbours, x]
+    known_median = _median(sorted(known))
+    distances = sorted(abs(v - known_median) for v in known)
+    typical = _median(distances)
+    out += [
+        typical / step,
+        _median(sorted(around_steps)) / step,
+        float(sum(1 for s in around_steps if s > NOISY_STEP * step)),
+        distances[-1] / (typical + step),
     ]
     return out
 
