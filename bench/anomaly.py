@@ -1,8 +1,9 @@
 """Edge anomaly bench: µs per reading on the gateway's scoring path (shipped bundle, LiteRT and numpy; one uplink
 per call, and 64 uplinks per call as the pipeline scores what one handle_many call holds) against the rules-only
-path in the same run, model size, and held-out F1 per fault type (final verdicts, LOOK_AHEAD readings later; and the
-verdicts given on arrival). "Per reading" counts every reading of the uplinks (battery, humidity, ... too); the
-readings the network scores are about a quarter of them, and their cost is printed too.
+path in the same run, model size, and held-out F1 per fault type (final verdicts, LOOK_AHEAD readings later, a gap
+in a noise burst up to BURST_GAP more; and the verdicts given on arrival). "Per reading" counts every reading of the
+uplinks (battery, humidity, ... too); the readings the network scores are about a quarter of them, and their cost is
+printed too.
 
     taskset -c 1 .venv/bin/python bench/anomaly.py [--bundle DIR] [--days 7] [--scale 0.3] [--seed 1001] [--rounds 3]
 """

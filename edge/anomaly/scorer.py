@@ -2,7 +2,9 @@
 
 Every reading gets a verdict when it arrives; the next reading can change it, and the LOOK_AHEAD-th reading after
 it gives the final verdict (REVISE_AT): a spike is a value that returns, a noise burst one whose neighbours scatter
-too, an emptied bin one that stays. `take_revisions()` hands out the earlier
+too, an emptied bin one that stays. A noise burst is a run: readings between two final noise-burst verdicts of a
+series (at most BURST_GAP of them) are judged part of the burst once the second one is final, which is up to
+LOOK_AHEAD + BURST_GAP readings after them. `take_revisions()` hands out the earlier
 readings whose verdict (flags) changed (same device, quantity, time and value; new score and flags), to be stored and
 sent again: the cloud's series stores overwrite a point of the same time. Readings are never dropped.
 """
@@ -33,6 +35,10 @@ from edge.anomaly.runtime import ModelRunner
 from flurfunk.contracts import Quantity, Reading
 
 RULES_ONLY = "rules-only"
+NOISE_BURST = fault_flag("noise_burst")
+# A noise burst is a run of readings; the noise leaves some of them near the truth, and those look calm. Readings
+# between two final noise-burst verdicts of a series, at most BURST_GAP of them, belong to the burst.
+BURST_GAP = 2
 MAX_REVISIONS = 100_000  # revisions nobody takes are forgotten oldest first
 NO_NEXT_LIST = list(NO_NEXT)
 
@@ -57,6 +63,8 @@ class AnomalyScorer:
         self._max_series = max_series
         self._models: dict[str, tuple[FamilyModel, ModelRunner]] = {}
         self._pending: dict[tuple[str, Quantity], list[_Pending]] = {}
+        # per series, the newest readings with a final verdict since its last final noise-burst verdict (inclusive)
+        self._settled: dict[tuple[str, Quantity], list[_Pending]] = {}
         self._revisions: list[Reading] = []
         self._newest: dict[tuple[str, Quantity], datetime] = {}  # newest reading time per series, recency order
         if bundle is not None:
@@ -148,19 +156,41 @@ class AnomalyScorer:
         for pending, family, row in late_jobs:
             model = self._models[family][0]
             score, flags = _judge(model, probabilities[family][row], len(pending.following))
-            if _fault_flags(pending.reading.flags) == flags:
-                continue  # same verdict: the score given on arrival stands, nothing to send again
-            revised = _with_verdict(pending.reading, score, flags)
-            if pending.where is None:
-                self._revisions.append(revised)
-                if len(self._revisions) > MAX_REVISIONS:
-                    del self._revisions[: len(self._revisions) - MAX_REVISIONS]
-            else:  # the reading is in this same call: hand out the late verdict straight away
-                results[pending.where[0]][pending.where[1]] = revised
-            pending.reading = revised
+            if _fault_flags(pending.reading.flags) != flags:  # else the score given on arrival stands
+                self._hand_out(pending, _with_verdict(pending.reading, score, flags), results)
+            if len(pending.following) == LOOK_AHEAD:
+                self._settle(pending, model.thresholds[LOOK_AHEAD], results)
         for pending in created:
             pending.where = None
         return results
+
+    def _hand_out(self, pending: _Pending, revised: Reading, results: list[list[Reading]]) -> None:
+        """`revised` as the reading's verdict: in this call's results if it is one of them, else as a revision."""
+        if pending.where is None:
+            self._revisions.append(revised)
+            if len(self._revisions) > MAX_REVISIONS:
+                del self._revisions[: len(self._revisions) - MAX_REVISIONS]
+        else:  # the reading is in this same call: hand out the late verdict straight away
+            results[pending.where[0]][pending.where[1]] = revised
+        pending.reading = revised
+
+    def _settle(self, pending: _Pending, threshold: float, results: list[list[Reading]]) -> None:
+        """Note the final verdict of `pending`; a final noise burst closes the gap since the series' previous one."""
+        key = (pending.reading.device, pending.reading.quantity)
+        settled = self._settled.pop(key, [])
+        if NOISE_BURST in pending.reading.flags:
+            if settled and len(settled) <= BURST_GAP + 1 and NOISE_BURST in settled[0].reading.flags:
+                for between in settled[1:]:
+                    score = max(between.reading.anomaly_score, threshold)
+                    self._hand_out(between, _with_verdict(between.reading, score, [SENSOR_FAULT, NOISE_BURST]), results)
+            settled = [pending]
+        elif settled and len(settled) <= BURST_GAP:
+            settled.append(pending)
+        else:
+            return  # no noise burst within reach before it: nothing to remember
+        self._settled[key] = settled
+        if len(self._settled) > self._max_series:
+            del self._settled[next(iter(self._settled))]
 
     def _note_time(self, key: tuple[str, Quantity], time: datetime) -> bool:
         """Whether `time` is newer than the series' newest reading so far (then it is the newest)."""
