@@ -10,7 +10,7 @@ import pytest
 
 import edge.anomaly.scorer as scorer_module
 from cloud.anomaly.data import Record, featurise, simulate_records
-from cloud.anomaly.train import Evaluation, evaluate, predicted_fault
+from cloud.anomaly.train import Evaluation, evaluate, predicted_fault, readings_of
 from edge.anomaly import AnomalyScorer, load_bundle, shipped_bundle_path
 from edge.anomaly.runtime import LiteRtRunner, NumpyRunner, litert_interpreter_class
 from flurfunk.contracts import Reading
@@ -96,3 +96,25 @@ def test_readings_between_two_noise_burst_verdicts_join_the_burst(
     assert sum(1 for i in changed if alone_scored[i][0].label == "noise_burst") > 0.7 * len(changed)
     assert joined.per_type["noise_burst"]["f1"] > alone.per_type["noise_burst"]["f1"]
     assert joined.clean_flag_rate <= 0.01
+
+
+def test_scoring_64_uplinks_per_call_gives_the_final_verdicts_of_one_per_call(
+    records: list[Record], final_verdicts: tuple[Evaluation, list[tuple[Record, Reading]]]
+) -> None:
+    """The pipeline scores what one call holds at once: late verdicts (a burst's gap too) come in the results or as
+    revisions, and each reading ends with the flags that scoring one uplink per call gives."""
+    path = shipped_bundle_path()
+    assert path is not None
+    scorer = AnomalyScorer(load_bundle(path), backend="numpy")
+    ordered = sorted(records, key=lambda r: (r.time_s, r.dev_eui))
+    verdicts: dict[tuple[str, str, float], Reading] = {}
+    for start in range(0, len(ordered), 64):
+        for readings in scorer.score_many([readings_of(record) for record in ordered[start : start + 64]]):
+            for reading in readings:
+                verdicts[(reading.device, reading.quantity.value, reading.time.timestamp())] = reading
+        for revised in scorer.take_revisions():
+            verdicts[(revised.device, revised.quantity.value, revised.time.timestamp())] = revised
+    _, scored = final_verdicts
+    for record, reading in scored:
+        batched = verdicts[(record.dev_eui, reading.quantity.value, record.time_s)]
+        assert batched.flags == reading.flags, record
