@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 
 import click
 
@@ -275,14 +275,41 @@ def gateway_status(config_path: str | None, url: str | None, language: str, as_j
               help="Held-out days (seed+1000, from 3 August).")  # fmt: skip
 @click.option("--scale", default=0.3, show_default=True, type=click.FloatRange(0.05, 5.0), help="District size.")
 @click.option("--version", "bundle_version", default=None, help="Bundle version (default: sim-s<seed>-d<days>).")
-def train_anomaly(out_dir: str, seed: int, days: int, test_days: int, scale: float, bundle_version: str | None) -> None:
-    """Train the edge anomaly models on simulated faults; write the bundle and report (JSON, PNG) to --out."""
+@click.option("--history-from", "history_from", default=None, type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Also train on the towns' own readings from this day (the cloud's stores).")  # fmt: skip
+@click.option("--history-to", "history_to", default=None, type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="... up to this day (exclusive; default: today).")  # fmt: skip
+def train_anomaly(
+    out_dir: str,
+    seed: int,
+    days: int,
+    test_days: int,
+    scale: float,
+    bundle_version: str | None,
+    history_from: datetime | None,
+    history_to: datetime | None,
+) -> None:
+    """Train the edge anomaly models on simulated faults (and, with --history-from, on the towns' own readings
+    from the cloud's series store with faults injected); write the bundle and report (JSON, PNG) to --out."""
     from pathlib import Path
 
-    from cloud.anomaly.train import TrainOptions, train_and_report
+    from cloud.anomaly.train import TrainOptions, history_records, train_and_report
 
     options = TrainOptions(seed=seed, days=days, test_days=test_days, scale=scale, version=bundle_version)
-    evaluation = train_and_report(options, Path(out_dir))
+    history = []
+    if history_from is not None:
+        from cloud.settings import CloudSettings
+
+        start = history_from.replace(tzinfo=UTC)
+        end = (history_to or datetime.now(UTC)).replace(tzinfo=UTC)
+        try:
+            history = history_records(CloudSettings(), start, end, seed)
+        except ValueError as error:
+            raise click.UsageError(str(error)) from None
+        click.echo(f"history: {len(history)} readings from {start:%Y-%m-%d} to {end:%Y-%m-%d}")
+    elif history_to is not None:
+        raise click.UsageError("--history-to needs --history-from")
+    evaluation = train_and_report(options, Path(out_dir), history=history)
     for fault, metrics in sorted(evaluation.per_type.items()):
         click.echo(
             f"{fault:15} precision {metrics['precision']:.3f}  recall {metrics['recall']:.3f}  "

@@ -29,6 +29,12 @@ from flurfunk.contracts import Asset, AssetKind, Device, Quantity
 CLEAN = "clean"
 TILTED = "tilted"  # a knocked-over bin: not a sensor fault, left out of training and metrics
 MODEL_FAMILY = {BIN_MODEL: "bin", SOIL_MODEL: "soil", WEATHER_MODEL: "weather"}
+KIND_FAMILY = {
+    AssetKind.BIN: "bin",
+    AssetKind.TREE: "soil",
+    AssetKind.GREEN_SPACE: "soil",
+    AssetKind.WEATHER_STATION: "weather",
+}
 MAX_DAYS = 366
 
 
@@ -133,8 +139,10 @@ def store_records(
     plan_devices = []
     series: list[tuple[Device, str, list[tuple[float, dict[Quantity, float]]]]] = []
     for device in devices:
-        family = MODEL_FAMILY.get(device.model_id)
-        if family is None or kinds.get(device.asset) is None:
+        kind = kinds.get(device.asset)
+        # the simulator's models by their id; any other model by what it watches (a bin's sensor is a fill sensor)
+        family = MODEL_FAMILY.get(device.model_id) or (KIND_FAMILY.get(kind) if kind is not None else None)
+        if family is None:
             continue
         quantity = FAMILY_QUANTITY[family]
         points = store.query(device.asset, quantity, start, end)

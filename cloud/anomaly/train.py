@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cloud.anomaly.data import CLEAN, TILTED, Record, featurise, simulate_records
+from cloud.anomaly.data import CLEAN, TILTED, Record, featurise, simulate_records, store_records
 from cloud.anomaly.tflite import dense_softmax_tflite
 from edge.anomaly.bundle import load_bundle, write_manifest
 from edge.anomaly.features import FEATURE_NAMES, LOOK_AHEAD, transform
@@ -21,6 +22,9 @@ from edge.anomaly.flags import SENSOR_FAULT, fault_types_in
 from edge.anomaly.scorer import AnomalyScorer
 from edge.sim.faults import FAMILY_FAULTS, FAMILY_QUANTITY
 from flurfunk.contracts import Quantity, Reading
+
+if TYPE_CHECKING:
+    from cloud.settings import CloudSettings
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +100,9 @@ def train_bundle(records: Sequence[Record], out: Path, version: str, seed: int) 
         # Faults the rules decide alone (the firmware's zero) never reach the network: no class for them.
         seen = Counter(labels.tolist())
         classes = (CLEAN, *(fault for fault in FAMILY_FAULTS[family] if seen[fault] >= MIN_CLASS_ROWS))
+        if len(classes) == 1:  # a network that knows only "clean" would flag nothing: the rules judge this family
+            log.warning("%s: no fault type with %d examples: no network, the rules judge it", family, MIN_CLASS_ROWS)
+            continue
         keep = np.isin(labels, classes)
         features, labels, devices, known_after = features[keep], labels[keep], devices[keep], known_after[keep]
         index = {name: i for i, name in enumerate(classes)}
@@ -127,8 +134,7 @@ def train_bundle(records: Sequence[Record], out: Path, version: str, seed: int) 
         log.info("%s: fitted on %d rows, classes %s", family, train_rows.size, ", ".join(classes))
         if list(network.classes_) != list(range(len(classes))):
             raise ValueError(f"{family}: the training data lacks classes; train on more days or a larger scale")
-        weights = [w.astype(np.float32) for w in network.coefs_]
-        biases = [b.astype(np.float32) for b in network.intercepts_]
+        weights, biases = softmax_layers(network)
         clean_validation = is_validation & (target == 0)
         thresholds = []  # final, on arrival, one reading later
         for known, budget in ((LOOK_AHEAD, CLEAN_BUDGET), (0, INSTANT_CLEAN_BUDGET), (1, INSTANT_CLEAN_BUDGET)):
@@ -152,6 +158,17 @@ def train_bundle(records: Sequence[Record], out: Path, version: str, seed: int) 
         }
     metadata = {"seed": seed, "training_readings": counts, "hidden_layers": list(HIDDEN_LAYERS)}
     return write_manifest(out, version, families, metadata)
+
+
+def softmax_layers(network: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A fitted MLPClassifier's layers as float32 with a softmax output over every class, as the gateway runs them:
+    with two classes scikit-learn has one logistic output z, and softmax over (0, z) gives the same probabilities."""
+    weights = [w.astype(np.float32) for w in network.coefs_]
+    biases = [b.astype(np.float32) for b in network.intercepts_]
+    if weights[-1].shape[1] == 1:
+        weights[-1] = np.hstack([np.zeros_like(weights[-1]), weights[-1]])
+        biases[-1] = np.concatenate([np.zeros_like(biases[-1]), biases[-1]])
+    return weights, biases
 
 
 def _balanced(features: np.ndarray, target: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -231,11 +248,41 @@ def evaluate(
     return evaluation, scored
 
 
-def train_and_report(options: TrainOptions, out: Path, plots: bool = True) -> Evaluation:
-    """Simulate, train, export to `out`, evaluate on a held-out district (other seed, other season) and write
-    report.json (and PNG plots) next to the bundle."""
+def history_records(settings: CloudSettings, start: datetime, end: datetime, seed: int) -> list[Record]:
+    """The towns' own history for training: every known device's family quantity in [start, end) from the cloud's
+    series store (InfluxDB or SQLite, as `settings.series_url` names it), inventory from its operational database,
+    with faults injected as in the simulated districts (the history itself is taken as clean)."""
+    from cloud.store import open_series_store
+    from cloud.store.migrations import SchemaNotAtHeadError, check_at_head
+    from cloud.store.operational import OperationalStore
+
+    if not start < end:
+        raise ValueError(f"history: start {start.isoformat()} must be before end {end.isoformat()}")
+    store = OperationalStore.from_url(settings.database_url)
+    try:
+        check_at_head(store.engine)  # the inventory is read from it: a database the cloud never migrated has none
+    except SchemaNotAtHeadError as error:
+        store.engine.dispose()
+        raise ValueError(f"history: {error}") from None
+    series = open_series_store(settings.series_url, token=settings.series_token)
+    try:
+        records = store_records(series, store.assets(), store.devices(), start, end, seed, TrainOptions.mean_gap_h)
+    finally:
+        if hasattr(series, "close"):
+            series.close()
+        store.engine.dispose()
+    if not records:
+        raise ValueError(f"history: no readings of a known sensor family between {start:%Y-%m-%d} and {end:%Y-%m-%d}")
+    return records
+
+
+def train_and_report(
+    options: TrainOptions, out: Path, plots: bool = True, history: Sequence[Record] = ()
+) -> Evaluation:
+    """Simulate, train (with the towns' `history` added, if given), export to `out`, evaluate on a held-out
+    district (other seed, other season) and write report.json (and PNG plots) next to the bundle."""
     version = options.version or f"sim-s{options.seed}-d{options.days}"
-    training = training_records(options)
+    training = [*training_records(options), *history]
     held_out = simulate_records(
         options.seed + HELD_OUT_SEED_OFFSET, options.test_days, options.scale, start=HELD_OUT_START
     )
@@ -250,6 +297,11 @@ def train_and_report(options: TrainOptions, out: Path, plots: bool = True) -> Ev
         "training": {
             "seeds": [options.seed + i for i in range(len(SEASON_STARTS))],
             "starts": [f"2026-{m:02d}-{d:02d}" for m, d in SEASON_STARTS],
+        },
+        "history": {
+            "readings": len(history),
+            "families": dict(sorted(Counter(record.family for record in history).items())),
+            "faults_injected": sum(record.label != CLEAN for record in history),
         },
         "held_out": {
             "seed": options.seed + HELD_OUT_SEED_OFFSET,
