@@ -771,12 +771,7 @@ class DeviceModel:
         if given is None:
             assert measure.default is not None  # encode() refused the call when a quantity without one is missing
             given = _derive(measure.default, values)
-        try:
-            value = float(given)
-        except (TypeError, ValueError):
-            raise ValueError(f"{self.model_id}: {name} must be a number, got {given!r}") from None
-        if not math.isfinite(value):
-            raise ValueError(f"{self.model_id}: {name} must be a finite number, got {value!r}")
+        value = finite_number(self.model_id, name, given)
         if not _plausible(measure, value):
             raise ValueError(f"{self.model_id}: {name} {value:g} is out of range ({range_text(measure)})")
         return value
@@ -813,6 +808,17 @@ def _plausible(measure: Measure | None, value: float) -> bool:
     if measure is None:
         return True
     return (measure.low is None or value >= measure.low) and (measure.high is None or value <= measure.high)
+
+
+def finite_number(model_id: str, name: str, given: object) -> float:
+    """A value an encoder was given, as a float; anything else is refused naming the model and the quantity."""
+    try:
+        value = float(given)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{model_id}: {name} must be a number, got {given!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{model_id}: {name} must be a finite number, got {value!r}")
+    return value
 
 
 def range_text(measure: Measure | None) -> str:

@@ -17,7 +17,7 @@ from flurfunk.contracts import Quantity
 
 from .decoded import Measurement
 from .js import js_number, js_string
-from .layout import Field, Found, Measure, Reader, Word
+from .layout import Field, Found, Measure, Reader, Word, finite_number
 
 MeasurementTable = tuple[tuple[int, Quantity, float], ...]
 
@@ -295,13 +295,7 @@ def _given_number(model_id: str, quantity: Quantity, values: Mapping[Quantity, f
     given = values.get(quantity)
     if given is None:
         raise ValueError(f"{model_id}: missing quantity {quantity.value}")
-    try:
-        number = float(given)
-    except (TypeError, ValueError):
-        raise ValueError(f"{model_id}: {quantity.value} must be a number, got {given!r}") from None
-    if not math.isfinite(number):
-        raise ValueError(f"{model_id}: {quantity.value} must be a finite number, got {number!r}")
-    return number
+    return finite_number(model_id, quantity.value, given)
 
 
 def _v2_digits(model_id: str, what: str, raw: int, digits: int) -> str:
