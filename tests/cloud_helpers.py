@@ -87,3 +87,19 @@ def asset_body(asset_id: str, municipality: str, kind: str = "bin", **extra: Any
 def postgres_schema_url(postgres_url: str, schema: str) -> str:
     """The same database with its own search_path, so each test starts from an empty schema."""
     return f"{postgres_url}?options={quote(f'-csearch_path={schema}')}"
+
+
+@contextmanager
+def empty_postgres_schema(postgres_url: str, prefix: str) -> Iterator[str]:
+    """A new schema in the test database for one test, dropped afterwards; yields the URL that uses it."""
+    import psycopg
+
+    schema = f"{prefix}_{secrets.token_hex(5)}"
+    plain = postgres_url.replace("+psycopg", "")
+    with psycopg.connect(plain, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield postgres_schema_url(postgres_url, schema)
+    finally:
+        with psycopg.connect(plain, autocommit=True) as connection:
+            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import secrets
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from fastapi.testclient import TestClient
 from flurfunk import bundle_archive
 from flurfunk.bundle_archive import pack_bundle, sha256_hex
 from tests.anomaly_bundle_helpers import packed_test_bundle, write_test_bundle
-from tests.cloud_helpers import BOOTSTRAP_HEADERS, bearer, cloud_client, postgres_schema_url, user_headers
+from tests.cloud_helpers import BOOTSTRAP_HEADERS, bearer, cloud_client, empty_postgres_schema, user_headers
 
 GATEWAY_TOKEN = "gateway-token-0123456789"  # gw-settings, from tests.cloud_helpers.settings_for
 BUNDLES = "/api/v1/anomaly-bundles"
@@ -30,19 +29,9 @@ def client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestClien
         with cloud_client(tmp_path) as test_client:
             yield test_client
         return
-    import psycopg
-
     postgres_url: str = request.getfixturevalue("postgres_url")
-    schema = f"bundles_{secrets.token_hex(5)}"
-    plain = postgres_url.replace("+psycopg", "")
-    with psycopg.connect(plain, autocommit=True) as connection:
-        connection.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        with cloud_client(tmp_path, postgres_schema_url(postgres_url, schema)) as test_client:
-            yield test_client
-    finally:
-        with psycopg.connect(plain, autocommit=True) as connection:
-            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with empty_postgres_schema(postgres_url, "bundles") as database_url, cloud_client(tmp_path, database_url) as test:
+        yield test
 
 
 def upload(client: TestClient, archive: bytes, headers: dict[str, str], **params: str) -> tuple[int, dict]:

@@ -3,7 +3,6 @@ again work, an app refuses a schema that is not at head, and the CLI migrates an
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from cloud.store.operational import Base, OperationalStore
 from cloud.store.series_sqlite import SqliteSeriesStore
 from flurfunk.cli import main
 from flurfunk.contracts import MUNICIPALITIES
-from tests.cloud_helpers import postgres_schema_url, settings_for
+from tests.cloud_helpers import empty_postgres_schema, settings_for
 
 
 def exercise_migrations(url: str) -> None:
@@ -60,17 +59,8 @@ def test_migrations_on_sqlite(tmp_path: Path) -> None:
 
 @pytest.fixture
 def postgres_schema(postgres_url: str) -> Iterator[str]:
-    import psycopg
-
-    schema = f"migrations_{secrets.token_hex(5)}"
-    plain = postgres_url.replace("+psycopg", "")
-    with psycopg.connect(plain, autocommit=True) as connection:
-        connection.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield postgres_schema_url(postgres_url, schema)
-    finally:
-        with psycopg.connect(plain, autocommit=True) as connection:
-            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with empty_postgres_schema(postgres_url, "migrations") as database_url:
+        yield database_url
 
 
 def test_migrations_on_postgresql(postgres_schema: str) -> None:

@@ -6,7 +6,6 @@ know fails here until it is classified below.
 
 from __future__ import annotations
 
-import secrets
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -25,8 +24,8 @@ from tests.cloud_helpers import (
     BOOTSTRAP_HEADERS,
     asset_body,
     cloud_client,
+    empty_postgres_schema,
     make_user,
-    postgres_schema_url,
     user_headers,
 )
 
@@ -121,19 +120,9 @@ def populate(client: TestClient, name: str, marker: str, dev_eui: str) -> Town:
 
 @pytest.fixture
 def pg_client(postgres_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    import psycopg
-
-    schema = f"tenancy_{secrets.token_hex(5)}"
-    plain = postgres_url.replace("+psycopg", "")
-    with psycopg.connect(plain, autocommit=True) as connection:
-        connection.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        with cloud_client(tmp_path, postgres_schema_url(postgres_url, schema)) as client:
-            assert client.app.state.cloud.store.engine.dialect.name == "postgresql"  # type: ignore[attr-defined]
-            yield client
-    finally:
-        with psycopg.connect(plain, autocommit=True) as connection:
-            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with empty_postgres_schema(postgres_url, "tenancy") as database_url, cloud_client(tmp_path, database_url) as client:
+        assert client.app.state.cloud.store.engine.dialect.name == "postgresql"  # type: ignore[attr-defined]
+        yield client
 
 
 def _operations(client: TestClient) -> list[tuple[str, str, dict[str, Any]]]:

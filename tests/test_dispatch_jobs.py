@@ -3,7 +3,6 @@ in the operational database; one leader among replicas on PostgreSQL; started by
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -16,7 +15,7 @@ from sqlalchemy import text
 from cloud.scheduler import jobs
 from cloud.scheduler.jobs import PlanClock
 from cloud.store.operational import OperationalStore
-from tests.cloud_helpers import cloud_client, postgres_schema_url
+from tests.cloud_helpers import cloud_client, empty_postgres_schema
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -95,20 +94,13 @@ def test_replans_run_only_in_working_hours_and_failures_do_not_stop_the_clock(tm
 
 @pytest.fixture
 def postgres_store(postgres_url: str) -> Iterator[OperationalStore]:
-    import psycopg
-
-    schema = f"jobs_{secrets.token_hex(5)}"
-    plain = postgres_url.replace("+psycopg", "")
-    with psycopg.connect(plain, autocommit=True) as connection:
-        connection.execute(f'CREATE SCHEMA "{schema}"')
-    store = OperationalStore.from_url(postgres_schema_url(postgres_url, schema))
-    store.create_schema()
-    try:
-        yield store
-    finally:
-        store.engine.dispose()
-        with psycopg.connect(plain, autocommit=True) as connection:
-            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with empty_postgres_schema(postgres_url, "jobs") as database_url:
+        store = OperationalStore.from_url(database_url)
+        store.create_schema()
+        try:
+            yield store
+        finally:
+            store.engine.dispose()
 
 
 @pytest.mark.integration

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import secrets
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
@@ -22,7 +21,7 @@ from hypothesis import strategies as st
 from cloud.scheduler.fleet import PlanningFileError, parse_town_planning, reload_positions, trip_loads
 from flurfunk.contracts import Batch, Device, Quantity, Reading
 from flurfunk.wire import MEDIA_TYPE, encode_batch
-from tests.cloud_helpers import BOOTSTRAP_HEADERS, cloud_client, postgres_schema_url
+from tests.cloud_helpers import BOOTSTRAP_HEADERS, cloud_client, empty_postgres_schema
 
 BERLIN = ZoneInfo("Europe/Berlin")
 DAY = date(2026, 7, 8)  # a Wednesday: the cloud's weekly round day
@@ -135,20 +134,13 @@ def client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestClien
             load_town(test_client)
             yield test_client
         return
-    import psycopg
-
     postgres_url: str = request.getfixturevalue("postgres_url")
-    schema = f"fleet_{secrets.token_hex(5)}"
-    plain = postgres_url.replace("+psycopg", "")
-    with psycopg.connect(plain, autocommit=True) as connection:
-        connection.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        with cloud_client(tmp_path, postgres_schema_url(postgres_url, schema), town_planning_file=planning) as test:
-            load_town(test)
-            yield test
-    finally:
-        with psycopg.connect(plain, autocommit=True) as connection:
-            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with (
+        empty_postgres_schema(postgres_url, "fleet") as database_url,
+        cloud_client(tmp_path, database_url, town_planning_file=planning) as test,
+    ):
+        load_town(test)
+        yield test
 
 
 def routes(client: TestClient, **params: str) -> list[dict[str, Any]]:
