@@ -1,20 +1,24 @@
-"""Shared setup for the cloud's account, tenancy and admin API tests: an app, towns, people and their tokens."""
+"""Shared setup for the cloud's API tests: an app, towns, people and their tokens, readings posted as a gateway does."""
 
 from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 from fastapi.testclient import TestClient
 
 from cloud import create_app
 from cloud.settings import CloudSettings
 from cloud.store.series_sqlite import SqliteSeriesStore
+from flurfunk.contracts import Batch, Reading
+from flurfunk.wire import MEDIA_TYPE, encode_batch
 
 BOOTSTRAP = "bootstrap-admin-token-0123456789"
 BOOTSTRAP_HEADERS = {"Authorization": f"Bearer {BOOTSTRAP}"}
@@ -45,6 +49,32 @@ def cloud_client(tmp_path: Path, database_url: str | None = None, **overrides: A
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def ingest(
+    client: httpx.Client,
+    token: str,
+    readings: Iterable[Reading],
+    *,
+    gateway_id: str,
+    sent_at: datetime,
+    first_seq: int = 1,
+    last_seq: int = 1,
+    status: int = 200,
+) -> httpx.Response:
+    """Post `readings` as one wire batch of `gateway_id` with its token, as a gateway does; asserts the answer's status.
+
+    `client` is a TestClient or an httpx.Client with the served app's base_url."""
+    batch = Batch(
+        gateway_id=gateway_id, first_seq=first_seq, last_seq=last_seq, sent_at=sent_at, readings=tuple(readings)
+    )
+    response = client.post(
+        "/api/v1/ingest/batches",
+        content=encode_batch(batch),
+        headers={"Content-Type": MEDIA_TYPE, "Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == status, response.text
+    return response
 
 
 def make_user(client: TestClient, username: str, role: str, municipality: str | None) -> dict[str, Any]:

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from cloud import create_app
 from cloud.settings import CloudSettings
 from cloud.store.series_sqlite import SqliteSeriesStore
-from flurfunk.contracts import Asset, AssetKind, Batch, Depot, Device, Quantity, Reading, Task, TaskKind
-from flurfunk.wire import MEDIA_TYPE, encode_batch
+from flurfunk.contracts import Asset, AssetKind, Depot, Device, Quantity, Reading, Task, TaskKind
+from tests.cloud_helpers import ingest
 
 DAY = date(2026, 7, 7)
 WORK_START = datetime(2026, 7, 7, 4, 0, tzinfo=UTC)
@@ -144,13 +144,7 @@ def seed(client: TestClient, fills: Mapping[str, float], time: datetime = WORK_S
         Reading(device=device_of[asset], asset=asset, quantity=Quantity.FILL_RATIO, value=fill, time=time)
         for asset, fill in fills.items()
     ]
-    batch = Batch(gateway_id="gw-1", first_seq=1, last_seq=1, sent_at=time, readings=tuple(readings))
-    response = client.post(
-        "/api/v1/ingest/batches",
-        content=encode_batch(batch),
-        headers={"Content-Type": MEDIA_TYPE, "Authorization": f"Bearer {GATEWAY_TOKEN}"},
-    )
-    assert response.status_code == 200, response.text
+    ingest(client, GATEWAY_TOKEN, readings, gateway_id="gw-1", sent_at=time)
 
 
 @pytest.fixture

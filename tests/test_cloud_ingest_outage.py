@@ -18,6 +18,7 @@ from flurfunk.contracts import Batch, Quantity, Reading
 from flurfunk.wire import MEDIA_TYPE, encode_batch
 from gateway.buffer import DurableBuffer
 from gateway.sync import SyncClient, SyncOutcome
+from tests.cloud_helpers import ingest
 from tests.conftest import InfluxdServer
 
 GATEWAY = "gw-steinau"
@@ -187,10 +188,9 @@ def test_points_influxdb_refuses_are_a_400_not_a_503(
     ).raise_for_status()
     base_url = serve_app(create_app(cloud_settings(tmp_path, f"influx-v1://127.0.0.1:{influxd.port}/{database}")))
 
-    response = post(base_url, encode_batch(Batch(gateway_id=GATEWAY, first_seq=1, last_seq=1, sent_at=T0,
-                                                 readings=tuple(entry(1)))))  # fmt: skip
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        response = ingest(http, TOKEN, entry(1), gateway_id=GATEWAY, sent_at=T0, status=400)
 
-    assert response.status_code == 400
     assert response.json()["detail"]["field"] == "readings"
     assert "field type conflict" in response.json()["detail"]["reason"]
 
@@ -212,13 +212,8 @@ def test_a_gateway_over_its_rate_gets_429_with_retry_after_and_others_go_on(
     assert [answer.status_code for answer in answers] == [200, 200, 429]
     assert 1 <= int(answers[2].headers["Retry-After"]) <= 5
     assert "nothing was acknowledged" in answers[2].json()["detail"]
-    other = batch.model_copy(update={"gateway_id": "gw-birstein"})
-    answer = httpx.post(
-        f"{base_url}/api/v1/ingest/batches",
-        content=encode_batch(other),
-        headers={"Authorization": "Bearer birstein-token-0123456789", "Content-Type": MEDIA_TYPE},
-    )
-    assert answer.status_code == 200
+    with httpx.Client(base_url=base_url, timeout=30) as http:  # the same batch from another gateway: its own bucket
+        ingest(http, "birstein-token-0123456789", entry(1), gateway_id="gw-birstein", sent_at=T0)
 
 
 def test_the_token_bucket_refills_at_its_rate_up_to_its_burst() -> None:

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 
 from cloud import create_app
 from cloud.settings import CloudSettings
-from flurfunk.contracts import Batch, Quantity, Reading
-from flurfunk.wire import MEDIA_TYPE, encode_batch
+from flurfunk.contracts import Quantity, Reading
+from tests.cloud_helpers import ingest
 from tests.conftest import VictoriaMetricsServer
 from tests.test_victoria_v2_write import exported
 
@@ -33,22 +33,13 @@ def settings(tmp_path: Path, series_url: str, series_token: str | None) -> Cloud
     )
 
 
-def batch_body(asset: str, count: int) -> bytes:
-    readings = tuple(
+def post_fill_ratios(client: TestClient, asset: str, count: int) -> dict:
+    """`count` hourly fill ratios of `asset` as one batch of gw-birstein, sequence 1 to `count`; the cloud's answer."""
+    readings = [
         Reading(device=DEVICE, asset=asset, quantity=Quantity.FILL_RATIO, value=i / 10, time=T0 + timedelta(hours=i))
         for i in range(count)
-    )
-    return encode_batch(Batch(gateway_id="gw-birstein", first_seq=1, last_seq=count, sent_at=T0, readings=readings))
-
-
-def post_batch(client: TestClient, body: bytes) -> dict:
-    response = client.post(
-        "/api/v1/ingest/batches",
-        content=body,
-        headers={"Authorization": f"Bearer {GATEWAY_TOKEN}", "Content-Type": MEDIA_TYPE},
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
+    ]
+    return ingest(client, GATEWAY_TOKEN, readings, gateway_id="gw-birstein", sent_at=T0, last_seq=count).json()
 
 
 def test_the_series_token_is_sent_to_the_v2_write_api(tmp_path: Path, serve_app: Callable[[object], str]) -> None:
@@ -62,7 +53,7 @@ def test_the_series_token_is_sent_to_the_v2_write_api(tmp_path: Path, serve_app:
 
     url = serve_app(fake_influx).replace("http://", "influx-v2://")
     with TestClient(create_app(settings(tmp_path, f"{url}?org=zweckverband&bucket=flurfunk", SERIES_TOKEN))) as client:
-        assert post_batch(client, batch_body("bin-1", 3)) == {"acked_seq": 3, "stored": 3, "unknown_assets": ["bin-1"]}
+        assert post_fill_ratios(client, "bin-1", 3) == {"acked_seq": 3, "stored": 3, "unknown_assets": ["bin-1"]}
 
     assert len(seen) == 1
     authorization, query = seen[0]
@@ -81,9 +72,8 @@ def test_batches_posted_to_the_api_arrive_in_a_v2_server(
     asset = f"bin-{uuid.uuid4().hex[:8]}"
     url = f"influx-v2://127.0.0.1:{victoria_metrics.port}?org=flurfunk&bucket=series"
     with TestClient(create_app(settings(tmp_path, url, SERIES_TOKEN))) as client:
-        body = batch_body(asset, 5)
-        assert post_batch(client, body)["acked_seq"] == 5
-        assert post_batch(client, body)["acked_seq"] == 5  # a replay stores nothing twice
+        assert post_fill_ratios(client, asset, 5)["acked_seq"] == 5
+        assert post_fill_ratios(client, asset, 5)["acked_seq"] == 5  # a replay stores nothing twice
 
     (series,) = exported(victoria_metrics, f'fill_ratio_value{{asset="{asset}"}}', 5)
     assert series["values"] == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])

@@ -39,8 +39,8 @@ from cloud.store.influx_v1 import InfluxV1SeriesStore
 from cloud.store.influx_v2 import many_series_query
 from cloud.store.series import SeriesStore
 from cloud.store.series_sqlite import SqliteSeriesStore
-from flurfunk.contracts import Asset, AssetKind, Batch, Depot, Device, Quantity, Reading, Task, TaskKind
-from flurfunk.wire import MEDIA_TYPE, encode_batch
+from flurfunk.contracts import Asset, AssetKind, Depot, Device, Quantity, Reading, Task, TaskKind
+from tests.cloud_helpers import ingest
 
 BERLIN = ZoneInfo("Europe/Berlin")
 DAY = date(2026, 7, 8)  # a Wednesday: the cloud's weekly round and watering day
@@ -338,13 +338,7 @@ def _cloud_with_history(tmp_path: Path, **settings_given: object) -> Iterator[Te
             "devices": [d.model_dump(mode="json") for d in devices],
         }
         assert client.post("/api/v1/admin/inventory", json=inventory, headers=ADMIN_HEADERS).status_code == 200
-        batch = Batch(gateway_id="gw-1", first_seq=1, last_seq=1, sent_at=PLAN_TIME, readings=tuple(history()))
-        ingest = client.post(
-            "/api/v1/ingest/batches",
-            content=encode_batch(batch),
-            headers={"Content-Type": MEDIA_TYPE, "Authorization": f"Bearer {GATEWAY}"},
-        )
-        assert ingest.status_code == 200, ingest.text
+        ingest(client, GATEWAY, history(), gateway_id="gw-1", sent_at=PLAN_TIME)
         yield client
     series.close()
 

@@ -19,9 +19,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cloud.scheduler.fleet import PlanningFileError, parse_town_planning, reload_positions, trip_loads
-from flurfunk.contracts import Batch, Device, Quantity, Reading
-from flurfunk.wire import MEDIA_TYPE, encode_batch
-from tests.cloud_helpers import BOOTSTRAP_HEADERS, cloud_client, empty_postgres_schema
+from flurfunk.contracts import Device, Quantity, Reading
+from tests.cloud_helpers import BOOTSTRAP_HEADERS, cloud_client, empty_postgres_schema, ingest
 
 BERLIN = ZoneInfo("Europe/Berlin")
 DAY = date(2026, 7, 8)  # a Wednesday: the cloud's weekly round day
@@ -114,13 +113,7 @@ def load_town(client: TestClient) -> None:
         )
         for device in devices
     ]
-    batch = Batch(gateway_id="gw-settings", first_seq=1, last_seq=1, sent_at=READ_AT, readings=tuple(readings))
-    ingest = client.post(
-        "/api/v1/ingest/batches",
-        content=encode_batch(batch),
-        headers={"Content-Type": MEDIA_TYPE, "Authorization": f"Bearer {GATEWAY_TOKEN}"},
-    )
-    assert ingest.status_code == 200, ingest.text
+    ingest(client, GATEWAY_TOKEN, readings, gateway_id="gw-settings", sent_at=READ_AT)
     planned = client.post(f"/api/v1/plan/{DAY}", headers=BOOTSTRAP_HEADERS)
     assert planned.status_code == 200, planned.text
 
