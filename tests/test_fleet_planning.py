@@ -211,7 +211,7 @@ def test_watering_respects_the_tank_and_refills_at_the_hydrant() -> None:
     assert len(route.reloads) >= 2 and {reload.site for reload in route.reloads} == {"hydrant"}
 
 
-def test_without_fleet_and_calendar_the_plan_is_unchanged() -> None:
+def test_without_fleet_a_round_per_waste_type_with_its_type_in_the_route_id() -> None:
     bins = [
         a_bin(f"bin-{n}", 50.2300 + 0.002 * n, 9.3500, waste_type="paper" if n % 2 else "residual") for n in range(5)
     ]
@@ -219,8 +219,12 @@ def test_without_fleet_and_calendar_the_plan_is_unchanged() -> None:
     plain = plan_day(FRIDAY, [DEPOT], bins, filled(FRIDAY, **fills), WEEKDAYS)
     explicit = plan_day(FRIDAY, [DEPOT], bins, filled(FRIDAY, **fills), WEEKDAYS, fleet=None, calendar=None)
     assert plain == explicit
-    (route,) = plain.routes  # one route mixing both types, as before
-    assert route.vehicle is None and route.reloads == ()
+    paper, residual = plain.routes  # a truck carries one waste type, fleet or not
+    assert sorted(paper.stops) == ["bin-1", "bin-3"] and sorted(residual.stops) == ["bin-0", "bin-2", "bin-4"]
+    assert paper.id == route_id(FRIDAY, TaskKind.COLLECT, TOWN, waste_type="paper") and "-paper-" in paper.id
+    assert residual.id == route_id(FRIDAY, TaskKind.COLLECT, TOWN, waste_type="residual") != paper.id
+    assert all(route.vehicle is None and route.reloads == () for route in plain.routes)
+    assert {task.route_id for task in plain.tasks} == {paper.id, residual.id}
 
 
 # -- calendar ---------------------------------------------------------------------------------------------------
@@ -443,15 +447,12 @@ def test_holiday_names_come_in_english_too() -> None:
     assert TownCalendar(TOWN).holiday(datetime(2026, 5, 15, tzinfo=UTC).date()) is None
 
 
-def test_the_fixed_rounds_with_a_fleet_drive_one_round_per_waste_type() -> None:
+def test_the_fixed_rounds_drive_one_round_per_waste_type() -> None:
     from cloud.scheduler import build_route, fixed_schedule_km
 
-    planning = town_file('[[towns."Bad Orb".vehicles]]\nid = "truck"\nserves = "residual"\ncapacity_l = 20000')
     bins = [a_bin(f"bin-{n}", 50.2200 + 0.003 * n, 9.3400, "paper" if n % 2 else "residual") for n in range(6)]
-    one_day = {"day_count": 1, "depots": [DEPOT], "assets": bins, "start": FRIDAY}
-    mixed = fixed_schedule_km(**one_day)  # type: ignore[arg-type]
-    apart = fixed_schedule_km(**one_day, fleet=planning.fleet)  # type: ignore[arg-type]
-    assert mixed == pytest.approx(build_route(DEPOT, bins, PlanSettings().road_factor)[1])
+    apart = fixed_schedule_km(day_count=1, depots=[DEPOT], assets=bins, start=FRIDAY)
+    mixed = build_route(DEPOT, bins, PlanSettings().road_factor)[1]
     by_type = sum(
         build_route(DEPOT, [b for b in bins if b.waste_type == kind], PlanSettings().road_factor)[1]
         for kind in ("paper", "residual")

@@ -23,8 +23,8 @@ from flurfunk.contracts import Device, Quantity, Reading
 from tests.cloud_helpers import BOOTSTRAP_HEADERS, cloud_client, empty_postgres_schema, ingest
 
 BERLIN = ZoneInfo("Europe/Berlin")
-DAY = date(2026, 7, 8)  # a Wednesday: the cloud's weekly round day
-READ_AT = datetime(2026, 7, 8, 4, 0, tzinfo=BERLIN).astimezone(UTC)
+DAY = date(2026, 7, 9)  # a Thursday: a watering day; bins at 95 % pass the overflow rule on any workday
+READ_AT = datetime(2026, 7, 9, 4, 0, tzinfo=BERLIN).astimezone(UTC)
 TOWN = "Birstein"
 GATEWAY_TOKEN = "gateway-token-0123456789"  # tests.cloud_helpers' gateway "gw-settings"
 BIN_LOAD = 228  # 240 L at 95 %

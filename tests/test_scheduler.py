@@ -604,19 +604,20 @@ def test_the_measured_policy_spares_old_trees_but_not_green_spaces() -> None:
 
     old = make_asset("tree-old", AssetKind.TREE, planting_year=1990)
     lawn = make_asset("lawn-1", AssetKind.GREEN_SPACE, latitude=50.22)
+    thursday = DAY + timedelta(days=2)  # a watering day of the measured policy (Mondays and Thursdays)
     measured = [
-        DailyWeather(day=DAY - timedelta(days=14 - k), temperature_max_c=31.0, temperature_min_c=16.0, rain_mm=0.0)
+        DailyWeather(day=thursday - timedelta(days=14 - k), temperature_max_c=31.0, temperature_min_c=16.0, rain_mm=0.0)
         for k in range(14)
     ]
     weather = {TOWN: TownWeather(50.2, 170.0, measured)}
-    sites = [nominal_site(old, DAY), nominal_site(lawn, DAY)]
+    sites = [nominal_site(old, thursday), nominal_site(lawn, thursday)]
     assert [site.is_tree for site in sites] == [True, False]
     watering = MEASURED_POLICY.watering.watering_input(sites, weather)
-    wednesday = DAY + timedelta(days=1)
-    plan = plan_day(wednesday, [DEPOT], [old, lawn], {}, MEASURED_POLICY.settings, watering=watering)
+    assert MEASURED_POLICY.watering.is_watering_day(thursday)
+    plan = plan_day(thursday, [DEPOT], [old, lawn], {}, MEASURED_POLICY.settings, watering=watering)
     assert [task.asset for task in plan.tasks if task.kind is TaskKind.WATER] == ["lawn-1"]
     everyone = plan_day(
-        wednesday, [DEPOT], [old, lawn], {}, MEASURED_POLICY.settings, watering=replace(watering, young_only=False)
+        thursday, [DEPOT], [old, lawn], {}, MEASURED_POLICY.settings, watering=replace(watering, young_only=False)
     )
     assert sorted(task.asset for task in everyone.tasks if task.kind is TaskKind.WATER) == ["lawn-1", "tree-old"]
 

@@ -26,14 +26,17 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
+from typing import TypeVar
 
 from cloud.scheduler.calendar import DEFAULT_SUBDIVISION, CalendarError, MarketDay, PlanningCalendar, TownCalendar
+from flurfunk.contracts import Asset
 
 DEFAULT_TOWN_PLANNING = Path(__file__).with_name("towns.toml")
 MAX_FILE_BYTES = 1024 * 1024
@@ -502,6 +505,17 @@ def _check_identifier(value: str, where: _Where) -> None:
         raise PlanningFileError(f"{where}: {value!r} must be 1-40 letters, digits, '-', '_' or '.'")
 
 
+_Item = TypeVar("_Item")
+
+
+def by_waste_type(items: Iterable[_Item], key: Callable[[_Item], Asset] = lambda item: item) -> dict[str, list[_Item]]:
+    """Bins (or entries naming a bin) by waste type, types in name order: a truck carries one type."""
+    groups: dict[str, list[_Item]] = defaultdict(list)
+    for item in items:
+        groups[key(item).waste_type or DEFAULT_WASTE_TYPE].append(item)
+    return {waste_type: groups[waste_type] for waste_type in sorted(groups)}
+
+
 __all__ = [
     "DEFAULT_BIN_LITRES",
     "DEFAULT_TOWN_PLANNING",
@@ -513,6 +527,7 @@ __all__ = [
     "Site",
     "TownFleet",
     "TownPlanning",
+    "by_waste_type",
     "load_town_planning",
     "parse_town_planning",
     "plan_day_arguments",

@@ -17,7 +17,7 @@ import numpy as np
 
 from cloud.scheduler.calendar import PlanningCalendar, TownCalendar, is_round_day
 from cloud.scheduler.fill import BinHistory, FillHistoryError, FillModel, fit_fill_model
-from cloud.scheduler.fleet import DEFAULT_WASTE_TYPE, stop_load_l
+from cloud.scheduler.fleet import DEFAULT_WASTE_TYPE, by_waste_type, stop_load_l
 from cloud.scheduler.geo import distance_matrix_km
 from cloud.scheduler.routing import build_route, insertion_detours, nearest_neighbour, route_points, two_opt
 from cloud.scheduler.water import WateringInput, WaterNeed, assess_watering
@@ -328,18 +328,25 @@ def plan_day(
         depot = depot_by_town.get(town)
         if depot is None:
             continue
-        chosen = _choose_opportunistic(depot, must_collect[town], maybe_collect[town], settings)
+        # A truck carries one waste type: optional bins ride along only on their own type's round, and a type
+        # without a must-go bin drives no round for optional ones.
+        chosen: list[tuple[Asset, LatestValue, float]] = []
+        with_prize: list[tuple[Asset, _BinForecast, float]] = []
+        must_by_type = by_waste_type(must_collect[town])
+        maybe_by_type = by_waste_type(maybe_collect[town], key=lambda entry: entry[0])
+        prized_by_type = by_waste_type(prized[town], key=lambda entry: entry[0])
+        for waste_type, must_go in must_by_type.items():
+            taken = _choose_opportunistic(depot, must_go, maybe_by_type.get(waste_type, []), settings)
+            chosen += taken
+            on_route = must_go + [asset for asset, _, _ in taken]
+            with_prize += _choose_prized(depot, on_route, prized_by_type.get(waste_type, []), settings)
         for asset, fill, detour_km in chosen:
             pending[(TaskKind.COLLECT, asset.id)] = _opportunistic_task(
                 asset, fill, detour_km, settings, window, language
             )
-        with_prize = _choose_prized(depot, must_collect[town] + [a for a, _, _ in chosen], prized[town], settings)
         for asset, forecast, detour_km in with_prize:
             pending[(TaskKind.COLLECT, asset.id)] = _forecast_task(asset, forecast, detour_km, window, language)
-        stops_by_kind = {
-            TaskKind.COLLECT: must_collect[town] + [asset for asset, _, _ in chosen] + [a for a, _, _ in with_prize],
-            TaskKind.WATER: to_water[town],
-        }
+        to_collect = must_collect[town] + [asset for asset, _, _ in chosen] + [a for a, _, _ in with_prize]
         town_fleet = fleet.for_town(town) if fleet is not None else None
         if fleet is not None and town_fleet is not None:
             optional = [(asset, settings.opportunistic_detour_km) for asset, _, _ in chosen]
@@ -359,9 +366,10 @@ def plan_day(
                 route_skips,
             )
             continue
-        for kind in _ROUTED_KINDS:
-            if stops_by_kind[kind]:
-                routes.append(_route(day, town, kind, depot, stops_by_kind[kind], settings.road_factor, settings))
+        for waste_type, group in by_waste_type(to_collect).items():
+            routes.append(_route(day, town, TaskKind.COLLECT, depot, group, settings, waste_type=waste_type))
+        if to_water[town]:
+            routes.append(_route(day, town, TaskKind.WATER, depot, to_water[town], settings))
 
     route_of_stop = {(route.kind, stop): route.id for route in routes for stop in route.stops}
     for (kind, asset_id), task in pending.items():
@@ -378,17 +386,14 @@ def fixed_schedule_km(
     assets: Sequence[Asset],
     settings: PlanSettings = PlanSettings(),
     start: date | None = None,
-    *,
-    fleet: Fleet | None = None,
 ) -> float:
     """Road km that fixed rounds would drive in `day_count` days from `start` (default: today, UTC).
 
     Every town empties all its bins on one round per `fixed_collection_interval_days` and waters all its trees and
     green spaces on one round per `fixed_watering_interval_days` (rounds falling in May to September only). Towns
     take turns: the i-th town (by name) has its first round on day i of the interval, as a Bauhof gives each town
-    its own weekday. Each round is depot → all assets of the kind → depot, built like the planner's routes; with
-    the `fleet` the planner uses, a town with vehicles gets one collection round per waste type, as its vehicles
-    serve one type each.
+    its own weekday. Each round is depot → all assets of the kind → depot, built like the planner's routes, and
+    a collection round per waste type, as the planner's (a truck carries one type).
     """
     if not 0 <= day_count <= MAX_BASELINE_DAYS:
         raise SchedulerError(f"day_count must be between 0 and {MAX_BASELINE_DAYS}, got {day_count}")
@@ -410,13 +415,10 @@ def fixed_schedule_km(
     total_km = 0.0
     for turn, town in enumerate(towns):
         depot = depot_by_town[town]
-        if fleet is not None and fleet.for_town(town) is not None:
-            # The same vehicles as the planner's: one round per waste type, so the comparison is like for like.
-            collection_km = sum(
-                build_route(depot, group, settings.road_factor)[1] for group in _by_waste_type(bins[town])
-            )
-        else:
-            collection_km = build_route(depot, bins[town], settings.road_factor)[1]
+        # One round per waste type, as the planner routes them (a truck carries one type): like for like.
+        collection_km = sum(
+            build_route(depot, group, settings.road_factor)[1] for group in by_waste_type(bins[town]).values()
+        )
         watering_km = build_route(depot, watered[town], settings.road_factor)[1]
         for offset in range(day_count):
             day = first_day + timedelta(days=offset)
@@ -444,12 +446,24 @@ def task_id(day: date, kind: TaskKind, asset_id: str) -> str:
     return f"{readable[:51]}~{digest}"
 
 
-def route_id(day: date, kind: TaskKind, municipality: str, vehicle: str | None = None, copy: int = 0) -> str:
+def route_id(
+    day: date,
+    kind: TaskKind,
+    municipality: str,
+    vehicle: str | None = None,
+    copy: int = 0,
+    *,
+    waste_type: str | None = None,
+) -> str:
     """A route id that depends only on (day, kind, town) and, where the town has several vehicles for the kind, on
-    the vehicle and which of its identical copies (0, 1, …) drives it. At most 64 characters."""
-    if vehicle is None:
+    the vehicle and which of its identical copies (0, 1, …) drives it; planned without a fleet, a collection round
+    per waste type names its type. At most 64 characters."""
+    if vehicle is None and waste_type is None:
         digest = hashlib.sha256(municipality.encode()).hexdigest()[:6]
         return f"{day:%Y%m%d}-{kind.value}-{_slug(municipality)[:32]}-{digest}"
+    if vehicle is None:
+        digest = hashlib.sha256(f"{municipality}|{waste_type}".encode()).hexdigest()[:8]
+        return f"{day:%Y%m%d}-{kind.value}-{_slug(municipality)[:20]}-{_slug(waste_type or '')[:12]}-{digest}"[:64]
     digest = hashlib.sha256(f"{municipality}|{vehicle}|{copy}".encode()).hexdigest()[:8]
     return f"{day:%Y%m%d}-{kind.value}-{_slug(municipality)[:14]}-{_slug(vehicle)[:14]}-{copy}-{digest}"[:64]
 
@@ -808,9 +822,9 @@ def _emergency_villages(
     depot: Depot, urgent: Sequence[tuple[Asset, _BinForecast]], must_fill: float, settings: PlanSettings
 ) -> list[tuple[Asset, _BinForecast]]:
     """The urgent bins of the villages worth an extra run: prizes summed per village against its round trip."""
-    by_village: dict[str, list[tuple[Asset, _BinForecast]]] = defaultdict(list)
-    for asset, forecast in urgent:
-        by_village[asset.village].append((asset, forecast))
+    by_village: dict[tuple[str, str], list[tuple[Asset, _BinForecast]]] = defaultdict(list)
+    for asset, forecast in urgent:  # a truck carries one waste type: a run per village and type
+        by_village[(asset.village, asset.waste_type or DEFAULT_WASTE_TYPE)].append((asset, forecast))
     base_prize = settings.emergency_prize_km or 0.0
     chosen: list[tuple[Asset, _BinForecast]] = []
     for village in sorted(by_village):
@@ -918,15 +932,16 @@ def _route(
     kind: TaskKind,
     depot: Depot,
     stops: Sequence[Asset],
-    road_factor: float,
-    settings: PlanSettings | None = None,
+    settings: PlanSettings,
+    *,
+    waste_type: str | None = None,
 ) -> Route:
-    if settings is not None and settings.vrp_time_limit_s is not None and len(stops) > 3:
+    if settings.vrp_time_limit_s is not None and len(stops) > 3:
         ordered, km = _vrp_route(depot, stops, settings)
     else:
-        ordered, km = build_route(depot, stops, road_factor)
+        ordered, km = build_route(depot, stops, settings.road_factor)
     return Route(
-        id=route_id(day, kind, town),
+        id=route_id(day, kind, town, waste_type=waste_type),
         municipality=town,
         kind=kind,
         day=day,
@@ -934,13 +949,6 @@ def _route(
         km=km,
         polyline=route_points(depot, ordered),
     )
-
-
-def _by_waste_type(bins: Sequence[Asset]) -> list[list[Asset]]:
-    groups: dict[str, list[Asset]] = defaultdict(list)
-    for asset in bins:
-        groups[asset.waste_type or DEFAULT_WASTE_TYPE].append(asset)
-    return [groups[waste_type] for waste_type in sorted(groups)]
 
 
 def _plan_per_town(

@@ -18,14 +18,15 @@ from cloud.scheduler.water import SoilObservation, TownWeather, WateringInput, W
 class WateringPolicy:
     """When the water tanker goes and what it pours: its weekdays and the water balance's knobs (`WateringInput`).
 
-    Measured: the tanker goes on Wednesdays; young trees (years 1–5) and green spaces are watered, old trees not; a
-    site is due when its tension would pass 80 kPa before the next run, and gets what keeps it below 70 % of that
-    until then (forecast rain counted at half), at least 60 L (smaller top-ups wait unless the tree would pass
-    80 kPa without them); a store too small to last until the next run also gets the water its root zone holds
-    above field capacity.
+    Measured: the tanker goes twice a week, Monday and Thursday (a first-summer root ball holds two to four days of
+    summer use, so a weekly run leaves it dry for days; twice a week each run pours less); young trees (years 1–5)
+    and green spaces are watered, old trees not; a site is due when its tension would pass 80 kPa before the next
+    run, and gets what keeps it below 70 % of that until then (forecast rain counted at half), at least 60 L
+    (smaller top-ups wait unless the tree would pass 80 kPa without them); a store too small to last until the next
+    run also gets the water its root zone holds above field capacity.
     """
 
-    watering_weekdays: tuple[int, ...] = (2,)  # Monday = 0; a run on a holiday moves to the next working day
+    watering_weekdays: tuple[int, ...] = (0, 3)  # Monday = 0; a run on a holiday moves to the next working day
     young_only: bool = True
     trigger_tension_kpa: float | None = 80.0
     tension_trigger_only: bool = True
@@ -82,10 +83,11 @@ class WateringPolicy:
 
 MEASURED_WATERING = WateringPolicy()
 
-# Collection as measured against fixed rounds: one regular round a week per town (Wednesday) that takes every bin
-# forecast to pass 100 % before the next round, optional bins from 99 % expected (worth up to 0.5 km of detour),
-# and on other workdays extra runs only to villages whose urgent bins (past 110 % by the next workday's end,
-# 1.5 km each, more the further past) outweigh the trip. The tanker's weekdays are the watering policy's.
+# Collection as measured against fixed rounds: one regular round a week per town and waste type (Wednesday) that
+# takes every bin forecast to pass 100 % before the next round, optional bins of its type from 99 % expected (worth
+# up to 0.5 km of detour), and on other workdays extra runs only to villages whose urgent bins of a type (past 110 %
+# by the next workday's end, 1.5 km each, more the further past) outweigh the trip. The tanker's weekdays are the
+# watering policy's.
 MEASURED_PLAN_SETTINGS = PlanSettings(
     collection_weekdays=(2,),
     watering_weekdays=MEASURED_WATERING.watering_weekdays,
