@@ -466,6 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     measured, measured_water = MEASURED_POLICY.settings, MEASURED_POLICY.watering
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--days", type=int, default=DAYS)
+    parser.add_argument("--seed", type=int, default=SEED, help="another district: towns, weather, trees, deposits")
     parser.add_argument("--scale", type=float, default=SCALE)
     parser.add_argument(
         "--collection-days",
@@ -570,12 +571,13 @@ def main() -> None:
     settings, watering_policy = policy.settings, policy.watering
     collection_days = settings.collection_weekdays
     days = args.days
-    world = build_world(SEED, args.scale)
+    seed = args.seed
+    world = build_world(seed, args.scale)
     first_day = START - timedelta(days=WARMUP_DAYS)
     began = time.perf_counter()
-    weather = Weather(world, first_day, WARMUP_DAYS + days + 3, SEED)
-    sites = make_sites(world, SEED)
-    district = District(world, weather, sites, SEED)
+    weather = Weather(world, first_day, WARMUP_DAYS + days + 3, seed)
+    sites = make_sites(world, seed)
+    district = District(world, weather, sites, seed)
     bins = district.bins
     n_bins = len(bins)
     calendar = fete_calendar(district.fetes, first_day, args.fete_jump) if args.fete_jump > 0 else None
@@ -654,7 +656,7 @@ def main() -> None:
 
     flur_state = district.copy()
     flur = Tally()
-    forecast_rng = np.random.default_rng([SEED, 0xF0CA])
+    forecast_rng = np.random.default_rng([seed, 0xF0CA])
     watered: dict[str, dict[date, float]] = defaultdict(dict)
     young_sites = [s for s in sites.planner_sites if sites.young[site_index[s.asset]]]
     planned_assets = [*bins, *young_trees]
@@ -716,7 +718,7 @@ def main() -> None:
         f"PyVRP (1 s per route: town and waste type) {vrp_day_s:.1f} s, {vrp_km:,.0f} km"
     )
     # Calibration check on the trees alone: the same rota in the same summer without the dry spell.
-    average = Weather(world, first_day, WARMUP_DAYS + days, SEED, dry_spell=None)
+    average = Weather(world, first_day, WARMUP_DAYS + days, seed, dry_spell=None)
     calibration = {
         "average_summer": rota_stress(average, sites, first_day, WARMUP_DAYS + days, town_names)[WARMUP_DAYS:],
         "dry_spell_summer": rota_stress(weather, sites, first_day, WARMUP_DAYS + days, town_names)[WARMUP_DAYS:],
