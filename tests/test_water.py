@@ -317,9 +317,7 @@ def test_a_first_summer_tree_is_watered_and_a_fifth_year_tree_skipped_in_the_sam
     friday = MONDAY + timedelta(days=4)
     rainy = [hot_day(MONDAY + timedelta(days=k), rain_mm=25.0 if k == 1 else 0.0) for k in range(4)]
     weather = {TOWN: TownWeather(45 + 43 / 60, 200.0, rainy)}
-    topped = WateringInput(
-        [new, grown], weather, horizon_days=3, trigger_tension_kpa=80.0, top_up_share_of_trigger=0.8
-    )
+    topped = WateringInput([new, grown], weather, horizon_days=3, trigger_tension_kpa=80.0, top_up_share_of_trigger=0.8)
     needs = assess_watering(friday, topped)
     assert needs["t-new"].depletion_mm == pytest.approx(18.4, abs=0.1)
     assert needs["t-new"].litres > 0 and needs["t-new"].years_since_planting == 0
@@ -338,18 +336,22 @@ def root_ball_before_a_weekly_run(**settings: float) -> tuple[WateringSite, date
 
 def test_a_root_ball_that_cannot_hold_a_week_gets_the_water_above_field_capacity_too() -> None:
     # Four dry Lyon days before a Friday run, the next a week later. The root ball (TAW 34.3 mm) is 27.8 mm
-    # depleted after the plan day and would draw 6 · 1.204 · 5.10 = 36.9 mm more: no refill carries it. Without
-    # the drainable water it gets the refill (27.8 mm on 1.131 m²: 31 L); with it, what keeps it at 80 % of the
-    # 80 kPa depletion (15.1 mm) by the next run: 27.8 + 36.9 − 12.1 = 52.6 mm, 59 L, which the pit holds only
-    # while it drains (loam: 120 mm above field capacity in 0.45 m).
+    # depleted after the plan day and would draw 6 · 1.204 · 5.10 = 36.9 mm more (u = 6.15 mm a day): no refill
+    # carries it. Without the drainable water it gets the refill (27.8 mm on 1.131 m²: 31 L). With it, the bridge
+    # to 80 % of the 80 kPa depletion (15.1 mm) is 27.8 + 36.9 − 12.1 = 52.6 mm, 24.8 mm beyond the refill; water
+    # above field capacity drains while the tree draws on it (τ = 0.75 day), so drawing 24.8 mm from it needs
+    # u·τ·(e^(24.8 / (u·τ)) − 1) = 4.61 · 214 ≈ 990 mm above it, far more than the ball holds there (loam:
+    # (0.430 − 0.164) × 450 mm = 119.5 mm): it gets all of that, 27.8 + 119.5 = 147.3 mm on 1.131 m², 167 L.
     new, friday, topped = root_ball_before_a_weekly_run(trigger_tension_kpa=80.0)
     need = assess_watering(friday, topped)["t-new"]
     assert need.depletion_mm == pytest.approx(27.8, abs=0.1)
     assert need.litres == pytest.approx(31, abs=1)
     assert new.depletion_from_tension(80.0) == pytest.approx(15.1, abs=0.1)
     generous = assess_watering(friday, replace(topped, drain_share=1.0))["t-new"]
-    assert generous.litres == pytest.approx(59, abs=1)
-    assert generous.litres < (need.depletion_mm + new.drainable_mm) * new.area_m2
+    assert new.drainable_mm == pytest.approx(119.5, abs=0.1)
+    assert generous.litres == pytest.approx(167, abs=1)
+    half = assess_watering(friday, replace(topped, drain_share=0.5))["t-new"]
+    assert half.litres == pytest.approx((27.8 + 0.5 * 119.5) * 1.131, abs=1)  # the share caps it
 
 
 def test_small_top_ups_wait_only_where_the_tree_would_not_reach_critical_tension() -> None:

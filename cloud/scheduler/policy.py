@@ -23,7 +23,7 @@ class WateringPolicy:
     and green spaces are watered, old trees not; a site is due when its tension would pass 80 kPa before the next
     run, and gets what keeps it below 70 % of that until then (forecast rain counted at half), at least 60 L
     (smaller top-ups wait unless the tree would pass 80 kPa without them); a store too small to last until the next
-    run also gets the water its root zone holds above field capacity.
+    run also gets water above field capacity, as much as it draws the rest from before that drains away.
     """
 
     watering_weekdays: tuple[int, ...] = (0, 3)  # Monday = 0; a run on a holiday moves to the next working day

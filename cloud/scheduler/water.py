@@ -230,6 +230,9 @@ SOIL_CLASSES: dict[str, SoilClass] = {
 
 TENSION_GOOD_KPA = 32.0  # Berlin practice (FACTS.md): up to 32 kPa good,
 TENSION_CRITICAL_KPA = 80.0  # up to 80 kPa moderate, above that critical
+# Water above field capacity drains away within two to three days (field capacity is by definition what is left
+# after that): it decays with a time constant of about 18 hours.
+DRAINAGE_TIME_CONSTANT_DAYS = 0.75
 
 
 # --- sites and the daily balance ---------------------------------------------------------------------------------
@@ -443,8 +446,9 @@ class WateringInput:
     # capacity. Water poured beyond what the tree uses before the next rain drains away unused.
     top_up_share_of_trigger: float | None = None
     forecast_rain_trust: float = 0.5
-    # With a top-up, a site whose store cannot carry it to the next run even when refilled may get this share of
-    # the water its root zone holds above field capacity on top (0: never more than a refill).
+    # With a top-up, a site whose store cannot carry it to the next run even when refilled gets water above field
+    # capacity on top: what it draws the rest from before that drains, at most this share of what its root zone
+    # holds above field capacity (0: never more than a refill).
     drain_share: float = 0.0
     # A due site whose top-up is below this many litres waits for the next run: a few litres are not worth a stop
     # (it may pass the trigger a little before then, which is not yet stress).
@@ -580,13 +584,18 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
                 rain_mm = _forecast_rain_mm(forecasts[site.municipality], day, bridge_days)
                 rain_mm *= site.rain_catch * watering.forecast_rain_trust
                 bridge_mm = lasting - rain_mm - watering.top_up_share_of_trigger * trigger
-                most_mm = expected
-                if lasting - rain_mm - expected > site.depletion_from_tension(TENSION_CRITICAL_KPA):
-                    # Even a refill to field capacity leaves the tree past the critical tension before the next
-                    # run: pour what the pit holds above field capacity too, which drains over one to three days
-                    # while the tree draws on it.
-                    most_mm += watering.drain_share * site.drainable_mm
-                litres = round(float(np.clip(bridge_mm, 0.0, most_mm)) * site.area_m2, 0)
+                poured_mm = float(np.clip(bridge_mm, 0.0, expected))
+                if bridge_mm > expected and watering.drain_share > 0:
+                    # A refill to field capacity does not carry the tree to the next run: pour water above field
+                    # capacity too. It drains while the tree draws on it, so only part of it is used: enough that
+                    # the tree draws the rest of the bridge before it has drained, at most the drainable water.
+                    days = max(bridge_days - 1, 1)
+                    daily_mm = (lasting - expected) / days if lasting > expected else 0.0
+                    poured_mm += min(
+                        _surplus_lasting(bridge_mm - expected, daily_mm),
+                        watering.drain_share * site.drainable_mm,
+                    )
+                litres = round(poured_mm * site.area_m2, 0)
                 # A few litres wait for the next run, but not where the tree would pass the critical tension
                 # before then without them.
                 critical = site.depletion_from_tension(TENSION_CRITICAL_KPA)
@@ -616,6 +625,18 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
             if site.municipality in running and need.litres == 0 and need.postponed_by is None:
                 needs[site.asset] = assess(site, watering.ride_along_days)
     return needs
+
+
+def _surplus_lasting(drawn_mm: float, daily_mm: float) -> float:
+    """Water above field capacity from which a tree draws `drawn_mm` at `daily_mm` a day before the rest has drained.
+
+    The surplus drains in proportion to itself (time constant `DRAINAGE_TIME_CONSTANT_DAYS`) while the tree draws
+    at a steady rate: dE/dt = -E/τ - u, so a surplus E₀ lasts τ·ln(1 + E₀/(u·τ)) and feeds u times that. Solved
+    for E₀: a day of extra use costs about twice that day's draw, two days ten times."""
+    if drawn_mm <= 0 or daily_mm <= 0:
+        return 0.0
+    tau = DRAINAGE_TIME_CONSTANT_DAYS
+    return daily_mm * tau * math.expm1(drawn_mm / (daily_mm * tau))
 
 
 def _dried(site: WateringSite, depletion_mm: float, et0_mm: Sequence[float]) -> float:
