@@ -139,6 +139,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "Root zone at {asset} is drying out: {depletion_mm:.0f} mm used of {raw_mm:.0f} mm readily available "
         "(tension ≈ {tension_kpa:.0f} kPa); water {litres:.0f} L.",
     },
+    "task.water.weather_estimated": {
+        "de": "Wetter von {days} Tag(en) fehlte und wurde geschätzt (ET₀ vom Vortag, kein Regen).",
+        "en": "Weather for {days} day(s) was missing and was estimated (previous day's ET₀, no rain).",
+    },
     "task.collect.opportunistic": {
         "de": "Behälter {asset} ist zu {fill_pct:.0f} % gefüllt und liegt am Weg (Umweg {detour_m:.0f} m); "
         "wird mitgeleert.",

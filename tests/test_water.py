@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cloud.scheduler.planning import _balance_task, _Window
 from cloud.scheduler.water import (
     SOIL_CLASSES,
     DailyWeather,
@@ -17,6 +18,7 @@ from cloud.scheduler.water import (
     WateringInput,
     WateringSite,
     WaterInputError,
+    WaterNeed,
     assess_watering,
     et0_hargreaves,
     et0_penman_monteith,
@@ -25,6 +27,7 @@ from cloud.scheduler.water import (
     young_tree_root_zone,
     young_tree_site,
 )
+from flurfunk.contracts import Asset, AssetKind
 
 TOWN = "Wächtersbach"
 MONDAY = date(2026, 7, 6)
@@ -86,6 +89,76 @@ def test_a_dry_week_by_hand() -> None:
     assert need.depletion_mm == pytest.approx(40.8, abs=0.1)
     assert need.litres == pytest.approx(163, abs=1)
     assert need.postponed_by is None and need.young
+
+
+def week_without(missing: int, rain_mm: float = 0.0) -> dict[str, TownWeather]:
+    """Lyon's July week, 6-12 July, rain on the `missing` day, and that day's readings lost."""
+    measured = [hot_day(MONDAY + timedelta(days=k), rain_mm=rain_mm if k == missing else 0.0) for k in range(7)]
+    return {TOWN: TownWeather(45 + 43 / 60, 200.0, [weather for k, weather in enumerate(measured) if k != missing])}
+
+
+def test_a_lost_day_of_weather_still_dries_the_soil() -> None:
+    # 9 July lost. By hand (1 m of loam, Kc 1, Ks 1 below RAW = 38.1 mm; ET0s as in test_a_dry_week_by_hand, to
+    # 3 places 5.131, 5.122, 5.113, 5.103, 5.093, 5.082, 5.070): the full week is 35.71 mm, 40.78 mm with the plan
+    # day's 5.07 mm, 163 L. The lost day takes 8 July's 5.113 mm for its own 5.103 mm: 40.79 mm, 163 L, as with the
+    # full week. Skipping the day (before the fix) gave 40.79 − 1.0 · 5.11 = 35.68 mm, below RAW: no watering.
+    deep = young_tree(root_depth_m=1.0)
+    plan_day = MONDAY + timedelta(days=7)
+    full = assess_watering(plan_day, WateringInput(sites=[deep], weather=lyon_week()))["t-1"]
+    gap = assess_watering(plan_day, WateringInput(sites=[deep], weather=week_without(3)))["t-1"]
+    assert gap.depletion_mm == pytest.approx(40.79, abs=0.05)
+    assert gap.depletion_mm == pytest.approx(full.depletion_mm, abs=0.02)
+    assert gap.depletion_mm - 35.68 == pytest.approx(1.0 * 5.11, abs=0.05)  # the lost day counts: Kc·ET0 more
+    assert gap.litres == pytest.approx(163, abs=1) and gap.postponed_by is None
+    assert gap.weather_days_estimated == 1 and full.weather_days_estimated == 0
+
+
+def test_a_lost_rainy_day_counts_as_dry() -> None:
+    # 30 mm on 11 July, measured: 25.56 mm after 6-10 July, + 5.08 − (30 − 2)·0.8 = 8.24, + 5.07 = 13.31, + 5.07
+    # on the plan day = 18.38 mm, nothing due. Lost, the day counts as dry with 10 July's 5.09 mm: 25.56 + 5.09
+    # + 5.07 + 5.07 = 40.79 mm, due: 163 L.
+    deep = young_tree(root_depth_m=1.0)
+    plan_day = MONDAY + timedelta(days=7)
+    rainy = {TOWN: TownWeather(45 + 43 / 60, 200.0, [hot_day(MONDAY + timedelta(days=k), 30.0 if k == 5 else 0.0)
+                                                       for k in range(7)])}  # fmt: skip
+    wet = assess_watering(plan_day, WateringInput(sites=[deep], weather=rainy))["t-1"]
+    assert wet.depletion_mm == pytest.approx(18.38, abs=0.05) and wet.litres == 0
+    lost = assess_watering(plan_day, WateringInput(sites=[deep], weather=week_without(5, rain_mm=30.0)))["t-1"]
+    assert lost.depletion_mm == pytest.approx(40.79, abs=0.05)
+    assert lost.litres == pytest.approx(163, abs=1) and lost.weather_days_estimated == 1
+
+
+def test_days_lost_before_the_plan_day_count_and_sensors_still_override() -> None:
+    # The station's last two days (11, 12 July) lost: they take 10 July's 5.09 mm each, so 25.56 + 2 · 5.09 =
+    # 35.75 mm after the week and 40.84 mm with the plan day's 5.09 mm. A sensor reading of 20 kPa on the lost
+    # 12 July still sets that day's depletion, and its correction carries to the unsensored tree of its class (the
+    # model-only rerun sees the same filled days).
+    deep, same = young_tree("t-sensed", root_depth_m=1.0), young_tree("t-same", root_depth_m=1.0)
+    loam = SOIL_CLASSES["loam"]
+    plan_day = MONDAY + timedelta(days=7)
+    weather = {TOWN: TownWeather(45 + 43 / 60, 200.0, lyon_week()[TOWN].measured[:5])}
+    needs = assess_watering(plan_day, WateringInput(sites=[same], weather=weather))
+    assert needs["t-same"].depletion_mm == pytest.approx(40.84, abs=0.02)
+    assert needs["t-same"].weather_days_estimated == 2
+    soil = {"t-sensed": [SoilObservation(MONDAY + timedelta(days=6), tension_kpa=20.0)]}
+    needs = assess_watering(plan_day, WateringInput(sites=[deep, same], weather=weather, soil=soil))
+    expected = deep.depletion_from_vwc(float(loam.vwc_at(20.0))) + 5.09
+    assert needs["t-sensed"].sensed and needs["t-sensed"].depletion_mm == pytest.approx(expected, abs=0.05)
+    assert needs["t-same"].depletion_mm == pytest.approx(expected, abs=0.05)
+
+
+def test_a_water_task_says_when_weather_was_estimated() -> None:
+    tree = Asset(id="t-1", kind=AssetKind.TREE, municipality=TOWN, village=TOWN, latitude=50.2, longitude=9.3)
+    start = datetime(2026, 7, 13, 6, tzinfo=UTC)
+    window = _Window(date(2026, 7, 13), start, start + timedelta(hours=10))
+    need = WaterNeed("t-1", 40.8, 38.1, 90.0, 163.0, None, sensed=False, young=True, weather_days_estimated=2)
+    task = _balance_task(tree, need, window, "de")
+    assert task.evidence["weather_days_estimated"] == 2
+    assert task.reason.endswith("Wetter von 2 Tag(en) fehlte und wurde geschätzt (ET₀ vom Vortag, kein Regen).")
+    english = _balance_task(tree, need, window, "en").reason
+    assert english.endswith("Weather for 2 day(s) was missing and was estimated (previous day's ET₀, no rain).")
+    complete = _balance_task(tree, replace(need, weather_days_estimated=0), window, "de")
+    assert "weather_days_estimated" not in complete.evidence and "Wetter" not in complete.reason
 
 
 def test_a_dry_week_in_a_shallow_pit_slows_down_past_raw() -> None:

@@ -923,6 +923,9 @@ def _balance_task(asset: Asset, need: WaterNeed, window: _Window, language: Lang
         "litres": need.litres,
         "sensed": "sensor" if need.sensed else "site class",
     }
+    if need.weather_days_estimated > 0:
+        reason += " " + text("task.water.weather_estimated", language, days=need.weather_days_estimated)
+        evidence["weather_days_estimated"] = need.weather_days_estimated
     return _task(asset, TaskKind.WATER, priority, reason, evidence, window)
 
 

@@ -3,6 +3,7 @@ Hargreaves), effective rain, soil sensors (tension or water content) and litres 
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -494,6 +495,9 @@ class WaterNeed:
     sensed: bool  # corrected by the site's own sensor (else carried from its site class, or the model alone)
     young: bool
     years_since_planting: int | None = None  # 0 in the first summer; None when unknown
+    # Days in the balance's window whose weather was missing for the site's town and estimated (persistence ET0,
+    # no rain).
+    weather_days_estimated: int = 0
 
 
 MAX_SITES = 100_000
@@ -504,7 +508,9 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
     """Each site's water need on `day` from the daily balance up to yesterday, sensor corrections and the
     forecast.
 
-    The balance (FAO-56 eq. 85) runs over the measured days: depletion += Kc·Ks·ET0 − effective rain − watering.
+    The balance (FAO-56 eq. 85) runs over every calendar day from the first measured day to yesterday (at most
+    `MAX_DAYS`): depletion += Kc·Ks·ET0 − effective rain − watering. A day without weather takes the ET0 of the
+    nearest measured day before it (after it, if none) and no rain, and is counted in `weather_days_estimated`.
     A site with a sensor reading takes the sensor's depletion on that day; the median correction (sensor minus
     model) of the sensed sites of a site class is applied to the unsensored ones of the same class. Watering is
     due when the depletion expected at the end of `day` reaches RAW; the amount refills to field capacity. Rain
@@ -518,6 +524,7 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
 
     depletion: dict[str, float] = {}
     sensed: set[str] = set()
+    balance_days: dict[str, _BalanceDays] = {}
     today_et0: dict[str, float] = {}
     ahead_et0: dict[str, list[float]] = {}
     forecasts: dict[str, Sequence[DailyWeather]] = {}
@@ -525,16 +532,19 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
         station = watering.weather.get(town)
         if station is None:
             raise WaterInputError(f"no weather for {town}: its sites cannot be balanced")
-        measured = [weather for weather in station.measured if weather.day < day][-MAX_DAYS:]
+        balance_days[town] = _balance_days(station, day)
         forecasts[town] = [weather for weather in station.forecast if weather.day >= day]
-        town_depletion, town_sensed = _run_balance(sites, measured, station, watering)
+        town_depletion, town_sensed = _run_balance(sites, balance_days[town], watering)
         depletion |= town_depletion
         sensed |= town_sensed
         # Today's demand: the forecast for today if there is one, else yesterday's ET0 as persistence.
         source = forecasts[town][0] if forecasts[town] and forecasts[town][0].day == day else None
-        if source is None and measured:
-            source = measured[-1]
-        today_et0[town] = reference_et_mm(source, station.latitude_deg, station.elevation_m) if source else 3.0
+        if source is not None:
+            today_et0[town] = reference_et_mm(source, station.latitude_deg, station.elevation_m)
+        elif balance_days[town].days:
+            today_et0[town] = float(balance_days[town].et0_mm[-1])
+        else:
+            today_et0[town] = 3.0
         coming = {weather.day: weather for weather in forecasts[town]}
         ahead_et0[town] = []
         days_ahead = max(watering.horizon_days, watering.bridge_days or 1, watering.ride_along_days or 1)
@@ -544,7 +554,7 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
                 reference_et_mm(known, station.latitude_deg, station.elevation_m) if known else today_et0[town]
             )
 
-    _carry_to_unsensored(day, watering.sites, depletion, sensed, watering)
+    _carry_to_unsensored(day, watering.sites, depletion, sensed, balance_days, watering)
 
     def assess(site: WateringSite, horizon_days: int) -> WaterNeed:
         young = site.is_young(day)
@@ -613,6 +623,7 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
             sensed=site.asset in sensed,
             young=young,
             years_since_planting=site.years_since_planting(day),
+            weather_days_estimated=balance_days[site.municipality].estimated,
         )
 
     needs = {site.asset: assess(site, watering.horizon_days) for site in watering.sites}
@@ -657,10 +668,48 @@ def _forecast_rain_mm(forecast: Sequence[DailyWeather], day: date, days: int) ->
     return sum(effective_rain_mm(weather.rain_mm) for weather in forecast if day <= weather.day <= last)
 
 
+@dataclass(frozen=True)
+class _BalanceDays:
+    """A town's calendar days for the balance, oldest first, with their ET0 and rain (mm)."""
+
+    days: list[date]
+    et0_mm: np.ndarray
+    rain_mm: np.ndarray
+    estimated: int  # days without a measurement: ET0 by persistence, no rain
+
+
+def _balance_days(station: TownWeather, day: date) -> _BalanceDays:
+    """Every calendar day from the first measured day before `day` to the day before it (the last `MAX_DAYS`).
+
+    A missing day (station offline, readings lost) still dries the soil: it takes the ET0 of the nearest measured
+    day before it (after it, if there is none) and no rain, the safe side for a tree (watered early, never late)."""
+    by_day = {weather.day: weather for weather in station.measured if weather.day < day}
+    if not by_day:
+        return _BalanceDays([], np.zeros(0), np.zeros(0), 0)
+    known = sorted(by_day)
+    first = max(known[0], day - timedelta(days=MAX_DAYS))
+    # Keep the last measured day before the window too: a gap at the window's start persists from it.
+    start = max(bisect.bisect_left(known, first) - 1, 0)
+    known = known[start:]
+    offsets = np.array([(measured - first).days for measured in known])
+    et0 = np.array([reference_et_mm(by_day[measured], station.latitude_deg, station.elevation_m) for measured in known])
+    rain = np.array([by_day[measured].rain_mm for measured in known])
+    count = (day - first).days
+    window = np.arange(count)
+    source = np.maximum(np.searchsorted(offsets, window, side="right") - 1, 0)  # the nearest measured day before
+    is_measured = offsets[source] == window
+    return _BalanceDays(
+        days=[first + timedelta(days=int(offset)) for offset in window],
+        et0_mm=et0[source],
+        rain_mm=np.where(is_measured, rain[source], 0.0),
+        estimated=int(count - np.count_nonzero(is_measured)),
+    )
+
+
 def _run_balance(
-    sites: Sequence[WateringSite], measured: Sequence[DailyWeather], station: TownWeather, watering: WateringInput
+    sites: Sequence[WateringSite], balance_days: _BalanceDays, watering: WateringInput
 ) -> tuple[dict[str, float], set[str]]:
-    """Depletion at the end of the last measured day, per site of one town (vectorised over sites)."""
+    """Depletion at the end of the day before the plan day, per site of one town (vectorised over sites)."""
     total = np.array([site.total_available_mm for site in sites])
     raw = np.array([site.readily_available_mm for site in sites])
     demand_factor = np.array([site.crop_factor * site.exposure_factor for site in sites])
@@ -669,15 +718,14 @@ def _run_balance(
     depletion = np.zeros(len(sites))  # the season starts at field capacity (winter rain)
     observations = {site.asset: {obs.day: obs for obs in watering.soil.get(site.asset, ())} for site in sites}
     sensed: set[str] = set()
-    for weather in measured:
-        et0 = reference_et_mm(weather, station.latitude_deg, station.elevation_m)
+    for balance_day, et0, rain_mm in zip(balance_days.days, balance_days.et0_mm, balance_days.rain_mm, strict=True):
         stress = np.where(depletion > raw, (total - depletion) / np.maximum(total - raw, 1e-9), 1.0)
-        irrigation = np.array([watering.watered_litres.get(site.asset, {}).get(weather.day, 0.0) for site in sites])
+        irrigation = np.array([watering.watered_litres.get(site.asset, {}).get(balance_day, 0.0) for site in sites])
         depletion = depletion + demand_factor * np.clip(stress, 0.0, 1.0) * et0
-        depletion = depletion - effective_rain_mm(weather.rain_mm) * catch - irrigation / area
+        depletion = depletion - effective_rain_mm(float(rain_mm)) * catch - irrigation / area
         depletion = np.clip(depletion, 0.0, total)
         for k, site in enumerate(sites):
-            observation = observations[site.asset].get(weather.day)
+            observation = observations[site.asset].get(balance_day)
             if observation is not None:
                 depletion[k] = (
                     site.depletion_from_vwc(observation.vwc)
@@ -689,7 +737,12 @@ def _run_balance(
 
 
 def _carry_to_unsensored(
-    day: date, sites: Sequence[WateringSite], depletion: dict[str, float], sensed: set[str], watering: WateringInput
+    day: date,
+    sites: Sequence[WateringSite],
+    depletion: dict[str, float],
+    sensed: set[str],
+    balance_days: Mapping[str, _BalanceDays],
+    watering: WateringInput,
 ) -> None:
     """Unsensored sites take the median sensor correction of their site class (as a share of TAW)."""
     # The correction is the sensed sites' depletion relative to a model-only run: rerun without their sensors.
@@ -704,9 +757,9 @@ def _carry_to_unsensored(
         by_town[site.municipality].append(site)
     uncorrected: dict[str, float] = {}
     for town, town_sites in by_town.items():
-        station = watering.weather[town]
-        measured = [weather for weather in station.measured if weather.day < day][-MAX_DAYS:]
-        uncorrected |= _run_balance(town_sites, measured, station, model_only)[0]
+        # The same days as the corrected run, estimated ones included: else the gap itself would read as a
+        # sensor correction.
+        uncorrected |= _run_balance(town_sites, balance_days[town], model_only)[0]
     corrections: dict[SiteClass, list[float]] = defaultdict(list)
     for site in sensed_sites:
         corrections[site.site_class(day)].append(
