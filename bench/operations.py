@@ -464,6 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The bench's flags; their defaults are the cloud's policy (cloud.scheduler.policy), so that what is measured
     is what the towns get. A flag changes the policy for this run only."""
     measured, measured_water = MEASURED_POLICY.settings, MEASURED_POLICY.watering
+    measured_rules = measured_water.rules
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--days", type=int, default=DAYS)
     parser.add_argument("--seed", type=int, default=SEED, help="another district: towns, weather, trees, deposits")
@@ -487,14 +488,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--must-fill", type=float, default=measured.forecast_must_fill)
     parser.add_argument("--emergency-fill", type=float, default=measured.emergency_fill)
     parser.add_argument("--emergency-prize-km", type=float, default=measured.emergency_prize_km)
-    parser.add_argument("--trigger-kpa", type=float, default=measured_water.trigger_tension_kpa)
+    parser.add_argument("--trigger-kpa", type=float, default=measured_rules.trigger_tension_kpa)
     parser.add_argument(
         "--headroom",
         type=float,
-        default=measured_water.headroom_share_of_raw,
+        default=measured_rules.headroom_share_of_raw,
         help="refill to this share of RAW below capacity",
     )
-    top_up = measured_water.top_up_share_of_trigger
+    top_up = measured_rules.top_up_share_of_trigger
     parser.add_argument(
         "--top-up",
         type=float,
@@ -504,29 +505,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--bridge-days",
         type=int,
-        default=measured_water.bridge_days or 0,
+        default=measured_rules.bridge_days or 0,
         help="days a top-up must last (0: to the next run)",
     )
     parser.add_argument(
         "--ride-along-days",
         type=int,
-        default=measured_water.ride_along_days or 0,
+        default=measured_rules.ride_along_days or 0,
         help="where the tanker goes, sites due within this ride along",
     )
     parser.add_argument(
         "--drain-share",
         type=float,
-        default=measured_water.drain_share,
+        default=measured_rules.drain_share,
         help="share of the water above field capacity for small stores",
     )
     parser.add_argument(
         "--raw-first",
         action=argparse.BooleanOptionalAction,
-        default=not measured_water.tension_trigger_only,
+        default=not measured_rules.tension_trigger_only,
         help="trigger at RAW where it comes before the tension",
     )
     parser.add_argument(
-        "--min-litres", type=float, default=measured_water.min_litres, help="smaller top-ups wait for the next run"
+        "--min-litres", type=float, default=measured_rules.min_litres, help="smaller top-ups wait for the next run"
     )
     parser.add_argument(
         "--fete-jump", type=float, default=0.15, help="fill a fête day adds in the planner's calendar (0: none)"
@@ -550,9 +551,8 @@ def policy_from(args: argparse.Namespace) -> PlanningPolicy:
         emergency_fill=args.emergency_fill,
         emergency_prize_km=args.emergency_prize_km,
     )
-    watering = replace(
-        MEASURED_POLICY.watering,
-        watering_weekdays=watering_days,
+    rules = replace(
+        MEASURED_POLICY.watering.rules,
         trigger_tension_kpa=args.trigger_kpa,
         tension_trigger_only=not args.raw_first,
         headroom_share_of_raw=args.headroom,
@@ -562,7 +562,7 @@ def policy_from(args: argparse.Namespace) -> PlanningPolicy:
         ride_along_days=args.ride_along_days or None,
         drain_share=args.drain_share,
     )
-    return PlanningPolicy(settings, watering)
+    return PlanningPolicy(settings, replace(MEASURED_POLICY.watering, watering_weekdays=watering_days, rules=rules))
 
 
 def main() -> None:

@@ -281,10 +281,10 @@ def test_the_bench_and_the_cloud_plan_with_one_policy(monkeypatch: pytest.Monkey
     # Without flags the bench measures exactly that policy; a flag changes it for the run only.
     assert bench.policy_from(bench.build_parser().parse_args([])) == MEASURED_POLICY
     changed = bench.policy_from(bench.build_parser().parse_args(["--top-up", "0.8", "--watering-days", "2"]))
-    assert changed.watering.top_up_share_of_trigger == 0.8
+    assert changed.watering.rules.top_up_share_of_trigger == 0.8
     assert changed.watering.watering_weekdays == changed.settings.watering_weekdays == (2,)
     assert MEASURED_POLICY.watering.watering_weekdays == MEASURED_POLICY.settings.watering_weekdays == (0, 3)
-    assert changed != MEASURED_POLICY and MEASURED_POLICY.watering.top_up_share_of_trigger == 0.7
+    assert changed != MEASURED_POLICY and MEASURED_POLICY.watering.rules.top_up_share_of_trigger == 0.7
     with pytest.raises(ValueError, match="watering weekdays"):
         PlanningPolicy(MEASURED_POLICY.settings, replace(MEASURED_POLICY.watering, watering_weekdays=(1,)))
 

@@ -616,9 +616,8 @@ def test_the_measured_policy_spares_old_trees_but_not_green_spaces() -> None:
     assert MEASURED_POLICY.watering.is_watering_day(thursday)
     plan = plan_day(thursday, [DEPOT], [old, lawn], {}, MEASURED_POLICY.settings, watering=watering)
     assert [task.asset for task in plan.tasks if task.kind is TaskKind.WATER] == ["lawn-1"]
-    everyone = plan_day(
-        thursday, [DEPOT], [old, lawn], {}, MEASURED_POLICY.settings, watering=replace(watering, young_only=False)
-    )
+    all_trees = replace(watering, rules=replace(watering.rules, young_only=False))
+    everyone = plan_day(thursday, [DEPOT], [old, lawn], {}, MEASURED_POLICY.settings, watering=all_trees)
     assert sorted(task.asset for task in everyone.tasks if task.kind is TaskKind.WATER) == ["lawn-1", "tree-old"]
 
 

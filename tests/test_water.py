@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from cloud.scheduler.planning import _balance_task, _Window
 from cloud.scheduler.water import (
     SOIL_CLASSES,
+    BalanceRules,
     DailyWeather,
     SoilObservation,
     TownWeather,
@@ -226,7 +227,9 @@ def test_watering_and_rain_refill_the_root_zone() -> None:
 
 def test_old_trees_are_left_to_their_deep_roots_when_only_young_ones_are_watered() -> None:
     old = young_tree("t-old", planting_year=1980)
-    needs = assess_watering(MONDAY + timedelta(days=7), WateringInput([old], lyon_week(), young_only=True))
+    needs = assess_watering(
+        MONDAY + timedelta(days=7), WateringInput([old], lyon_week(), rules=BalanceRules(young_only=True))
+    )
     assert needs["t-old"].litres == 0 and not needs["t-old"].young
 
 
@@ -291,28 +294,28 @@ def test_a_top_up_bridges_to_the_next_run_and_counts_part_of_the_forecast_rain()
     day = MONDAY + timedelta(days=7)
     forecast = [hot_day(day), hot_day(day + timedelta(days=1), rain_mm=10.0), hot_day(day + timedelta(days=2))]
     deep = young_tree(root_depth_m=1.0)
-    topped = WateringInput([deep], lyon_week(forecast), horizon_days=3, top_up_share_of_trigger=0.5)
+    topped = WateringInput([deep], lyon_week(forecast), horizon_days=3, rules=BalanceRules(top_up_share_of_trigger=0.5))
     need = assess_watering(day, topped)["t-1"]
     assert need.depletion_mm == pytest.approx(40.8, abs=0.1)
     assert need.litres == pytest.approx(115, abs=2)
     # 115 L is below a 120 L minimum, but without it the zone reaches 47.7 mm by the next run, past 80 kPa
     # (33.4 mm in loam): it goes anyway.
-    small = replace(topped, min_litres=120.0)
+    small = replace(topped, rules=replace(topped.rules, min_litres=120.0))
     assert (assess_watering(day, small)["t-1"].litres, assess_watering(day, small)["t-1"].postponed_by) == (114, None)
     # Made to last five days instead of three: two more days of ~5.0 mm (no forecast beyond the third day: the
     # plan day's ET0 stands in), ~10.1 mm more on 4 m², and still no more than the refill.
-    longer = assess_watering(day, replace(topped, bridge_days=5))["t-1"]
+    longer = assess_watering(day, replace(topped, rules=replace(topped.rules, bridge_days=5)))["t-1"]
     assert longer.litres == pytest.approx(115 + 40, abs=3)
     refill = assess_watering(day, WateringInput([deep], lyon_week(forecast), horizon_days=3))["t-1"]
     assert refill.litres == pytest.approx(163, abs=2)
     # 40 mm forecast on the last day before the next run (beyond the two-day postponing window): 30.4 mm soak in,
     # 15.2 mm trusted, and 50.9 − 15.2 stays below a top-up to the whole trigger (38.1 mm): nothing to pour today.
     forecast[2] = hot_day(day + timedelta(days=2), rain_mm=40.0)
-    wet = WateringInput([deep], lyon_week(forecast), horizon_days=3, top_up_share_of_trigger=1.0)
+    wet = WateringInput([deep], lyon_week(forecast), horizon_days=3, rules=BalanceRules(top_up_share_of_trigger=1.0))
     need = assess_watering(day, wet)["t-1"]
     assert need.litres == 0 and need.postponed_by == "rain"
     with pytest.raises(WaterInputError, match="top_up_share_of_trigger"):
-        WateringInput([deep], lyon_week(), top_up_share_of_trigger=1.5)
+        BalanceRules(top_up_share_of_trigger=1.5)
 
 
 def test_where_the_tanker_goes_anyway_sites_due_soon_ride_along() -> None:
@@ -320,9 +323,9 @@ def test_where_the_tanker_goes_anyway_sites_due_soon_ride_along() -> None:
     # reaches RAW on the ninth day (40.8 + 8 × ~5.05 mm). With a nine-day ride-along it gets its top-up today too.
     day = MONDAY + timedelta(days=7)
     due, later = young_tree("due", root_depth_m=1.0), young_tree("later", root_depth_m=2.0)
-    alone = WateringInput([due, later], lyon_week(), horizon_days=3, top_up_share_of_trigger=0.5)
+    alone = WateringInput([due, later], lyon_week(), horizon_days=3, rules=BalanceRules(top_up_share_of_trigger=0.5))
     assert [need.litres > 0 for need in assess_watering(day, alone).values()] == [True, False]
-    along = replace(alone, ride_along_days=9)
+    along = replace(alone, rules=replace(alone.rules, ride_along_days=9))
     needs = assess_watering(day, along)
     assert needs["due"].litres == assess_watering(day, alone)["due"].litres
     assert needs["later"].litres > 0
@@ -335,10 +338,10 @@ def test_a_tension_trigger_alone_lets_coarse_soil_pass_raw() -> None:
     # the RAW-first trigger waters today; the tension trigger alone waits until 80 kPa is within reach.
     day = MONDAY + timedelta(days=7)
     site = young_tree(soil="sandy_loam", root_depth_m=1.0)
-    by_raw = WateringInput([site], lyon_week(), trigger_tension_kpa=80.0)
+    by_raw = WateringInput([site], lyon_week(), rules=BalanceRules(trigger_tension_kpa=80.0))
     assert site.readily_available_mm < assess_watering(day, by_raw)["t-1"].depletion_mm < 47.0
     assert assess_watering(day, by_raw)["t-1"].litres > 0
-    tension_only = replace(by_raw, tension_trigger_only=True)
+    tension_only = replace(by_raw, rules=replace(by_raw.rules, tension_trigger_only=True))
     assert assess_watering(day, tension_only)["t-1"].litres == 0
     assert assess_watering(day, replace(tension_only, horizon_days=5))["t-1"].litres > 0
 
@@ -390,7 +393,8 @@ def test_a_first_summer_tree_is_watered_and_a_fifth_year_tree_skipped_in_the_sam
     friday = MONDAY + timedelta(days=4)
     rainy = [hot_day(MONDAY + timedelta(days=k), rain_mm=25.0 if k == 1 else 0.0) for k in range(4)]
     weather = {TOWN: TownWeather(45 + 43 / 60, 200.0, rainy)}
-    topped = WateringInput([new, grown], weather, horizon_days=3, trigger_tension_kpa=80.0, top_up_share_of_trigger=0.8)
+    rules = BalanceRules(trigger_tension_kpa=80.0, top_up_share_of_trigger=0.8)
+    topped = WateringInput([new, grown], weather, horizon_days=3, rules=rules)
     needs = assess_watering(friday, topped)
     assert needs["t-new"].depletion_mm == pytest.approx(18.4, abs=0.1)
     assert needs["t-new"].litres > 0 and needs["t-new"].years_since_planting == 0
@@ -403,7 +407,8 @@ def root_ball_before_a_weekly_run(**settings: float) -> tuple[WateringSite, date
     """A first-summer loam root ball after four dry Lyon days, planned on Friday with a top-up lasting a week."""
     new = young_tree_site("t-new", TOWN, "loam", planting_year=2026, season_year=2026)
     weather = {TOWN: TownWeather(45 + 43 / 60, 200.0, lyon_week()[TOWN].measured[:4])}
-    watering = WateringInput([new], weather, horizon_days=7, top_up_share_of_trigger=0.8, **settings)  # type: ignore[arg-type]
+    rules = BalanceRules(top_up_share_of_trigger=0.8, **settings)  # type: ignore[arg-type]
+    watering = WateringInput([new], weather, horizon_days=7, rules=rules)
     return new, MONDAY + timedelta(days=4), watering
 
 
@@ -420,10 +425,10 @@ def test_a_root_ball_that_cannot_hold_a_week_gets_the_water_above_field_capacity
     assert need.depletion_mm == pytest.approx(27.8, abs=0.1)
     assert need.litres == pytest.approx(31, abs=1)
     assert new.depletion_from_tension(80.0) == pytest.approx(15.1, abs=0.1)
-    generous = assess_watering(friday, replace(topped, drain_share=1.0))["t-new"]
+    generous = assess_watering(friday, replace(topped, rules=replace(topped.rules, drain_share=1.0)))["t-new"]
     assert new.drainable_mm == pytest.approx(119.5, abs=0.1)
     assert generous.litres == pytest.approx(167, abs=1)
-    half = assess_watering(friday, replace(topped, drain_share=0.5))["t-new"]
+    half = assess_watering(friday, replace(topped, rules=replace(topped.rules, drain_share=0.5)))["t-new"]
     assert half.litres == pytest.approx((27.8 + 0.5 * 119.5) * 1.131, abs=1)  # the share caps it
 
 
@@ -434,7 +439,7 @@ def test_small_top_ups_wait_only_where_the_tree_would_not_reach_critical_tension
     need = assess_watering(friday, topped)["t-new"]
     assert 0 < need.litres < 40.0 and need.postponed_by is None
     sandy = young_tree_site("t-sandy", TOWN, "sandy_loam", planting_year=2022, season_year=2026)
-    short = replace(topped, sites=[sandy], horizon_days=2, min_litres=400.0)
+    short = replace(topped, sites=[sandy], horizon_days=2, rules=replace(topped.rules, min_litres=400.0))
     need = assess_watering(friday, short)["t-sandy"]
     assert (need.litres, need.postponed_by) == (0, "small")
 
@@ -468,5 +473,7 @@ def test_no_rain_ahead_postpones_nothing_even_for_a_fairly_wet_pit() -> None:
     refill = assess_watering(day, WateringInput([deep], weather, horizon_days=7))["t-1"]
     assert refill.depletion_mm == pytest.approx(15.3, abs=0.1)
     assert (refill.postponed_by, refill.litres) == (None, pytest.approx(61.5, abs=1))
-    topped = assess_watering(day, WateringInput([deep], weather, horizon_days=7, top_up_share_of_trigger=0.7))
+    topped = assess_watering(
+        day, WateringInput([deep], weather, horizon_days=7, rules=BalanceRules(top_up_share_of_trigger=0.7))
+    )
     assert (topped["t-1"].postponed_by, topped["t-1"].litres) == (None, pytest.approx(61.5, abs=1))

@@ -11,12 +11,26 @@ from datetime import date
 
 from cloud.scheduler.calendar import TownCalendar, is_round_day
 from cloud.scheduler.planning import PlanSettings, SchedulerError, watering_horizon_days
-from cloud.scheduler.water import SoilObservation, TownWeather, WateringInput, WateringSite
+from cloud.scheduler.water import BalanceRules, SoilObservation, TownWeather, WateringInput, WateringSite
+
+# The water balance's rules as measured (see `WateringPolicy`).
+MEASURED_BALANCE_RULES = BalanceRules(
+    young_only=True,
+    trigger_tension_kpa=80.0,
+    tension_trigger_only=True,
+    headroom_share_of_raw=0.2,  # refills (no top-up share) stop this share of RAW below field capacity
+    top_up_share_of_trigger=0.7,
+    forecast_rain_trust=0.5,
+    min_litres=60.0,
+    drain_share=1.0,
+    bridge_days=None,
+    ride_along_days=None,
+)
 
 
 @dataclass(frozen=True)
 class WateringPolicy:
-    """When the water tanker goes and what it pours: its weekdays and the water balance's knobs (`WateringInput`).
+    """When the water tanker goes and what it pours: its weekdays and the water balance's rules (`BalanceRules`).
 
     Measured: the tanker goes twice a week, Monday and Thursday (a first-summer root ball holds two to four days of
     summer use, so a weekly run leaves it dry for days; twice a week each run pours less); young trees (years 1–5)
@@ -27,21 +41,12 @@ class WateringPolicy:
     """
 
     watering_weekdays: tuple[int, ...] = (0, 3)  # Monday = 0; a run on a holiday moves to the next working day
-    young_only: bool = True
-    trigger_tension_kpa: float | None = 80.0
-    tension_trigger_only: bool = True
-    headroom_share_of_raw: float = 0.2  # refills (no top-up share) stop this share of RAW below field capacity
-    top_up_share_of_trigger: float | None = 0.7
-    forecast_rain_trust: float = 0.5
-    min_litres: float = 60.0
-    drain_share: float = 1.0
-    bridge_days: int | None = None
-    ride_along_days: int | None = None
+    rules: BalanceRules = MEASURED_BALANCE_RULES
 
     def __post_init__(self) -> None:
         if not self.watering_weekdays or not set(self.watering_weekdays) <= set(range(7)):
             raise SchedulerError(f"watering_weekdays must name weekdays 0-6, got {self.watering_weekdays}")
-        self.watering_input([], {})  # the balance's own checks name a knob out of range
+        self.watering_input([], {})  # the balance's own checks name a knob out of range for the shortest horizon
 
     def is_watering_day(self, day: date, calendar: TownCalendar | None = None) -> bool:
         """Whether the tanker goes on `day` (with a calendar: a run on a holiday goes on the next working day)."""
@@ -67,17 +72,8 @@ class WateringPolicy:
             weather=weather,
             soil=soil or {},
             watered_litres=watered_litres or {},
-            young_only=self.young_only,
             horizon_days=horizon_days,
-            trigger_tension_kpa=self.trigger_tension_kpa,
-            headroom_share_of_raw=self.headroom_share_of_raw,
-            top_up_share_of_trigger=self.top_up_share_of_trigger,
-            forecast_rain_trust=self.forecast_rain_trust,
-            drain_share=self.drain_share,
-            min_litres=self.min_litres,
-            bridge_days=self.bridge_days,
-            tension_trigger_only=self.tension_trigger_only,
-            ride_along_days=self.ride_along_days,
+            rules=self.rules,
         )
 
 
@@ -117,4 +113,11 @@ class PlanningPolicy:
 
 MEASURED_POLICY = PlanningPolicy()
 
-__all__ = ["MEASURED_PLAN_SETTINGS", "MEASURED_POLICY", "MEASURED_WATERING", "PlanningPolicy", "WateringPolicy"]
+__all__ = [
+    "MEASURED_BALANCE_RULES",
+    "MEASURED_PLAN_SETTINGS",
+    "MEASURED_POLICY",
+    "MEASURED_WATERING",
+    "PlanningPolicy",
+    "WateringPolicy",
+]

@@ -427,18 +427,12 @@ class TownWeather:
 
 
 @dataclass(frozen=True)
-class WateringInput:
-    """What the water balance needs for a plan: sites, town weather, sensor readings and past waterings."""
+class BalanceRules:
+    """How the water balance decides who is due and what each gets: the knobs a watering policy sets."""
 
-    sites: Sequence[WateringSite]
-    weather: Mapping[str, TownWeather]  # by municipality
-    soil: Mapping[str, Sequence[SoilObservation]] = field(default_factory=dict)  # by asset, oldest first
-    watered_litres: Mapping[str, Mapping[date, float]] = field(default_factory=dict)  # by asset and day
     # The Bauhof waters only trees in years 1–5 (old trees reach deeper water) and green spaces.
     young_only: bool = False
-    # Days until the next watering run after today: a site is due today when it would pass its trigger before
-    # then. The trigger is RAW, or a tension (kPa) if given and reached first (fine soils pass 80 kPa before RAW).
-    horizon_days: int = 1
+    # The trigger is RAW, or a tension (kPa) if given and reached first (fine soils pass 80 kPa before RAW).
     trigger_tension_kpa: float | None = None
     # Refill to this share of RAW below field capacity, not to capacity itself: the room left holds the next rain.
     headroom_share_of_raw: float = 0.0
@@ -454,22 +448,20 @@ class WateringInput:
     # A due site whose top-up is below this many litres waits for the next run: a few litres are not worth a stop
     # (it may pass the trigger a little before then, which is not yet stress).
     min_litres: float = 0.0
-    # With a top-up: the days it must last (None: `horizon_days`). Longer than the horizon, a site watered today is
-    # not due at the next run, so a tanker can skip it (and, when its neighbours skip too, the village).
+    # With a top-up: the days it must last (None: the input's `horizon_days`). Longer than the horizon, a site
+    # watered today is not due at the next run, so a tanker can skip it (and, when its neighbours skip too, the
+    # village).
     bridge_days: int | None = None
     # With a tension trigger: that alone decides, not RAW first (coarse soils pass RAW long before 80 kPa, and the
     # tension is what street-tree practice calls stress).
     tension_trigger_only: bool = False
-    # Set, a town whose tanker goes today also tops up the sites that would be due within this many days.
+    # Set, a town whose tanker goes today also tops up the sites that would be due within this many days (at least
+    # the input's `horizon_days`).
     ride_along_days: int | None = None
 
     def __post_init__(self) -> None:
-        if not 1 <= self.horizon_days <= 14:
-            raise WaterInputError(f"horizon_days must be 1-14, got {self.horizon_days}")
         if self.bridge_days is not None and not 1 <= self.bridge_days <= 28:
             raise WaterInputError(f"bridge_days must be 1-28, got {self.bridge_days}")
-        if self.ride_along_days is not None and not self.horizon_days <= self.ride_along_days <= 28:
-            raise WaterInputError(f"ride_along_days must be horizon_days-28, got {self.ride_along_days}")
         if not 0.0 <= self.headroom_share_of_raw <= 0.8:
             raise WaterInputError(f"headroom_share_of_raw must be 0-0.8, got {self.headroom_share_of_raw}")
         if self.trigger_tension_kpa is not None and not 0 < self.trigger_tension_kpa <= 1500:
@@ -480,6 +472,28 @@ class WateringInput:
             raise WaterInputError(f"min_litres must be 0-1,000 L, got {self.min_litres}")
         if not 0.0 <= self.forecast_rain_trust <= 1.0:
             raise WaterInputError(f"forecast_rain_trust must be 0-1, got {self.forecast_rain_trust}")
+
+
+@dataclass(frozen=True)
+class WateringInput:
+    """What the water balance needs for a plan: sites, town weather, sensor readings, past waterings and the rules
+    it decides by."""
+
+    sites: Sequence[WateringSite]
+    weather: Mapping[str, TownWeather]  # by municipality
+    soil: Mapping[str, Sequence[SoilObservation]] = field(default_factory=dict)  # by asset, oldest first
+    watered_litres: Mapping[str, Mapping[date, float]] = field(default_factory=dict)  # by asset and day
+    # Days until the next watering run after today: a site is due today when it would pass its trigger before
+    # then.
+    horizon_days: int = 1
+    rules: BalanceRules = BalanceRules()
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.horizon_days <= 14:
+            raise WaterInputError(f"horizon_days must be 1-14, got {self.horizon_days}")
+        ride_along_days = self.rules.ride_along_days
+        if ride_along_days is not None and not self.horizon_days <= ride_along_days <= 28:
+            raise WaterInputError(f"ride_along_days must be horizon_days-28, got {ride_along_days}")
 
 
 @dataclass(frozen=True)
@@ -518,6 +532,7 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
     """
     if len(watering.sites) > MAX_SITES:
         raise WaterInputError(f"at most {MAX_SITES} sites, got {len(watering.sites)}")
+    rules = watering.rules
     sites_by_town: dict[str, list[WateringSite]] = defaultdict(list)
     for site in watering.sites:
         sites_by_town[site.municipality].append(site)
@@ -547,7 +562,7 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
             today_et0[town] = 3.0
         coming = {weather.day: weather for weather in forecasts[town]}
         ahead_et0[town] = []
-        days_ahead = max(watering.horizon_days, watering.bridge_days or 1, watering.ride_along_days or 1)
+        days_ahead = max(watering.horizon_days, rules.bridge_days or 1, rules.ride_along_days or 1)
         for offset in range(1, days_ahead):
             known = coming.get(day + timedelta(days=offset))
             ahead_et0[town].append(
@@ -568,10 +583,10 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
         # Before the next run the site keeps drying (rain ahead is weighed by the postponing rule below).
         projected = _dried(site, expected, ahead_et0[site.municipality][: horizon_days - 1])
         trigger = raw
-        if watering.trigger_tension_kpa is not None:
-            by_tension = site.depletion_from_tension(watering.trigger_tension_kpa)
-            trigger = by_tension if watering.tension_trigger_only else min(trigger, by_tension)
-        if projected >= trigger and (young or not watering.young_only or not site.is_tree):
+        if rules.trigger_tension_kpa is not None:
+            by_tension = site.depletion_from_tension(rules.trigger_tension_kpa)
+            trigger = by_tension if rules.tension_trigger_only else min(trigger, by_tension)
+        if projected >= trigger and (young or not rules.young_only or not site.is_tree):
             ahead = forecasts[site.municipality][:3]
             rain_ahead = sum(effective_rain_mm(weather.rain_mm) * site.rain_catch for weather in ahead[:2])
             if any(weather.temperature_min_c < 0.0 for weather in ahead):
@@ -580,22 +595,22 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
                 rain_ahead > 0.0
                 and rain_ahead >= expected - 0.5 * raw
                 and expected < site.total_available_mm * 0.9
-                and watering.top_up_share_of_trigger is None  # a top-up weighs the forecast rain itself
+                and rules.top_up_share_of_trigger is None  # a top-up weighs the forecast rain itself
             ):
                 postponed = "rain"
-            elif watering.top_up_share_of_trigger is None:
-                refill_mm = max(expected - watering.headroom_share_of_raw * raw, 0.0)
+            elif rules.top_up_share_of_trigger is None:
+                refill_mm = max(expected - rules.headroom_share_of_raw * raw, 0.0)
                 litres = round(refill_mm * site.area_m2, 0)  # 1 mm on 1 m² is 1 L
             else:
-                bridge_days = watering.bridge_days or horizon_days
+                bridge_days = rules.bridge_days or horizon_days
                 # What the tree draws until then if it has the water: a small store (a first-summer root ball)
                 # cannot hold it, and gets a full refill.
                 lasting = _drawn(site, expected, ahead_et0[site.municipality][: bridge_days - 1])
                 rain_mm = _forecast_rain_mm(forecasts[site.municipality], day, bridge_days)
-                rain_mm *= site.rain_catch * watering.forecast_rain_trust
-                bridge_mm = lasting - rain_mm - watering.top_up_share_of_trigger * trigger
+                rain_mm *= site.rain_catch * rules.forecast_rain_trust
+                bridge_mm = lasting - rain_mm - rules.top_up_share_of_trigger * trigger
                 poured_mm = float(np.clip(bridge_mm, 0.0, expected))
-                if bridge_mm > expected and watering.drain_share > 0:
+                if bridge_mm > expected and rules.drain_share > 0:
                     # A refill to field capacity does not carry the tree to the next run: pour water above field
                     # capacity too. It drains while the tree draws on it, so only part of it is used: enough that
                     # the tree draws the rest of the bridge before it has drained, at most the drainable water.
@@ -603,7 +618,7 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
                     daily_mm = (lasting - expected) / days if lasting > expected else 0.0
                     poured_mm += min(
                         _surplus_lasting(bridge_mm - expected, daily_mm),
-                        watering.drain_share * site.drainable_mm,
+                        rules.drain_share * site.drainable_mm,
                     )
                 litres = round(poured_mm * site.area_m2, 0)
                 # A few litres wait for the next run, but not where the tree would pass the critical tension
@@ -611,7 +626,7 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
                 critical = site.depletion_from_tension(TENSION_CRITICAL_KPA)
                 if litres <= 0:
                     postponed = "rain"
-                elif litres < watering.min_litres and lasting - rain_mm < critical:
+                elif litres < rules.min_litres and lasting - rain_mm < critical:
                     litres, postponed = 0.0, "small"
         return WaterNeed(
             asset=site.asset,
@@ -627,14 +642,14 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
         )
 
     needs = {site.asset: assess(site, watering.horizon_days) for site in watering.sites}
-    if watering.ride_along_days is not None:
+    if rules.ride_along_days is not None:
         # Where the tanker goes anyway, sites due before the run after next ride along (topped up to last), so
         # that the next run can stay at home.
         running = {site.municipality for site in watering.sites if needs[site.asset].litres > 0}
         for site in watering.sites:
             need = needs[site.asset]
             if site.municipality in running and need.litres == 0 and need.postponed_by is None:
-                needs[site.asset] = assess(site, watering.ride_along_days)
+                needs[site.asset] = assess(site, rules.ride_along_days)
     return needs
 
 
