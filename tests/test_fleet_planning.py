@@ -227,6 +227,23 @@ def test_without_fleet_a_round_per_waste_type_with_its_type_in_the_route_id() ->
     assert {task.route_id for task in plain.tasks} == {paper.id, residual.id}
 
 
+def test_an_optional_bin_rides_only_on_a_round_of_its_own_waste_type() -> None:
+    residual = a_bin("rest-full", 50.2300, 9.3500)
+    paper_near = a_bin("paper-near", 50.2301, 9.3501, waste_type="paper")  # about 15 m from the full residual bin
+    fills = {"rest-full": 0.9, "paper-near": 0.7}  # 0.7: worth a small detour (0.6-0.8), not a must
+    alone = plan_day(FRIDAY, [DEPOT], [residual, paper_near], filled(FRIDAY, **fills), WEEKDAYS)
+    assert [route.stops for route in alone.routes] == [["rest-full"]]  # no paper round, so the paper bin waits
+    assert "paper-near" not in {task.asset for task in alone.tasks}
+    paper_full = a_bin("paper-full", 50.2302, 9.3502, waste_type="paper")
+    both = plan_day(
+        FRIDAY, [DEPOT], [residual, paper_near, paper_full], filled(FRIDAY, **fills, **{"paper-full": 0.9}), WEEKDAYS
+    )
+    assert {route.id: sorted(route.stops) for route in both.routes} == {
+        route_id(FRIDAY, TaskKind.COLLECT, TOWN, waste_type="paper"): ["paper-full", "paper-near"],
+        route_id(FRIDAY, TaskKind.COLLECT, TOWN, waste_type="residual"): ["rest-full"],
+    }
+
+
 # -- calendar ---------------------------------------------------------------------------------------------------
 
 MONDAY_THURSDAY = PlanSettings(collection_weekdays=(0, 3), collect_threshold=0.6, collect_opportunistic=0.4)
