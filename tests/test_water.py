@@ -430,6 +430,9 @@ def test_a_root_ball_that_cannot_hold_a_week_gets_the_water_above_field_capacity
     assert generous.litres == pytest.approx(167, abs=1)
     half = assess_watering(friday, replace(topped, rules=replace(topped.rules, drain_share=0.5)))["t-new"]
     assert half.litres == pytest.approx((27.8 + 0.5 * 119.5) * 1.131, abs=1)  # the share caps it
+    lawn = replace(new, asset="g-lawn", is_tree=False)  # the same small store, but a green space
+    on_lawn = replace(topped, sites=[lawn], rules=replace(topped.rules, drain_share=1.0))
+    assert assess_watering(friday, on_lawn)["g-lawn"].litres == pytest.approx(31, abs=1)  # only the refill
 
 
 def test_small_top_ups_wait_only_where_the_tree_would_not_reach_critical_tension() -> None:

@@ -36,8 +36,9 @@ class WateringPolicy:
     summer use, so a weekly run leaves it dry for days; twice a week each run pours less); young trees (years 1–5)
     and green spaces are watered, old trees not; a site is due when its tension would pass 80 kPa before the next
     run, and gets what keeps it below 70 % of that until then (forecast rain counted at half), at least 60 L
-    (smaller top-ups wait unless the tree would pass 80 kPa without them); a store too small to last until the next
-    run also gets water above field capacity, as much as it draws the rest from before that drains away.
+    (smaller top-ups wait unless the tree would pass 80 kPa without them); a tree whose store is too small to last
+    until the next run also gets water above field capacity, as much as it draws the rest from before that drains
+    away (a green space does not: it may dry between runs).
     """
 
     watering_weekdays: tuple[int, ...] = (0, 3)  # Monday = 0; a run on a holiday moves to the next working day

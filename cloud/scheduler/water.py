@@ -610,10 +610,12 @@ def assess_watering(day: date, watering: WateringInput) -> dict[str, WaterNeed]:
                 rain_mm *= site.rain_catch * rules.forecast_rain_trust
                 bridge_mm = lasting - rain_mm - rules.top_up_share_of_trigger * trigger
                 poured_mm = float(np.clip(bridge_mm, 0.0, expected))
-                if bridge_mm > expected and rules.drain_share > 0:
+                if bridge_mm > expected and rules.drain_share > 0 and site.is_tree:
                     # A refill to field capacity does not carry the tree to the next run: pour water above field
                     # capacity too. It drains while the tree draws on it, so only part of it is used: enough that
                     # the tree draws the rest of the bridge before it has drained, at most the drainable water.
+                    # Not on a lawn: a green space may dry between runs, and water above field capacity on its
+                    # shallow roots is mostly lost below them.
                     days = max(bridge_days - 1, 1)
                     daily_mm = (lasting - expected) / days if lasting > expected else 0.0
                     poured_mm += min(
