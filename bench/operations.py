@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cloud.scheduler.calendar import MarketDay, PlanningCalendar, TownCalendar
 from cloud.scheduler.fill import BinHistory
-from cloud.scheduler.fleet import by_waste_type
+from cloud.scheduler.fleet import by_waste_type, waste_type_of
 from cloud.scheduler.planning import PlanSettings, plan_day
 from cloud.scheduler.policy import MEASURED_POLICY, PlanningPolicy, WateringPolicy
 from cloud.scheduler.routing import build_route
@@ -305,7 +305,7 @@ class District:
         usage = bin_usage(world)
         self.rate = usage.daily_rate
         self.site_weekday = np.array([physics.SITE_WEEKDAY_FACTOR[s] for s in usage.sites])  # bins × 7
-        self.types = np.array([WASTE_TYPES.index(b.waste_type or "residual") for b in self.bins])
+        self.types = np.array([WASTE_TYPES.index(waste_type_of(b)) for b in self.bins])
         self.capacity = np.array([b.capacity_l or 240 for b in self.bins], dtype=float)
         town_index = {t.municipality: i for i, t in enumerate(world.towns)}
         self.bin_town = np.array([town_index[b.municipality] for b in self.bins])

@@ -121,17 +121,13 @@ def usual_crew(context: CloudContext, asset: Asset, kind: TaskKind, day: date, s
     """The crew whose route that day already does this work: for a bin, a route that empties bins of its waste
     type (the first by id when several trucks do); for watering, the first tanker's; else the crew named by the
     kind (a town planned without a fleet)."""
-    from cloud.scheduler.fleet import DEFAULT_WASTE_TYPE  # as the planner counts a bin without a waste type
+    from cloud.scheduler.fleet import waste_type_of  # as the planner counts a bin without a waste type
 
     routes = [r for r in context.store.routes(day=day, municipality=asset.municipality, scope=scope) if r.kind is kind]
     if kind is TaskKind.COLLECT:
         stops = {a.id: a for a in context.store.assets({stop for r in routes for stop in r.stops}, scope)}
-        waste = asset.waste_type or DEFAULT_WASTE_TYPE
-        routes = [
-            r
-            for r in routes
-            if any((stops[s].waste_type or DEFAULT_WASTE_TYPE) == waste for s in r.stops if s in stops)
-        ]
+        waste = waste_type_of(asset)
+        routes = [r for r in routes if any(waste_type_of(stops[s]) == waste for s in r.stops if s in stops)]
     crews = [r.crew for r in routes if r.crew]
     return crews[0] if crews else default_crew(kind)
 

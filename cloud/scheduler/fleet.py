@@ -508,11 +508,16 @@ def _check_identifier(value: str, where: _Where) -> None:
 _Item = TypeVar("_Item")
 
 
+def waste_type_of(asset: Asset) -> str:
+    """A bin's waste type; a bin without one is a litter bin: residual waste."""
+    return asset.waste_type or DEFAULT_WASTE_TYPE
+
+
 def by_waste_type(items: Iterable[_Item], key: Callable[[_Item], Asset] = lambda item: item) -> dict[str, list[_Item]]:
     """Bins (or entries naming a bin) by waste type, types in name order: a truck carries one type."""
     groups: dict[str, list[_Item]] = defaultdict(list)
     for item in items:
-        groups[key(item).waste_type or DEFAULT_WASTE_TYPE].append(item)
+        groups[waste_type_of(key(item))].append(item)
     return {waste_type: groups[waste_type] for waste_type in sorted(groups)}
 
 
@@ -535,4 +540,5 @@ __all__ = [
     "stop_load_l",
     "town_planning_from_mapping",
     "trip_loads",
+    "waste_type_of",
 ]

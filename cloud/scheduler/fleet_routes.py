@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, time
 
 from cloud.scheduler.calendar import TownCalendar
-from cloud.scheduler.fleet import DEFAULT_WASTE_TYPE, Fleet, FleetVehicle, Site, TownFleet
+from cloud.scheduler.fleet import Fleet, FleetVehicle, Site, TownFleet, waste_type_of
 from cloud.scheduler.planning import Route, RouteReload, route_id
 from cloud.scheduler.routing_vrp import (
     RouteDepot,
@@ -82,7 +82,7 @@ def route_with_fleet(
     water = kind is TaskKind.WATER
     vehicles = town_fleet.vehicles_for(water)
     by_id = {stop.asset.id: stop for stop in stops}
-    waste_of = {stop.asset.id: None if water else (stop.asset.waste_type or DEFAULT_WASTE_TYPE) for stop in stops}
+    waste_of = {stop.asset.id: None if water else waste_type_of(stop.asset) for stop in stops}
     served_types = {None if water else vehicle.serves for vehicle in vehicles}
     result = FleetRoutes(routes=[])
     routable = []

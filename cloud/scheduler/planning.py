@@ -17,7 +17,7 @@ import numpy as np
 
 from cloud.scheduler.calendar import PlanningCalendar, TownCalendar, is_round_day
 from cloud.scheduler.fill import BinHistory, FillHistoryError, FillModel, fit_fill_model
-from cloud.scheduler.fleet import DEFAULT_WASTE_TYPE, by_waste_type, stop_load_l
+from cloud.scheduler.fleet import by_waste_type, stop_load_l, waste_type_of
 from cloud.scheduler.geo import distance_matrix_km
 from cloud.scheduler.routing import build_route, insertion_detours, nearest_neighbour, route_points, two_opt
 from cloud.scheduler.water import WateringInput, WaterNeed, assess_watering
@@ -824,7 +824,7 @@ def _emergency_villages(
     """The urgent bins of the villages worth an extra run: prizes summed per village against its round trip."""
     by_village: dict[tuple[str, str], list[tuple[Asset, _BinForecast]]] = defaultdict(list)
     for asset, forecast in urgent:  # a truck carries one waste type: a run per village and type
-        by_village[(asset.village, asset.waste_type or DEFAULT_WASTE_TYPE)].append((asset, forecast))
+        by_village[(asset.village, waste_type_of(asset))].append((asset, forecast))
     base_prize = settings.emergency_prize_km or 0.0
     chosen: list[tuple[Asset, _BinForecast]] = []
     for village in sorted(by_village):
