@@ -225,6 +225,7 @@ def test_kill_9_during_a_udp_run_loses_and_duplicates_nothing_that_was_acked(
         assert set(identities) == {expected_point(i) for i in range(total)}  # none lost
         assert gateway.stop() == 0
     finally:
+        all_killed.set()  # a failed kill must not leave the sender running until `at_most`
         gateway.stop()
 
 

@@ -600,7 +600,6 @@ def test_the_measured_policy_spares_old_trees_but_not_green_spaces() -> None:
     # young_only: the Bauhof waters trees in years 1-5 only (old trees reach deeper water); a green space is no tree.
     from cloud.scheduler.inputs import nominal_site
     from cloud.scheduler.policy import MEASURED_POLICY
-    from cloud.scheduler.water import DailyWeather, TownWeather
 
     old = make_asset("tree-old", AssetKind.TREE, planting_year=1990)
     lawn = make_asset("lawn-1", AssetKind.GREEN_SPACE, latitude=50.22)

@@ -92,13 +92,12 @@ def read_plan_inputs(
     language: Language = "de",
     history_days: int = HISTORY_DAYS,
     watered_litres: Mapping[str, Mapping[date, float]] | None = None,
-    policy: WateringPolicy = CLOUD_WATERING_POLICY,
 ) -> PlanInputs:
     """The fill histories and the water-balance input for planning `day`, from the last `history_days` days.
 
     Readings up to the end of the day's work window count, so an intraday replan sees the morning's readings.
-    Weather and soil count by whole local days before `day`. The balance's input follows `policy`; `plan_day`
-    with `CLOUD_PLAN_SETTINGS` waters only on its weekdays, with the horizon to the next run.
+    Weather and soil count by whole local days before `day`. The balance's input follows `CLOUD_WATERING_POLICY`;
+    `plan_day` with `CLOUD_PLAN_SETTINGS` waters only on its weekdays, with the horizon to the next run.
     """
     if not 1 <= history_days <= 366:
         raise ValueError(f"history_days must be 1-366, got {history_days}")
@@ -119,9 +118,7 @@ def read_plan_inputs(
     watered = [asset for asset in assets if asset.kind in _WATERED_KINDS]
     watering: WateringInput | None = None
     if watered:
-        watering = _watering_input(
-            series, day, watered, assets, start, language, watered_litres or {}, fallback, policy
-        )
+        watering = _watering_input(series, day, watered, assets, start, language, watered_litres or {}, fallback)
     notes = [text("plan.note.no_rain_forecast", language)] if watering is not None else []
     logger.info(
         "plan inputs day=%s bins_by_forecast=%d sites_by_balance=%d by_latest_value=%d",
@@ -194,7 +191,6 @@ def _watering_input(
     language: Language,
     watered_litres: Mapping[str, Mapping[date, float]],
     fallback: dict[str, str],
-    policy: WateringPolicy,
 ) -> WateringInput | None:
     end = datetime.combine(day, datetime.min.time(), LOCAL_ZONE).astimezone(UTC)  # whole days before `day`
     stations: dict[str, list[Asset]] = defaultdict(list)
@@ -246,6 +242,7 @@ def _watering_input(
         observations = _soil_days(site.asset, {q: readings[q].get(site.asset) for q in _SOIL_QUANTITIES})
         if observations:
             soil[site.asset] = observations
+    policy = CLOUD_WATERING_POLICY
     horizon_days = policy.horizon_days(day)  # plan_day refines it with the town's calendar
     return policy.watering_input(sites, weather, soil=soil, watered_litres=watered_litres, horizon_days=horizon_days)
 
