@@ -774,27 +774,29 @@ class _Compiler:
         return self.build("channel shape")
 
 
+_MAX_STRUCTURES = 32  # per layout: compiled structures; distinct ones remembered, 16 times that
+
+
 class _Structures:
     """The payload structures a layout's general path decoded, each compiled to a straight-line decoder once it was
-    seen twice (`by_length`: per payload length, the decoders to try first). Bounded: the first `limit` distinct
-    structures seen twice are compiled, later ones keep the general path."""
+    seen twice (`by_length`: per payload length, the decoders to try first). Bounded: the first `_MAX_STRUCTURES`
+    distinct structures seen twice are compiled, later ones keep the general path."""
 
-    def __init__(self, warning: str | None, limit: int = 32) -> None:
+    def __init__(self, warning: str | None) -> None:
         self.warning = warning
-        self.limit = limit
         self.by_length: dict[int, list[CompiledDecoder]] = {}
         self.compiled: set[bytes] = set()
         self.seen: set[bytes] = set()
 
     def learn(self, payload: bytes) -> None:
         """After the general path decoded `payload`: note its structure, compile it at the second sighting."""
-        if len(self.compiled) >= self.limit:
+        if len(self.compiled) >= _MAX_STRUCTURES:
             return
         signature, build = self.structure(payload)
         if signature in self.compiled:
             return
         if signature not in self.seen:
-            if len(self.seen) >= 16 * self.limit:
+            if len(self.seen) >= 16 * _MAX_STRUCTURES:
                 self.seen.clear()
             self.seen.add(signature)
             return

@@ -301,7 +301,7 @@ def _given_number(model_id: str, quantity: Quantity, values: Mapping[Quantity, f
 def _v2_digits(model_id: str, what: str, raw: int, digits: int) -> str:
     """`raw` as the codec reads it back: two's complement, big-endian, `digits` hex digits."""
     bits = 4 * digits
-    if not -(1 << (bits - 1)) < raw < 1 << (bits - 1):
+    if not -(1 << (bits - 1)) <= raw < 1 << (bits - 1):
         raise ValueError(f"{model_id}: measurement {what} does not fit {digits // 2} byte(s) (raw {raw})")
     return f"{raw & ((1 << bits) - 1):0{digits}X}"
 

@@ -177,6 +177,11 @@ def test_s2120_encoder_refuses_what_the_packet_cannot_carry() -> None:
         encode_quantities(S2120, {q: v for q, v in values.items() if q is not Quantity.RAIN_MM})
     with pytest.raises(ValueError, match="does not fit 1 byte"):
         encode_quantities(S2120, values | {Quantity.HUMIDITY_PCT: 200.0})
+    with pytest.raises(ValueError, match="does not fit 1 byte"):
+        encode_quantities(S2120, values | {Quantity.HUMIDITY_PCT: -129.0})
+    port, payload = encode_quantities(S2120, values | {Quantity.HUMIDITY_PCT: -128.0})  # the int8's low end fits
+    back = {m.quantity: m.value for m in decode(S2120, port, payload).measurements}
+    assert back[Quantity.HUMIDITY_PCT] == -128
     with pytest.raises(ValueError, match="battery_pct 140 is out of range"):
         encode_quantities(S2120, values | {Quantity.BATTERY_PCT: 140.0})
     port, payload = encode_quantities(S2120, values | {Quantity.BATTERY_PCT: 87.0})
