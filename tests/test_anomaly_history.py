@@ -22,8 +22,6 @@ from edge.anomaly import AnomalyScorer, load_bundle
 from edge.anomaly.runtime import NumpyRunner
 from flurfunk.contracts import Asset, AssetKind, Device, Quantity, Reading
 
-pytestmark = pytest.mark.integration
-
 START = datetime(2026, 6, 1, tzinfo=UTC)
 DAYS = 6
 ASSETS = [

@@ -268,8 +268,7 @@ def history_records(settings: CloudSettings, start: datetime, end: datetime, see
     try:
         records = store_records(series, store.assets(), store.devices(), start, end, seed, TrainOptions.mean_gap_h)
     finally:
-        if hasattr(series, "close"):
-            series.close()
+        series.close()
         store.engine.dispose()
     if not records:
         raise ValueError(f"history: no readings of a known sensor family between {start:%Y-%m-%d} and {end:%Y-%m-%d}")

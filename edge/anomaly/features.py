@@ -318,6 +318,7 @@ def late_features(context: LateContext, following: Sequence[float], family: str)
     neighbours_median = _median(sorted(neighbours))
     ahead_steps = sorted(abs(b - a) for a, b in pairwise([x, *after]))
     around_steps = [abs(b - a) for a, b in pairwise([*context.before, x, *after])]
+    around_step_median = _median(sorted(around_steps))
     out += [
         len(after) / LOOK_AHEAD,
         (ahead_median - x) / noise,
@@ -325,7 +326,7 @@ def late_features(context: LateContext, following: Sequence[float], family: str)
         _median(sorted(abs(v - ahead_median) for v in after)) / noise,
         _median(ahead_steps) / noise,
         _median(sorted(abs(v - neighbours_median) for v in neighbours)) / noise,
-        _median(sorted(around_steps)) / noise,
+        around_step_median / noise,
         float(sum(1 for s in around_steps if s > far)),
         float(sum(1 for v in neighbours if abs(v - median_24) > far)),
     ]
@@ -335,7 +336,7 @@ def late_features(context: LateContext, following: Sequence[float], family: str)
     typical = _median(distances)
     out += [
         typical / step,
-        _median(sorted(around_steps)) / step,
+        around_step_median / step,
         float(sum(1 for s in around_steps if s > NOISY_STEP * step)),
         distances[-1] / (typical + step),
     ]
