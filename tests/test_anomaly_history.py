@@ -30,9 +30,9 @@ ASSETS = [
     Asset(id="tree-1", kind=AssetKind.TREE, municipality="Birstein", village="Birstein", latitude=50.35,
           longitude=9.31, planting_year=2024),
 ]  # fmt: skip
-DEVICES = [  # models the simulator does not use: the family comes from what they watch
+DEVICES = [  # a model the simulator does not use: the family comes from what it measures
     Device(dev_eui="a84041000181c001", model_id="dragino/ldds75", asset="bin-1", report_interval_s=3600),
-    Device(dev_eui="a84041000181c003", model_id="decentlab/dl-smtp", asset="tree-1", report_interval_s=3600),
+    Device(dev_eui="a84041000181c003", model_id="dragino/lse01", asset="tree-1", report_interval_s=3600),
 ]
 
 
@@ -121,3 +121,15 @@ def test_the_exported_layers_give_scikit_learns_probabilities(classes: int) -> N
     assert weights[-1].shape[1] == biases[-1].shape[0] == classes
     assert np.allclose(NumpyRunner(weights, biases).probabilities(features), network.predict_proba(features),
                        atol=1e-5)  # fmt: skip
+
+
+def test_a_device_is_scored_in_the_family_of_what_its_model_measures() -> None:
+    from cloud.anomaly.data import device_family
+
+    assert device_family("dragino/ldds75") == "bin"  # distance: a fill sensor
+    assert device_family("sensecap/sensecaps2105-soll-moisture-temp-ec", AssetKind.BIN) == "soil"  # not the asset's
+    assert device_family("decentlab/dl-smtp", AssetKind.TREE) is None  # soil temperature only: no family to score
+    assert device_family("flurfunk/cbor-sensor", AssetKind.BIN) == "bin"  # a multi-sensor: by the asset it watches
+    assert device_family("flurfunk/cbor-sensor", AssetKind.TREE) == "soil"
+    assert device_family("flurfunk/cbor-sensor") is None  # several families, no asset to decide
+    assert device_family("nobody/unknown") is None

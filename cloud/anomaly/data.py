@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+import decoders
 from cloud.store.series import SeriesStore
 from edge.anomaly.features import (
     FAMILY_OF_QUANTITY,
@@ -23,12 +24,10 @@ from edge.anomaly.features import (
 from edge.anomaly.rules import rule_fault
 from edge.sim import Simulation, build_world
 from edge.sim.faults import FAMILY_QUANTITY, FaultInjector, FaultLabel, family_of, random_plan
-from edge.sim.world import BIN_MODEL, SOIL_MODEL, WEATHER_MODEL
 from flurfunk.contracts import Asset, AssetKind, Device, Quantity
 
 CLEAN = "clean"
 TILTED = "tilted"  # a knocked-over bin: not a sensor fault, left out of training and metrics
-MODEL_FAMILY = {BIN_MODEL: "bin", SOIL_MODEL: "soil", WEATHER_MODEL: "weather"}
 KIND_FAMILY = {
     AssetKind.BIN: "bin",
     AssetKind.TREE: "soil",
@@ -36,6 +35,21 @@ KIND_FAMILY = {
     AssetKind.WEATHER_STATION: "weather",
 }
 MAX_DAYS = 366
+
+
+def device_family(model_id: str, kind: AssetKind | None = None) -> str | None:
+    """The sensor family a device's readings are scored as: what its model measures (a fill sensor is a bin's, a
+    soil-moisture probe a soil's); a model that measures several (a multi-sensor) by the asset it watches; None for
+    a model that measures none, or an unknown one."""
+    try:
+        quantities = decoders.model(model_id).quantities
+    except decoders.UnknownModelError:
+        return None
+    families = {FAMILY_OF_QUANTITY[quantity] for quantity in quantities if quantity in FAMILY_OF_QUANTITY}
+    if len(families) == 1:
+        return families.pop()
+    by_kind = KIND_FAMILY.get(kind) if kind is not None else None
+    return by_kind if by_kind in families else None
 
 
 @dataclass(frozen=True)
@@ -85,7 +99,7 @@ def simulate_records(
     world = build_world(seed, scale)
     end = start + timedelta(days=days)
     plan = random_plan(
-        ((d.dev_eui, MODEL_FAMILY[d.model_id], d.report_interval_s) for d in world.devices),
+        ((d.dev_eui, device_family(d.model_id), d.report_interval_s) for d in world.devices),
         start.timestamp(),
         end.timestamp(),
         seed,
@@ -140,8 +154,7 @@ def store_records(
     series: list[tuple[Device, str, list[tuple[float, dict[Quantity, float]]]]] = []
     for device in devices:
         kind = kinds.get(device.asset)
-        # the simulator's models by their id; any other model by what it watches (a bin's sensor is a fill sensor)
-        family = MODEL_FAMILY.get(device.model_id) or (KIND_FAMILY.get(kind) if kind is not None else None)
+        family = device_family(device.model_id, kind)
         if family is None:
             continue
         quantity = FAMILY_QUANTITY[family]
